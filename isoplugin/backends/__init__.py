@@ -1,0 +1,104 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Build backends, loaded by name through stevedore.
+
+A backend is the part of the build pipeline that differs from one way of
+installing to another (for example: a Nova server rescued with the ISO, or
+a server booted from the ISO with a blank volume). The pipeline itself
+(:mod:`isoplugin.build`) is the same for every backend.
+
+Third parties add a backend by publishing an entry point in the
+``isoplugin.backends`` namespace that names a subclass of
+:class:`isoplugin.backends.base.BuildBackend`.
+"""
+
+from oslo_log import log as logging
+
+from isoplugin import exception
+from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
+
+NAMESPACE = 'isoplugin.backends'
+
+
+def available_backends():
+    """Return the sorted names of the installed backends.
+
+    Nothing is imported nor instantiated: only the entry points are read.
+    """
+    from stevedore import extension
+
+    mgr = extension.ExtensionManager(NAMESPACE, invoke_on_load=False,
+                                     verify_requirements=False,
+                                     on_load_failure_callback=None)
+    names = {ep.name for ep in mgr.list_entry_points()}
+    return sorted(names)
+
+
+def backend_classes():
+    """Return ``(name, class)`` of every installed backend, sorted by name.
+
+    The classes are imported but not instantiated (nothing is registered on
+    any ConfigOpts). A backend that fails to import is left out and logged.
+    """
+    from stevedore import extension
+
+    mgr = extension.ExtensionManager(NAMESPACE, invoke_on_load=False)
+    return sorted(((ext.name, ext.plugin) for ext in mgr),
+                  key=lambda item: item[0])
+
+
+def get_backend(conf, name=None):
+    """Load and return the build backend called ``name``.
+
+    :param conf: the :class:`oslo_config.cfg.ConfigOpts` the backend
+        registers its options on and reads them from.
+    :param name: entry point name in ``isoplugin.backends``; defaults to
+        ``conf.isoplugin.backend``.
+    :returns: an instance of :class:`isoplugin.backends.base.BuildBackend`.
+    :raises isoplugin.exception.BackendNotFound: no backend of that name is
+        installed; the message lists the installed ones.
+    :raises isoplugin.exception.BackendLoadError: the backend is installed
+        but failed to import or to initialise.
+    """
+    from stevedore import driver
+    from stevedore import exception as stevedore_exc
+
+    from isoplugin.backends import base
+
+    name = name or conf.isoplugin.backend
+
+    def _failed(manager, entrypoint, error):
+        raise exception.BackendLoadError(name=entrypoint.name,
+                                         reason=error) from error
+
+    try:
+        mgr = driver.DriverManager(
+            NAMESPACE, name,
+            invoke_on_load=True,
+            invoke_args=(conf,),
+            on_load_failure_callback=_failed)
+    except stevedore_exc.NoMatches as e:
+        available = available_backends()
+        raise exception.BackendNotFound(
+            name=name,
+            available=', '.join(available) or _('none')) from e
+    backend = mgr.driver
+    if not isinstance(backend, base.BuildBackend):
+        raise exception.BackendLoadError(
+            name=name,
+            reason=_('%s is not a BuildBackend') % type(backend).__name__)
+    LOG.debug('Loaded build backend %(name)s (%(cls)s)',
+              {'name': name, 'cls': type(backend).__name__})
+    return backend

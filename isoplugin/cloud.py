@@ -1,0 +1,125 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Connections to the cloud and the translation of its errors.
+
+Every API call of isoplugin goes through openstacksdk (and so through
+keystoneauth1). A caller gives the library an
+:class:`openstack.connection.Connection`; the OpenStackClient plugin takes
+OSC's, a service builds one from its configuration with
+:func:`connection_from_conf`, and a script can call :func:`connect` with a
+clouds.yaml cloud name.
+"""
+
+import contextlib
+
+from oslo_log import log as logging
+
+from isoplugin import exception
+from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
+
+
+def connect(cloud=None, **kwargs):
+    """Return a connection for a clouds.yaml cloud (or ``OS_*`` variables).
+
+    :param cloud: name of the cloud in clouds.yaml; ``None`` uses
+        ``OS_CLOUD`` or the ``OS_*`` environment variables.
+    :param kwargs: further arguments for :func:`openstack.connect`.
+    :returns: an :class:`openstack.connection.Connection`.
+    :raises isoplugin.exception.ConfigurationError: the cloud is not
+        configured.
+    """
+    import openstack
+    from openstack import exceptions as sdk_exc
+
+    try:
+        return openstack.connect(cloud=cloud, **kwargs)
+    except sdk_exc.ConfigException as e:
+        raise exception.ConfigurationError(reason=e) from e
+
+
+def connection_from_conf(conf):
+    """Return a connection built from the ``[cloud]`` group of ``conf``.
+
+    This is how a service that imports isoplugin authenticates: the
+    keystoneauth1 session and auth options are loaded from its
+    configuration file, as services load their service clients.
+
+    :param conf: a ConfigOpts on which :func:`isoplugin.conf.register_opts`
+        was called and the configuration files were parsed.
+    :returns: an :class:`openstack.connection.Connection`.
+    :raises isoplugin.exception.ConfigurationError: no auth plugin or an
+        incomplete one is configured.
+    """
+    from keystoneauth1 import exceptions as ks_exc
+    from keystoneauth1 import loading as ks_loading
+    from openstack import connection
+
+    try:
+        auth = ks_loading.load_auth_from_conf_options(conf, 'cloud')
+    except ks_exc.MissingRequiredOptions as e:
+        raise exception.ConfigurationError(
+            reason=_('[cloud] is missing %s') %
+            ', '.join(o.dest for o in e.options)) from e
+    if auth is None:
+        raise exception.ConfigurationError(
+            reason=_('[cloud] auth_type is not set; configure the '
+                     'keystoneauth options of the [cloud] group'))
+    session = ks_loading.load_session_from_conf_options(
+        conf, 'cloud', auth=auth)
+    return connection.Connection(
+        session=session,
+        region_name=conf.cloud.region_name,
+        interface=conf.cloud.interface)
+
+
+def _reason(error):
+    """The cloud's own message for an openstacksdk exception."""
+    details = getattr(error, 'details', None)
+    message = getattr(error, 'message', None) or str(error)
+    if details and details not in message:
+        return '%s: %s' % (message, details)
+    return message
+
+
+@contextlib.contextmanager
+def translate_errors(what=None):
+    """Turn openstacksdk and keystoneauth1 errors into isoplugin's.
+
+    Used at the library's boundary so that callers only ever see
+    :class:`isoplugin.exception.IsopluginException`; the original exception
+    stays available as ``__cause__``.
+
+    :param what: what was being looked for or changed, for NotFound
+        messages (e.g. ``"ISO 'debian-12'"``).
+    """
+    from keystoneauth1 import exceptions as ks_exc
+    from openstack import exceptions as sdk_exc
+
+    try:
+        yield
+    except exception.IsopluginException:
+        raise
+    except sdk_exc.ForbiddenException as e:
+        raise exception.PermissionDenied(reason=_reason(e)) from e
+    except sdk_exc.NotFoundException as e:
+        raise exception.NotFound(what=what or _reason(e)) from e
+    except sdk_exc.ConflictException as e:
+        raise exception.Conflict(reason=_reason(e)) from e
+    except sdk_exc.ResourceTimeout as e:
+        raise exception.CloudTimeout(timeout='?', what=_reason(e)) from e
+    except sdk_exc.SDKException as e:
+        raise exception.CloudError(reason=_reason(e)) from e
+    except ks_exc.ClientException as e:
+        raise exception.CloudError(reason=e) from e

@@ -1,0 +1,59 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""How isoplugin uses Glance: group ``[glance]``."""
+
+from oslo_config import cfg
+
+GROUP = 'glance'
+
+OPTS = [
+    cfg.StrOpt('property_prefix',
+               default='isoplugin_',
+               help='Prefix of the image properties isoplugin owns: the '
+                    'catalog flags (featured, extractable, '
+                    'password_enabled, retired), the media marker and the '
+                    'build provenance.'),
+    cfg.BoolOpt('hide_isos',
+                default=True,
+                help='Register ISOs with os_hidden=true, so that ordinary '
+                     'image lists do not show installer media.'),
+    cfg.StrOpt('hw_cdrom_bus',
+               default='sata',
+               choices=['ide', 'sata', 'scsi', 'usb', 'virtio'],
+               help='hw_cdrom_bus property given to registered ISOs: the '
+                    'bus the hypervisor attaches the ISO to.'),
+    cfg.StrOpt('hw_rescue_bus',
+               default='sata',
+               choices=['ide', 'sata', 'scsi', 'usb', 'virtio'],
+               help='hw_rescue_bus property given to registered ISOs, used '
+                    'when Nova attaches the ISO through stable device '
+                    'rescue (hw_rescue_device=cdrom).'),
+    cfg.StrOpt('default_hash_algorithm',
+               default='sha512',
+               choices=['md5', 'sha1', 'sha256', 'sha384', 'sha512'],
+               help='Hash the client computes while uploading, to compare '
+                    'with the os_hash_value Glance reports, when the cloud '
+                    'does not tell which algorithm it uses.'),
+    cfg.IntOpt('upload_chunk_size',
+               default=1024 * 1024, min=4096,
+               help='Bytes read from the ISO file at a time while '
+                    'uploading. Memory use stays at about this size.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, OPTS)]

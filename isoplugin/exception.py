@@ -1,0 +1,102 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""isoplugin's exceptions.
+
+Every error the library raises is an :class:`IsopluginException`. Each
+subclass carries a message template, ``msg_fmt``, filled from the keyword
+arguments given when it is raised, so that a caller (the OpenStackClient
+plugin, a service) can show ``str(exc)`` to a person as it is: one line that
+names the problem and, where there is one, what to do about it.
+"""
+
+from oslo_log import log as logging
+
+from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
+
+
+class IsopluginException(Exception):
+    """Base exception of isoplugin.
+
+    Subclasses set ``msg_fmt`` to a ``%``-template with named fields; the
+    keyword arguments given to the constructor fill it in and stay available
+    as ``exc.kwargs``. A message given explicitly wins over the template.
+    """
+
+    msg_fmt = _("An unknown isoplugin error occurred.")
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if not message:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # A template field is missing: keep the template rather than
+                # hide the real error behind a formatting one.
+                LOG.exception('Exception in string format operation; '
+                              'kwargs: %(kwargs)s', {'kwargs': kwargs})
+                message = self.msg_fmt
+        self.msg = message
+        super().__init__(message)
+
+    def __str__(self):
+        return self.msg
+
+
+# Configuration and backends
+
+class ConfigurationError(IsopluginException):
+    msg_fmt = _("Configuration error: %(reason)s")
+
+
+class BackendNotFound(IsopluginException):
+    msg_fmt = _("No build backend named '%(name)s' is installed. "
+                "Installed backends: %(available)s.")
+
+
+class BackendLoadError(IsopluginException):
+    msg_fmt = _("The build backend '%(name)s' could not be loaded: "
+                "%(reason)s")
+
+
+# Input
+
+class InvalidInput(IsopluginException):
+    msg_fmt = _("Invalid input: %(reason)s")
+
+
+# Cloud access
+
+class CloudError(IsopluginException):
+    msg_fmt = _("The cloud refused the request: %(reason)s")
+
+
+class PermissionDenied(CloudError):
+    msg_fmt = _("Permission denied: %(reason)s")
+
+
+class NotFound(CloudError):
+    msg_fmt = _("%(what)s could not be found.")
+
+
+class Conflict(CloudError):
+    msg_fmt = _("Conflict: %(reason)s")
+
+
+class CloudUnsupported(CloudError):
+    msg_fmt = _("This cloud cannot do what was asked: %(reason)s")
+
+
+class CloudTimeout(CloudError):
+    msg_fmt = _("Timed out after %(timeout)s s waiting for %(what)s.")
