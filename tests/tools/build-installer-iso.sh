@@ -300,7 +300,7 @@ printf 'kernel=%s\ninstall_id=%s\nbuild_id=%s\n' "$KVER" "$INSTALL_ID" "$BUILD_I
 mkdir -p "$(dirname "$OUT")"
 rm -f "$OUT.tmp"
 xorriso -as mkisofs -quiet -o "$OUT.tmp" -V "$VOLID" -A "Tiny Linux 1.0 amd64 isoplugin test installer" \
-    -J -R -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
+    -iso-level 3 -J -R -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
     -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
     isoroot
 mv -f "$OUT.tmp" "$OUT"
