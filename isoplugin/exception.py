@@ -100,3 +100,42 @@ class CloudUnsupported(CloudError):
 
 class CloudTimeout(CloudError):
     msg_fmt = _("Timed out after %(timeout)s s waiting for %(what)s.")
+
+
+# Builds (isoplugin.build, the build backends)
+
+class ISORetired(InvalidInput):
+    msg_fmt = _("ISO %(iso)s is retired: new builds from it are refused. "
+                "Choose a current ISO (openstack iso list).")
+
+
+class BuildNotFound(NotFound):
+    msg_fmt = _("No build %(build_id)s was found in the cloud (no server "
+                "nor image carries that build id).")
+
+
+class BuildFailed(IsopluginException):
+    """A build stopped; ``phase`` names where, ``reason`` what the cloud said.
+
+    ``kwargs`` keeps ``build_id``, ``phase`` and ``reason``.
+    """
+
+    msg_fmt = _("Build %(build_id)s failed in phase %(phase)s: %(reason)s")
+
+
+class BuildTimeout(BuildFailed):
+    msg_fmt = _("Build %(build_id)s timed out in phase %(phase)s after "
+                "%(timeout)s s waiting for %(what)s")
+
+
+class BuildInterrupted(BuildFailed):
+    msg_fmt = _("Build %(build_id)s was interrupted in phase %(phase)s "
+                "(%(reason)s)")
+
+
+class VerifyFailed(BuildFailed):
+    msg_fmt = _("Build %(build_id)s failed in phase verify: %(reason)s")
+
+
+class BuildNotResumable(InvalidInput):
+    msg_fmt = _("Build %(build_id)s cannot be resumed: %(reason)s")

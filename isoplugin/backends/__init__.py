@@ -39,9 +39,7 @@ def available_backends():
     """
     from stevedore import extension
 
-    mgr = extension.ExtensionManager(NAMESPACE, invoke_on_load=False,
-                                     verify_requirements=False,
-                                     on_load_failure_callback=None)
+    mgr = extension.ExtensionManager(NAMESPACE, invoke_on_load=False)
     names = {ep.name for ep in mgr.list_entry_points()}
     return sorted(names)
 
@@ -50,13 +48,24 @@ def backend_classes():
     """Return ``(name, class)`` of every installed backend, sorted by name.
 
     The classes are imported but not instantiated (nothing is registered on
-    any ConfigOpts). A backend that fails to import is left out and logged.
+    any ConfigOpts). A backend that fails to import, or that is not a
+    :class:`~isoplugin.backends.base.BuildBackend`, is left out and logged.
     """
     from stevedore import extension
 
+    from isoplugin.backends import base
+
     mgr = extension.ExtensionManager(NAMESPACE, invoke_on_load=False)
-    return sorted(((ext.name, ext.plugin) for ext in mgr),
-                  key=lambda item: item[0])
+    found = []
+    for ext in mgr:
+        if isinstance(ext.plugin, type) and issubclass(ext.plugin,
+                                                       base.BuildBackend):
+            found.append((ext.name, ext.plugin))
+        else:
+            LOG.warning('Entry point %(name)s in %(ns)s is not a build '
+                        'backend; ignored', {'name': ext.name,
+                                              'ns': NAMESPACE})
+    return sorted(found, key=lambda item: item[0])
 
 
 def get_backend(conf, name=None):

@@ -83,18 +83,13 @@ def list_opts():
 
     :returns: a list of ``(group name, [options])`` tuples, sorted by group.
     """
-    from stevedore import extension
-
     from isoplugin import backends
 
     groups = {}
     for module in _MODULES:
         for group, opts in module.list_opts():
             groups.setdefault(group, []).extend(opts)
-    mgr = extension.ExtensionManager(backends.NAMESPACE,
-                                     invoke_on_load=False)
-    for ext in mgr:
-        group = ext.plugin.config_group()
-        groups.setdefault(group, []).extend(ext.plugin.OPTIONS)
+    for _name, cls in backends.backend_classes():
+        groups.setdefault(cls.config_group(), []).extend(cls.OPTIONS)
     return [(group, sorted(opts, key=lambda o: o.name))
             for group, opts in sorted(groups.items())]

@@ -1,0 +1,134 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The backend factory: loading by name through stevedore."""
+
+from oslo_config import cfg
+import pytest
+
+from isoplugin import backends
+from isoplugin.backends import base
+from isoplugin import conf as iso_conf
+from isoplugin import exception
+from tests.unit import fake_backend
+
+
+@pytest.fixture
+def conf():
+    c = cfg.ConfigOpts()
+    iso_conf.register_opts(c)
+    c(args=[], default_config_files=[])
+    return c
+
+
+@pytest.fixture
+def test_backends():
+    with fake_backend.registered_backends():
+        yield
+
+
+def test_loads_backend_by_name(conf, test_backends):
+    backend = backends.get_backend(conf, 'unit-fake')
+
+    assert isinstance(backend, fake_backend.FakeBackend)
+    assert backend.conf is conf
+    # the backend registered its own options on the conf it was given
+    assert conf.backend_unit_fake.install_polls == 2
+    assert backend.options.install_polls == 2
+
+
+def test_default_name_comes_from_configuration(conf, test_backends):
+    conf.set_override('backend', 'unit-fake', group='isoplugin')
+
+    backend = backends.get_backend(conf)
+
+    assert backend.NAME == 'unit-fake'
+
+
+def test_backend_options_not_registered_globally(conf, test_backends):
+    backends.get_backend(conf, 'unit-fake')
+
+    assert 'backend_unit_fake' not in cfg.CONF
+
+
+def test_unknown_name_lists_installed_backends(conf, test_backends):
+    with pytest.raises(exception.BackendNotFound) as e:
+        backends.get_backend(conf, 'no-such-backend')
+
+    message = str(e.value)
+    assert "'no-such-backend'" in message
+    assert 'nova-rescue' in message
+    assert 'unit-fake' in message
+
+
+def test_unknown_name_without_test_backends(conf):
+    with pytest.raises(exception.BackendNotFound) as e:
+        backends.get_backend(conf, 'unit-fake')
+
+    assert 'unit-fake' not in str(e.value).split('Installed backends:')[1]
+    assert 'nova-rescue' in str(e.value)
+
+
+def test_backend_that_fails_to_import(conf, test_backends):
+    with pytest.raises(exception.BackendLoadError) as e:
+        backends.get_backend(conf, 'unit-broken')
+
+    assert 'unit-broken' in str(e.value)
+    assert 'no_such_module' in str(e.value)
+
+
+def test_object_that_is_not_a_backend(conf, test_backends):
+    with pytest.raises(exception.BackendLoadError) as e:
+        backends.get_backend(conf, 'unit-not-a-backend')
+
+    assert 'NotABackend is not a BuildBackend' in str(e.value)
+
+
+def test_available_backends_reads_entry_points_only(test_backends):
+    names = backends.available_backends()
+
+    assert names == sorted(names)
+    assert {'nova-rescue', 'unit-fake', 'unit-broken'} <= set(names)
+
+
+def test_backend_classes_skips_broken_ones(test_backends):
+    found = dict(backends.backend_classes())
+
+    assert found['unit-fake'] is fake_backend.FakeBackend
+    assert 'unit-broken' not in found
+
+
+def test_config_group_and_capabilities():
+    assert fake_backend.FakeBackend.config_group() == 'backend_unit_fake'
+    backend_cls = fake_backend.FakeBackend
+    assert backend_cls.CAPABILITIES & base.Capabilities.DISK_SIZE
+    assert not backend_cls.CAPABILITIES & base.Capabilities.VOLUME_DISKS
+
+
+def test_supports(conf, test_backends):
+    backend = backends.get_backend(conf, 'unit-fake')
+
+    assert backend.supports(base.Capabilities.UNATTENDED_INSTALL)
+    assert not backend.supports(base.Capabilities.INTERACTIVE_INSTALL)
+
+
+def test_default_console_url_is_unsupported(conf, test_backends):
+    backend = backends.get_backend(conf, 'unit-fake')
+
+    with pytest.raises(exception.CloudUnsupported) as e:
+        backend.console_url(build=None)
+    assert 'unit-fake backend has no remote console' in str(e.value)
+
+
+def test_abstract_base_cannot_be_instantiated(conf):
+    with pytest.raises(TypeError):
+        base.BuildBackend(conf)
