@@ -63,8 +63,8 @@ def backend_classes():
             found.append((ext.name, ext.plugin))
         else:
             LOG.warning('Entry point %(name)s in %(ns)s is not a build '
-                        'backend; ignored', {'name': ext.name,
-                                              'ns': NAMESPACE})
+                        'backend; ignored',
+                        {'name': ext.name, 'ns': NAMESPACE})
     return sorted(found, key=lambda item: item[0])
 
 

@@ -1,0 +1,156 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Connections from configuration and the translation of cloud errors."""
+
+from keystoneauth1 import exceptions as ks_exc
+from openstack import connection
+from openstack import exceptions as sdk_exc
+from oslo_config import cfg
+import pytest
+import testtools
+
+from isoplugin import cloud
+from isoplugin import conf as iso_conf
+from isoplugin import exception
+from tests.unit import base
+
+
+def _conf(tmp_path, text):
+    path = tmp_path / 'isoplugin.conf'
+    path.write_text(text)
+    return iso_conf.load_config(config_files=[str(path)])
+
+
+def test_connection_from_conf_uses_keystoneauth_options(tmp_path):
+    conf = _conf(tmp_path, '[cloud]\n'
+                           'auth_type = password\n'
+                           'auth_url = http://keystone.example/v3\n'
+                           'username = svc\npassword = secret\n'
+                           'project_name = service\n'
+                           'user_domain_name = Default\n'
+                           'project_domain_name = Default\n'
+                           'region_name = RegionTwo\n'
+                           'timeout = 42\n')
+
+    conn = cloud.connection_from_conf(conf)
+
+    assert isinstance(conn, connection.Connection)
+    assert conn.session.auth.auth_url == 'http://keystone.example/v3'
+    assert conn.session.timeout == 42
+    assert conn.config.region_name == 'RegionTwo'
+
+
+def test_connection_from_conf_without_auth(tmp_path):
+    conf = _conf(tmp_path, '[cloud]\nregion_name = RegionOne\n')
+
+    with pytest.raises(exception.ConfigurationError) as e:
+        cloud.connection_from_conf(conf)
+
+    assert 'auth_type is not set' in str(e.value)
+
+
+def test_connection_from_conf_incomplete_auth(tmp_path):
+    conf = _conf(tmp_path, '[cloud]\nauth_type = password\n')
+
+    with pytest.raises(exception.ConfigurationError) as e:
+        cloud.connection_from_conf(conf)
+
+    assert 'auth_url' in str(e.value)
+
+
+def test_connect_unknown_cloud(monkeypatch, tmp_path):
+    clouds = tmp_path / 'clouds.yaml'
+    clouds.write_text('clouds:\n  here:\n    auth:\n'
+                      '      auth_url: http://keystone.example/v3\n')
+    monkeypatch.setenv('OS_CLIENT_CONFIG_FILE', str(clouds))
+
+    with pytest.raises(exception.ConfigurationError) as e:
+        cloud.connect('not-there')
+
+    assert 'not-there' in str(e.value)
+
+
+@pytest.mark.parametrize('error, expected, text', [
+    (sdk_exc.ForbiddenException('Forbidden', details='policy says no'),
+     exception.PermissionDenied, 'Permission denied: Forbidden: policy'),
+    (sdk_exc.NotFoundException('No image'),
+     exception.NotFound, "ISO 'x' could not be found."),
+    (sdk_exc.ConflictException('Image is in use'),
+     exception.Conflict, 'Conflict: Image is in use'),
+    (sdk_exc.HttpException('Internal error', details='boom'),
+     exception.CloudError, 'The cloud refused the request: Internal'),
+    (ks_exc.ConnectFailure('Unable to establish connection'),
+     exception.CloudError, 'Unable to establish connection'),
+])
+def test_translate_errors(error, expected, text):
+    with pytest.raises(expected) as e:
+        with cloud.translate_errors("ISO 'x'"):
+            raise error
+
+    assert text in str(e.value)
+    assert e.value.__cause__ is error
+
+
+def test_translate_errors_keeps_isoplugin_errors():
+    original = exception.InvalidInput(reason='bad')
+
+    with pytest.raises(exception.InvalidInput) as e:
+        with cloud.translate_errors():
+            raise original
+
+    assert e.value is original
+
+
+class TestErrorAnswers(base.TestCase):
+    """Real error answers of a service, through the SDK, translated."""
+
+    def setUp(self):
+        super().setUp()
+        self.use_glance()
+
+    def _image_url(self, image_id):
+        return self.get_mock_url('image', append=['images', image_id],
+                                 base_url_append='v2')
+
+    def test_forbidden_body(self):
+        self.register_uris([
+            dict(method='GET', uri=self._image_url('abc'), status_code=403,
+                 json={'message': 'You are not authorized to see image abc',
+                       'code': '403 Forbidden', 'title': 'Forbidden'}),
+        ])
+
+        with testtools.ExpectedException(
+                exception.PermissionDenied,
+                'Permission denied: .*not authorized to see image abc'):
+            with cloud.translate_errors():
+                self.cloud.image.get_image('abc')
+        self.assert_calls()
+
+    def test_not_found_names_what(self):
+        self.register_uris([
+            dict(method='GET', uri=self._image_url('abc'), status_code=404,
+                 json={'message': 'No image found with ID abc'}),
+        ])
+
+        with testtools.ExpectedException(exception.NotFound,
+                                         "ISO 'abc' could not be found."):
+            with cloud.translate_errors("ISO 'abc'"):
+                self.cloud.image.get_image('abc')
+        self.assert_calls()
+
+
+def test_register_opts_does_not_touch_global_conf():
+    conf = cfg.ConfigOpts()
+    iso_conf.register_opts(conf)
+
+    assert 'cloud' not in cfg.CONF
