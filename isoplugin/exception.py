@@ -139,3 +139,52 @@ class VerifyFailed(BuildFailed):
 
 class BuildNotResumable(InvalidInput):
     msg_fmt = _("Build %(build_id)s cannot be resumed: %(reason)s")
+
+
+# ISO catalog (isoplugin.catalog, isoplugin.isoinfo)
+
+class NotAnISO(InvalidInput):
+    msg_fmt = _("%(source)s is not an ISO 9660 or UDF image: %(reason)s.")
+
+
+class SourceUnreadable(InvalidInput):
+    msg_fmt = _("Cannot read %(source)s: %(reason)s.")
+
+
+class SourceUnavailable(InvalidInput):
+    msg_fmt = _("Cannot fetch %(source)s: %(reason)s.")
+
+
+class ISONotFound(NotFound):
+    msg_fmt = _("No ISO named or with ID '%(iso)s' is visible to this "
+                "project (see 'openstack iso list').")
+
+
+class DuplicateISO(Conflict):
+    msg_fmt = _("This project already has an ISO named '%(name)s' "
+                "(%(id)s); choose another name or delete that ISO first.")
+
+
+class ChecksumMismatch(CloudError):
+    msg_fmt = _("Checksum mismatch for %(what)s: expected %(algo)s "
+                "%(expected)s, got %(actual)s. The image was deleted.")
+
+
+class QuotaExceeded(CloudError):
+    msg_fmt = _("Registering this ISO would exceed the project's image "
+                "quota: %(resource)s would be %(needed)s, the limit is "
+                "%(limit)s (see 'openstack iso usage').")
+
+
+class ISOProtected(Conflict):
+    msg_fmt = _("ISO '%(iso)s' is protected and cannot be deleted; run "
+                "'openstack iso set --unprotected %(iso)s' first.")
+
+
+class ISOInUse(Conflict):
+    msg_fmt = _("ISO '%(iso)s' is in use by %(count)d server(s): "
+                "%(servers)s. %(hint)s")
+
+
+class ImportFailed(CloudError):
+    msg_fmt = _("Glance could not import %(what)s: %(reason)s")

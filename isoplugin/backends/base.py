@@ -14,16 +14,28 @@
 
 The build pipeline (:mod:`isoplugin.build`) runs the same phases for every
 backend: *prepare*, *boot*, *install*, *detach*, *snapshot*, *verify* and
-*cleanup*. It owns the waiting (polling with backoff and timeouts), the
-progress reporting, the build record and the cleanup guarantees; a backend
-only starts the cloud operations of each phase and reports what the cloud
-shows. Its methods therefore return quickly: none of them waits for the
-cloud to finish something, except where a method's documentation says so.
+*cleanup*. It owns the waiting (:meth:`isoplugin.build.Build.wait`: polling
+with exponential backoff, per-phase and whole-build timeouts, heartbeats,
+interruption), the progress reporting, the build record, the output image's
+properties, the verification and the cleanup guarantees. A backend holds
+only what differs from one way of installing to another: how the system
+disk and the temporary server are made, how the ISO is presented and taken
+away, and how the disk becomes an image.
 
-Every resource a backend creates must carry the build's id (server
-metadata, image properties or tags) so that :meth:`BuildBackend.
-find_resources` finds it again from the cloud alone, after the client
-died; the cloud is the only state store.
+A backend never sleeps by itself: where a method has to wait for the cloud
+it hands a probe to ``build.wait()``, so that every wait has the same
+backoff, timeouts and Ctrl-C behaviour.
+
+Every method must be *idempotent with respect to the cloud's state*: the
+pipeline calls them again when it resumes a build whose client died
+(``openstack iso build resume``), so a method looks at what the cloud shows
+before acting (for example: do not rescue a server already in RESCUE).
+
+Every resource a backend creates must carry the build's record (see
+:meth:`isoplugin.build.Build.record_fields`): server metadata or image
+properties with the build id and the role of the resource, so that
+:func:`isoplugin.build.find_resources` finds it again from the cloud alone;
+the cloud is the only state store.
 """
 
 import abc
@@ -70,12 +82,25 @@ class BuildBackend(metaclass=abc.ABCMeta):
     import time.
 
     The ``build`` argument of the methods is the pipeline's
-    :class:`isoplugin.build.Build`: it carries the build id (``build.id``),
-    the openstacksdk connection (``build.conn``), the request (ISO, flavor,
-    disk size, network, output image name and metadata) and a dict
-    ``build.state`` where a backend keeps the ids it created (for example
-    the temporary server's). Everything a backend puts in ``build.state``
-    must also be findable in the cloud through the build id.
+    :class:`isoplugin.build.Build`. It carries the build id (``build.id``),
+    the openstacksdk connection (``build.conn``), the request
+    (``build.request``: ISO, flavor, disk size, network, output image name),
+    the resolved ISO image (``build.iso``) and a dict ``build.state`` where
+    the backend keeps what it created. The pipeline reads these keys of
+    ``build.state``, which a backend sets:
+
+    ``server_id``
+        the temporary server (the pipeline records the build's phase and
+        heartbeat on its metadata);
+    ``blank_id``
+        the temporary system disk image, if any;
+    ``flavor_id``
+        the flavor of the temporary server (the verify server uses it too);
+    ``network_id``
+        the network of the temporary server, ``None`` for none;
+    ``disk_gb``
+        the size of the system disk in GiB (the output image's
+        ``min_disk``).
     """
 
     #: entry point name of the backend
@@ -99,6 +124,8 @@ class BuildBackend(metaclass=abc.ABCMeta):
 
         ``backend_`` followed by the entry point name, with ``-`` turned
         into ``_`` (``nova-rescue`` reads ``[backend_nova_rescue]``).
+
+        :returns: the group name, a string.
         """
         return 'backend_' + cls.NAME.replace('-', '_')
 
@@ -108,7 +135,11 @@ class BuildBackend(metaclass=abc.ABCMeta):
         return getattr(self.conf, self.config_group())
 
     def supports(self, capability):
-        """Return whether the backend declares ``capability``."""
+        """Return whether the backend declares ``capability``.
+
+        :param capability: a :class:`Capabilities` member.
+        :returns: a bool.
+        """
         return bool(self.CAPABILITIES & capability)
 
     @abc.abstractmethod
@@ -129,25 +160,37 @@ class BuildBackend(metaclass=abc.ABCMeta):
     def prepare(self, build):
         """Create what the temporary server needs before it boots.
 
-        For example a blank system disk image of the requested size. Each
-        created resource is tagged with the build id.
+        For example a blank system disk image of the requested size; sets
+        ``build.state['flavor_id']``, ``['disk_gb']`` and, if it makes one,
+        ``['blank_id']``. Each created resource carries
+        ``build.record_fields(role)``. May wait (through ``build.wait``)
+        until what it created is usable.
 
         :param build: the :class:`isoplugin.build.Build`.
+        :raises isoplugin.exception.InvalidInput: the request cannot be
+            met (no such flavor, flavor disk too small).
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
     @abc.abstractmethod
     def boot(self, build):
-        """Start creating the temporary server (does not wait).
+        """Create the temporary server and wait until it runs.
+
+        Sets ``build.state['server_id']`` as soon as the cloud answers, so
+        that an interrupted boot is cleaned up. Does not create a second
+        server when ``build.state['server_id']`` is already set (resume).
 
         :param build: the :class:`isoplugin.build.Build`.
-        :returns: the id of the server being created.
-        :raises isoplugin.exception.CloudError: the cloud refused.
+        :raises isoplugin.exception.CloudError: the cloud refused, or the
+            server went to ERROR (the message carries the cloud's fault).
         """
 
     @abc.abstractmethod
     def start_install(self, build):
         """Present the ISO to the server and start its installer.
+
+        Does not wait for the installer; does nothing if the cloud shows
+        that the ISO is already presented.
 
         :param build: the :class:`isoplugin.build.Build`.
         :raises isoplugin.exception.CloudError: the cloud refused.
@@ -157,58 +200,67 @@ class BuildBackend(metaclass=abc.ABCMeta):
     def install_state(self, build):
         """Report how the install stands, from one look at the cloud.
 
+        Called repeatedly by the pipeline's wait loop; it must cost one
+        status request. A finish requested with ``openstack iso build
+        finish`` (``build.finish_requested(metadata)``) counts as FINISHED.
+
         :param build: the :class:`isoplugin.build.Build`.
-        :returns: an :class:`InstallState`.
+        :returns: ``(InstallState, detail)``: ``detail`` is a short status
+            for the progress line, or the cloud's fault message for FAILED.
         :raises isoplugin.exception.CloudError: the server is gone or the
             cloud refused.
         """
 
     @abc.abstractmethod
     def detach(self, build):
-        """Take the ISO away from the server (does not wait).
+        """Take the ISO away and leave the server ready for a snapshot.
 
-        After this the server boots its system disk only, and the
-        snapshot cannot contain the ISO.
+        After this the server is powered off, has no ISO attached, and
+        its system disk is consistent. Waits through ``build.wait``.
 
         :param build: the :class:`isoplugin.build.Build`.
-        :raises isoplugin.exception.CloudError: the cloud refused.
+        :raises isoplugin.exception.CloudError: the cloud refused or the
+            server went to ERROR.
         """
 
     @abc.abstractmethod
-    def snapshot(self, build):
+    def snapshot(self, build, name, properties):
         """Start turning the system disk into an image (does not wait).
 
         :param build: the :class:`isoplugin.build.Build`.
+        :param name: name of the new image.
+        :param properties: dict of image properties the new image must
+            carry from its creation (the build id and role).
         :returns: the id of the new image.
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
-    @abc.abstractmethod
-    def find_resources(self, conn, build_id=None):
-        """Find what builds of this backend left in the cloud.
+    def image_properties(self, build):
+        """Return the properties the backend gives the output image.
 
-        :param conn: an :class:`openstack.connection.Connection`.
-        :param build_id: only this build's resources; ``None`` for every
-            build's.
-        :returns: a list of :class:`isoplugin.build.Resource`.
+        For example ``hw_disk_bus`` from the backend's configuration.
+
+        :param build: the :class:`isoplugin.build.Build`.
+        :returns: a dict of strings.
         """
+        return {}
 
-    @abc.abstractmethod
-    def delete_resource(self, conn, resource):
-        """Start deleting one resource found by :meth:`find_resources`.
+    def describe_failure(self, build):
+        """Return the cloud's own message for the last failure, if any.
 
-        Deleting something already gone is not an error.
+        Used by the pipeline to explain a failed phase (a server fault, a
+        failed instance action event).
 
-        :param conn: an :class:`openstack.connection.Connection`.
-        :param resource: an :class:`isoplugin.build.Resource`.
-        :raises isoplugin.exception.CloudError: the cloud refused.
+        :param build: the :class:`isoplugin.build.Build`.
+        :returns: a string, or ``None`` when the cloud says nothing.
         """
+        return None
 
     def console_url(self, build):
         """Return a URL of the server's remote console, for a person.
 
         :param build: the :class:`isoplugin.build.Build`.
-        :returns: the URL, as a string.
+        :returns: ``(console type, URL)``.
         :raises isoplugin.exception.CloudUnsupported: the backend or the
             cloud offers no remote console.
         """

@@ -85,6 +85,25 @@ OPTS = [
     cfg.StrOpt('network',
                help='Network (name or ID) to attach the temporary server '
                     'to. Unset: no network ("networks": "none").'),
+    cfg.BoolOpt('verify_must_pass',
+                default=True,
+                help='Whether a failed verification fails the build (and '
+                     'so deletes the new image). When false, the image is '
+                     'kept, marked isoplugin_verified=failed, and the '
+                     'build succeeds with a warning.'),
+    cfg.IntOpt('heartbeat_interval',
+               default=60, min=5,
+               help='Seconds between two heartbeats a running build writes '
+                    'into its server metadata (isoplugin_heartbeat), so '
+                    'that other clients can tell a live build from an '
+                    'orphaned one.'),
+    cfg.IntOpt('orphan_timeout',
+               default=900, min=60,
+               help='A build whose last heartbeat is older than this many '
+                    'seconds is an orphan (its client died), even when '
+                    'its client ran on another host. On the host of the '
+                    'client a build is an orphan as soon as the client '
+                    'process is gone.'),
     cfg.BoolOpt('keep_on_error',
                 default=False,
                 help='Keep the temporary server and images of a failed '
@@ -93,8 +112,13 @@ OPTS = [
 
 
 def register_opts(conf):
+    """Register the ``[isoplugin]`` options on ``conf``.
+
+    :param conf: an :class:`oslo_config.cfg.ConfigOpts`.
+    """
     conf.register_opts(OPTS, group=GROUP)
 
 
 def list_opts():
+    """Return ``[(group, options)]`` for the sample configuration file."""
     return [(GROUP, OPTS)]

@@ -50,10 +50,11 @@ class FakeBackend(base.BuildBackend):
 
     def prepare(self, build):
         self.calls.append('prepare')
+        build.state.update(flavor_id='flavor-1', disk_gb=3)
 
     def boot(self, build):
         self.calls.append('boot')
-        return 'server-' + build.id
+        build.state['server_id'] = 'server-' + build.id
 
     def start_install(self, build):
         self.calls.append('start_install')
@@ -62,22 +63,15 @@ class FakeBackend(base.BuildBackend):
         self.calls.append('install_state')
         self._polls += 1
         if self._polls > self.options.install_polls:
-            return base.InstallState.FINISHED
-        return base.InstallState.RUNNING
+            return base.InstallState.FINISHED, 'SHUTOFF'
+        return base.InstallState.RUNNING, 'RESCUE'
 
     def detach(self, build):
         self.calls.append('detach')
 
-    def snapshot(self, build):
+    def snapshot(self, build, name, properties):
         self.calls.append('snapshot')
         return 'image-' + build.id
-
-    def find_resources(self, conn, build_id=None):
-        self.calls.append('find_resources')
-        return []
-
-    def delete_resource(self, conn, resource):
-        self.calls.append('delete_resource')
 
 
 class NotABackend(object):

@@ -1,0 +1,328 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``openstack iso build create|list|show|delete|resume|finish``.
+
+Thin commands: argument mapping and formatting; the pipeline is
+:mod:`isoplugin.build`.
+"""
+
+import logging
+import os
+import sys
+
+from osc_lib.command import command
+
+from isoplugin.osc import utils
+
+LOG = logging.getLogger(__name__)
+
+
+class _Progress(object):
+    """Print one line per phase event to stderr; redraw on a terminal."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._open = False
+
+    def __call__(self, event):
+        kind = event.get('event')
+        name = event.get('build_id')
+        if kind == 'waiting':
+            if not self.tty:
+                return
+            line = '%s %-8s waiting for %s: %s (%ss)' % (
+                name, event.get('phase'), event.get('what'),
+                event.get('status'), event.get('elapsed'))
+            self.stream.write('\r\033[K' + line[:160])
+            self._open = True
+            self.stream.flush()
+            return
+        if kind in ('phase-end',):
+            return
+        if self._open:
+            self.stream.write('\n')
+            self._open = False
+        text = {'phase-start': '...',
+                'waited': 'done (%ss)' % event.get('elapsed'),
+                'console': event.get('message'),
+                'failed': event.get('message'),
+                'done': 'image %s ready (%ss)' % (event.get('image_id'),
+                                                  event.get('elapsed'))}.get(
+            kind, event.get('message') or
+            ' '.join('%s=%s' % (k, event[k]) for k in ('resource', 'id')
+                     if k in event))
+        self.stream.write('%s %-8s %s %s\n'
+                          % (name, event.get('phase'), kind, text))
+        self.stream.flush()
+
+
+def _image_columns(image):
+    data = image.to_dict(computed=False)
+    props = data.pop('properties', None) or {}
+    data.update(props)
+    keys = sorted(k for k, v in data.items()
+                  if v not in (None, '', [], {}) and k != 'location')
+    return keys, [data[k] for k in keys]
+
+
+class CreateBuild(command.ShowOne):
+    """Build a bootable image from an installer ISO."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', nargs='+',
+                            help='ISO (name or ID) to build from; several '
+                                 'ISOs build several images (each named '
+                                 '<name>-<iso>)')
+        parser.add_argument('--name', metavar='<image-name>', required=True,
+                            help='Name of the new image')
+        parser.add_argument('--flavor', metavar='<flavor>',
+                            help='Flavor of the temporary server (default: '
+                                 'configuration, else the smallest that '
+                                 'fits)')
+        parser.add_argument('--disk-size', metavar='<gb>', type=int,
+                            help='System disk size in GiB')
+        parser.add_argument('--network', metavar='<network>',
+                            help='Network of the temporary server '
+                                 '(default: none)')
+        parser.add_argument('--backend', metavar='<backend>',
+                            help='Build backend (see "openstack iso backend '
+                                 'list")')
+        parser.add_argument('--interactive', action='store_true',
+                            help='Print the console URL and wait for the '
+                                 'server to power off or for "openstack iso '
+                                 'build finish"')
+        verify = parser.add_mutually_exclusive_group()
+        verify.add_argument('--verify', dest='verify', action='store_true',
+                            default=None,
+                            help='Boot the new image and check its console '
+                                 'log (default: configuration)')
+        verify.add_argument('--no-verify', dest='verify',
+                            action='store_false', help='Do not verify')
+        parser.add_argument('--ignore-verify-failure', action='store_true',
+                            help='Keep an image that failed verification '
+                                 '(marked isoplugin_verified=failed)')
+        parser.add_argument('--timeout', metavar='<seconds>', type=int,
+                            help='Seconds the whole build may take')
+        parser.add_argument('--install-timeout', metavar='<seconds>',
+                            type=int,
+                            help='Seconds the install may take')
+        parser.add_argument('--keep-on-error', action='store_true',
+                            default=None,
+                            help='Keep the temporary resources of a failed '
+                                 'build for debugging')
+        vis = parser.add_mutually_exclusive_group()
+        for value in ('public', 'private', 'community', 'shared'):
+            vis.add_argument('--' + value, dest='visibility',
+                             action='store_const', const=value,
+                             help='Make the image %s' % value)
+        parser.add_argument('--tag', metavar='<tag>', action='append',
+                            default=[], dest='tags',
+                            help='Tag of the new image (repeat)')
+        parser.add_argument('--parallel', metavar='<n>', type=int,
+                            help='Builds at once when several ISOs are '
+                                 'given')
+        wait = parser.add_mutually_exclusive_group()
+        wait.add_argument('--wait', dest='wait', action='store_true',
+                          default=True,
+                          help='Drive the build here until it ends '
+                               '(default)')
+        wait.add_argument('--no-wait', dest='wait', action='store_false',
+                          help='Print the build id and drive the build in '
+                               'a detached background process')
+        return parser
+
+    def take_action(self, parsed_args):
+        from isoplugin import build as build_mod
+
+        client = self.app.client_manager.iso
+        conn, conf = client.conn, client.conf
+        names = ([parsed_args.name] if len(parsed_args.iso) == 1 else
+                 ['%s-%s' % (parsed_args.name, iso)
+                  for iso in parsed_args.iso])
+        requests = [build_mod.BuildRequest(
+            iso=iso, name=name, flavor=parsed_args.flavor,
+            disk_size=parsed_args.disk_size, network=parsed_args.network,
+            backend=parsed_args.backend,
+            interactive=parsed_args.interactive, verify=parsed_args.verify,
+            verify_must_pass=(False if parsed_args.ignore_verify_failure
+                              else None),
+            timeout=parsed_args.timeout,
+            install_timeout=parsed_args.install_timeout,
+            visibility=parsed_args.visibility or 'private',
+            tags=parsed_args.tags, keep_on_error=parsed_args.keep_on_error)
+            for iso, name in zip(parsed_args.iso, names)]
+        progress = _Progress()
+        with utils.command_errors():
+            if len(requests) == 1:
+                build = build_mod.Build(conn, conf, requests[0],
+                                        progress=progress)
+                if not parsed_args.wait:
+                    return self._detach(build)
+                image = build.run()
+                return _image_columns(image)
+            rows = []
+            failed = []
+            for request, result in build_mod.build_images(
+                    conn, conf, requests, parallel=parsed_args.parallel,
+                    progress=progress):
+                if isinstance(result, Exception):
+                    failed.append('%s: %s' % (request.iso, result))
+                    rows.append((request.iso, 'failed', str(result)))
+                else:
+                    rows.append((request.iso, result.id, result.name))
+        for line in failed:
+            sys.stderr.write(line + '\n')
+        if failed:
+            from osc_lib import exceptions
+
+            raise exceptions.CommandError('%d of %d builds failed'
+                                          % (len(failed), len(requests)))
+        return ('iso', 'image'), (
+            [r[0] for r in rows], [r[1] for r in rows])
+
+    def _detach(self, build):
+        """Fork: the child drives the build, the parent shows its id."""
+        pid = os.fork()
+        if pid:
+            return ('build_id', 'worker_pid'), (build.id, pid)
+        code = 0
+        try:
+            os.setsid()
+            log = os.path.join(os.path.expanduser('~'), '.cache',
+                               'isoplugin')
+            os.makedirs(log, exist_ok=True)
+            fd = os.open(os.path.join(log, 'build-%s.log' % build.id),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            build.progress = _Progress(os.fdopen(os.dup(fd), 'w'))
+            build.run()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
+
+class ListBuild(command.Lister):
+    """List builds the cloud shows (running, failed, orphaned)."""
+
+    def take_action(self, parsed_args):
+        from isoplugin import build as build_mod
+
+        client = self.app.client_manager.iso
+        with utils.command_errors():
+            builds = build_mod.list_builds(client.conn, client.conf)
+        return (('Build', 'Status', 'Phase', 'ISO', 'Image name', 'Client',
+                 'Heartbeat age', 'Resources'),
+                [(b.id, b.status, b.phase, b.record.get('iso_id'),
+                  b.record.get('image_name'), b.record.get('client'),
+                  int(b.age), len(b.resources)) for b in builds])
+
+
+class ShowBuild(command.ShowOne):
+    """Show one build: its record and its resources."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('build', metavar='<build>', help='Build id')
+        return parser
+
+    def take_action(self, parsed_args):
+        from isoplugin import build as build_mod
+
+        client = self.app.client_manager.iso
+        with utils.command_errors():
+            info = build_mod.show_build(client.conn, client.conf,
+                                        parsed_args.build)
+        data = dict(info.record)
+        data.update({'build_id': info.id, 'status': info.status,
+                     'phase': info.phase, 'heartbeat_age': int(info.age),
+                     'resources': ', '.join(
+                         '%s %s (%s, %s)' % (r.kind, r.id, r.role, r.status)
+                         for r in info.resources)})
+        keys = sorted(data)
+        return keys, [data[k] for k in keys]
+
+
+class DeleteBuild(command.Command):
+    """Delete what builds left: one build's, or every orphan's."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('build', metavar='<build>', nargs='*',
+                            help='Build id(s)')
+        parser.add_argument('--orphans', action='store_true',
+                            help='Delete the leftovers of every orphaned '
+                                 'or failed build')
+        parser.add_argument('--older-than', metavar='<seconds>', type=int,
+                            default=0,
+                            help='With --orphans: only builds whose last '
+                                 'heartbeat is older than this')
+        return parser
+
+    def take_action(self, parsed_args):
+        from osc_lib import exceptions
+
+        from isoplugin import build as build_mod
+
+        if not parsed_args.build and not parsed_args.orphans:
+            raise exceptions.CommandError('give build ids or --orphans')
+        client = self.app.client_manager.iso
+        with utils.command_errors():
+            for build_id in parsed_args.build:
+                build_mod.delete_build(client.conn, client.conf, build_id)
+            if parsed_args.orphans:
+                deleted = build_mod.delete_orphans(
+                    client.conn, client.conf, parsed_args.older_than)
+                for build_id in deleted:
+                    self.app.stdout.write('deleted %s\n' % build_id)
+
+
+class ResumeBuild(command.ShowOne):
+    """Continue a build whose client died, from the phase the cloud shows."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('build', metavar='<build>', help='Build id')
+        return parser
+
+    def take_action(self, parsed_args):
+        from isoplugin import build as build_mod
+
+        client = self.app.client_manager.iso
+        with utils.command_errors():
+            image = build_mod.resume_build(client.conn, client.conf,
+                                           parsed_args.build,
+                                           progress=_Progress())
+        if image is None:
+            return ('build_id', 'result'), (parsed_args.build, 'cleaned up')
+        return _image_columns(image)
+
+
+class FinishBuild(command.Command):
+    """Tell an interactive build that the install is finished."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('build', metavar='<build>', help='Build id')
+        return parser
+
+    def take_action(self, parsed_args):
+        from isoplugin import build as build_mod
+
+        client = self.app.client_manager.iso
+        with utils.command_errors():
+            build_mod.finish_build(client.conn, client.conf,
+                                   parsed_args.build)
