@@ -1,0 +1,1282 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The catalog of installer ISOs, kept in Glance.
+
+An ISO of the catalog is a Glance image with ``disk_format=iso``,
+``container_format=bare`` and the property ``<prefix>media=installer-iso``
+(prefix ``[glance] property_prefix``, default ``isoplugin_``). It carries
+the properties that make Nova attach it as a CD-ROM (``hw_cdrom_bus``,
+``hw_rescue_device=cdrom``, ``hw_rescue_bus``), the OS fields
+(``os_type``, ``os_distro``, ``os_version``, ``architecture``) and the
+portal flags ``<prefix>featured``, ``<prefix>extractable`` and
+``<prefix>password_enabled``; it is hidden from ordinary image lists
+(``os_hidden``) unless ``[glance] hide_isos`` is false.
+
+Usage::
+
+    from isoplugin import catalog, cloud, conf
+
+    cat = catalog.Catalog(cloud.connect('mycloud'), conf.load_config())
+    iso = cat.create('ubuntu-24.04', filename='ubuntu-24.04.1.iso')
+    for iso in cat.list():
+        print(iso.name, iso.id)
+
+Every method raises :class:`isoplugin.exception.IsopluginException`
+subclasses only; cloud errors keep the cloud's own message.
+"""
+
+import contextlib
+import functools
+import os
+import stat
+import time
+import urllib.parse
+
+from oslo_log import log as logging
+
+from isoplugin import exception
+from isoplugin.i18n import _
+from isoplugin import isoinfo
+from isoplugin import upload
+
+LOG = logging.getLogger(__name__)
+
+MEDIA = 'installer-iso'
+VISIBILITIES = ('private', 'shared', 'community', 'public')
+FLAGS = ('featured', 'extractable', 'password_enabled')
+NAME_MAX = 255
+MIB = 1024 * 1024
+#: Bytes of a URL read to check that it is an ISO: the volume descriptors
+#: and the UDF anchor (sector 256) with the descriptors after it.
+URL_HEAD_BYTES = 272 * isoinfo.SECTOR
+PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
+
+
+def _bool(value):
+    return str(value).lower() == 'true'
+
+
+def flat(image):
+    """Return all the attributes of an image as Glance names them.
+
+    :param image: an :class:`openstack.image.v2.image.Image`.
+    :returns: a dict of Glance's attribute names (``os_hidden``,
+        ``protected``...) and of every extra property.
+    """
+    d = image.to_dict(original_names=True, computed=False)
+    props = d.pop('properties', None) or {}
+    out = {k: v for k, v in d.items() if v is not None}
+    out.update(props)
+    return out
+
+
+def _details(error):
+    """The cloud's own message of an openstacksdk HTTP exception."""
+    details = getattr(error, 'details', None)
+    if details:
+        return str(details).replace('<br />', ' ').strip()
+    return getattr(error, 'message', None) or str(error)
+
+
+class Catalog(object):
+    """The installer ISOs of a cloud, seen by one connection.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param conf: a ConfigOpts with isoplugin's options registered
+        (:func:`isoplugin.conf.load_config`).
+    """
+
+    def __init__(self, conn, conf):
+        self.conn = conn
+        self.conf = conf
+        self.prefix = conf.glance.property_prefix
+
+    # -- helpers ---------------------------------------------------------
+
+    def prop(self, name):
+        """Return the full name of one of isoplugin's properties.
+
+        :param name: e.g. ``'featured'``.
+        :returns: e.g. ``'isoplugin_featured'``.
+        """
+        return self.prefix + name
+
+    @contextlib.contextmanager
+    def _cloud(self, what=None, forbidden=None):
+        """Translate SDK errors, keeping the cloud's message.
+
+        :param what: what is looked for, for 404 messages.
+        :param forbidden: message for a 403, with ``%(reason)s``.
+        """
+        from keystoneauth1 import exceptions as ks_exc
+        from openstack import exceptions as sdk_exc
+
+        try:
+            yield
+        except exception.IsopluginException:
+            raise
+        except sdk_exc.ForbiddenException as e:
+            reason = _details(e)
+            if forbidden:
+                reason = forbidden % {'reason': reason}
+            raise exception.PermissionDenied(reason=reason) from e
+        except sdk_exc.NotFoundException as e:
+            raise exception.NotFound(what=what or _details(e)) from e
+        except sdk_exc.ConflictException as e:
+            raise exception.Conflict(reason=_details(e)) from e
+        except sdk_exc.HttpException as e:
+            if getattr(e, 'status_code', None) == 413:
+                raise exception.CloudError(
+                    reason=_('over quota: %s') % _details(e)) from e
+            raise exception.CloudError(reason=_details(e)) from e
+        except sdk_exc.SDKException as e:
+            raise exception.CloudError(reason=_details(e)) from e
+        except ks_exc.ClientException as e:
+            raise exception.CloudError(reason=e) from e
+
+    def _glance(self, method, url, what=None, forbidden=None, **kwargs):
+        """One request to Glance (relative URL); errors translated."""
+        from openstack import exceptions as sdk_exc
+
+        with self._cloud(what=what, forbidden=forbidden):
+            resp = self.conn.image.request(url, method, raise_exc=False,
+                                           **kwargs)
+            sdk_exc.raise_from_response(resp)
+        return resp
+
+    def _image(self, body):
+        from openstack.image.v2 import image as _image
+
+        body = {k: v for k, v in body.items() if k != 'self'}
+        return _image.Image.existing(connection=self.conn, **body)
+
+    def _fetch(self, image_id):
+        body = self._glance('GET', '/images/%s' % image_id,
+                            what=_("Image %s") % image_id).json()
+        return self._image(body)
+
+    def _project_id(self):
+        return self.conn.current_project_id
+
+    def is_admin(self):
+        """Whether the caller's token has the admin role.
+
+        :returns: ``True`` or ``False``.
+        """
+        try:
+            access = self.conn.session.auth.get_access(self.conn.session)
+            return 'admin' in (access.role_names or [])
+        except Exception:  # an auth plugin without an access info
+            LOG.debug('Cannot tell whether the caller is admin',
+                      exc_info=True)
+            return False
+
+    def _notify(self, notify, message, **kwargs):
+        text = message % kwargs if kwargs else message
+        LOG.info(message, kwargs)
+        if notify is not None:
+            notify(text)
+
+    # -- reading ---------------------------------------------------------
+
+    def _pages(self, params, limit=None):
+        """Yield images of a query, following Glance's pagination."""
+        params = dict(params)
+        params.setdefault('limit', 100)
+        yielded = 0
+        while True:
+            body = self._glance('GET', '/images', params=params).json()
+            for item in body.get('images', []):
+                yield self._image(item)
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            nxt = body.get('next')
+            if not nxt or not body.get('images'):
+                return
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(nxt).query)
+            params['marker'] = query.get('marker', [None])[0]
+            if params['marker'] is None:
+                return
+
+    def list(self, all_projects=False, include_hidden=True, name=None,
+             owner=None, limit=None, page_size=100, **filters):
+        """List the ISOs of the catalog.
+
+        The query filters on the server (``disk_format=iso`` and the media
+        property) and follows Glance's pagination. Hidden ISOs (the
+        default for installer media) are listed with a second query, since
+        Glance leaves hidden images out unless asked for them.
+
+        :param all_projects: admins only: the ISOs of every project (by
+            default an admin sees the ISOs of the current project, like a
+            member, plus public and shared ones).
+        :param include_hidden: also list ISOs hidden from image lists.
+        :param name: only ISOs with this exact name.
+        :param owner: only ISOs owned by this project ID.
+        :param limit: stop after this many ISOs.
+        :param page_size: images asked per request.
+        :param filters: further Glance filters (``visibility``,
+            ``status``, ``tag``, ``member_status``...).
+        :returns: a list of :class:`openstack.image.v2.image.Image`,
+            sorted by name.
+        """
+        params = {'disk_format': 'iso', self.prop('media'): MEDIA,
+                  'limit': page_size, 'sort': 'name:asc,created_at:asc'}
+        params.update({k: v for k, v in filters.items() if v is not None})
+        if name is not None:
+            params['name'] = name
+        if owner is not None:
+            params['owner'] = owner
+        elif not all_projects and self.is_admin():
+            # Glance shows an admin every image of every project.
+            params['owner'] = self._project_id()
+        hidden = ['false', 'true'] if include_hidden else ['false']
+        found = {}
+        for value in hidden:
+            params['os_hidden'] = value
+            for image in self._pages(params):
+                found[image.id] = image
+        images = sorted(found.values(),
+                        key=lambda i: ((i.name or ''), i.created_at or ''))
+        return images[:limit] if limit is not None else images
+
+    def get(self, name_or_id):
+        """Return one ISO of the catalog.
+
+        :param name_or_id: an ISO's ID, or its name (the project's own ISO
+            first, then one shared with or published to the project).
+        :returns: an :class:`openstack.image.v2.image.Image`.
+        :raises isoplugin.exception.ISONotFound: no such ISO is visible.
+        :raises isoplugin.exception.Conflict: the name matches several ISOs
+            of other projects.
+        """
+        from openstack import exceptions as sdk_exc
+
+        if not name_or_id:
+            raise exception.ISONotFound(iso=name_or_id)
+        try:
+            with self._cloud():
+                resp = self.conn.image.request(
+                    '/images/%s' % urllib.parse.quote(name_or_id), 'GET',
+                    raise_exc=False)
+                if resp.status_code not in (400, 404):
+                    sdk_exc.raise_from_response(resp)
+                    image = self._image(resp.json())
+                    if self._is_iso(image):
+                        return image
+                    raise exception.ISONotFound(iso=name_or_id)
+        except exception.NotFound:
+            pass
+        matches = self.list(name=name_or_id, all_projects=True)
+        own = [i for i in matches if i.owner == self._project_id()]
+        if len(own) == 1:
+            return own[0]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise exception.ISONotFound(iso=name_or_id)
+        raise exception.Conflict(
+            reason=_("%(n)d ISOs are named '%(name)s' (%(ids)s); give the "
+                     "ID") % {'n': len(matches), 'name': name_or_id,
+                              'ids': ', '.join(i.id for i in matches)})
+
+    def _is_iso(self, image):
+        props = flat(image)
+        return (props.get('disk_format') == 'iso' and
+                props.get(self.prop('media')) == MEDIA)
+
+    def usage(self):
+        """Return the project's image quota and usage (unified limits).
+
+        :returns: ``{resource: {'usage': N, 'limit': N}}`` as Glance reports
+            it in ``/v2/info/usage`` (sizes in MiB; a limit of -1 means
+            unlimited), or ``{}`` when the cloud does not report usage.
+        """
+        from openstack import exceptions as sdk_exc
+
+        with self._cloud():
+            resp = self.conn.image.request('/info/usage', 'GET',
+                                           raise_exc=False)
+            if resp.status_code == 404:
+                return {}
+            sdk_exc.raise_from_response(resp)
+        return resp.json().get('usage', {})
+
+    def stores(self):
+        """Return the IDs of the cloud's Glance stores.
+
+        :returns: a list of store IDs (the default one first), empty when
+            the cloud has no multi-store configuration.
+        """
+        from openstack import exceptions as sdk_exc
+
+        with self._cloud():
+            resp = self.conn.image.request('/info/stores', 'GET',
+                                           raise_exc=False)
+            if resp.status_code in (404, 410):
+                return []
+            sdk_exc.raise_from_response(resp)
+        stores = resp.json().get('stores', [])
+        return [s['id'] for s in sorted(
+            stores, key=lambda s: not s.get('default', False))]
+
+    def import_methods(self):
+        """Return the import methods the cloud offers (``/v2/info/import``).
+
+        :returns: a list such as ``['glance-direct', 'web-download']``.
+        """
+        from openstack import exceptions as sdk_exc
+
+        with self._cloud():
+            resp = self.conn.image.request('/info/import', 'GET',
+                                           raise_exc=False)
+            if resp.status_code == 404:
+                return []
+            sdk_exc.raise_from_response(resp)
+        methods = resp.json().get('import-methods', {})
+        return list(methods.get('value', []))
+
+    def servers_using(self, image, project_id=None):
+        """Return the servers that use an ISO.
+
+        A server uses an ISO when it was booted from it, or when it carries
+        the metadata ``<prefix>iso_id`` (a build server rescued with it).
+        An admin sees the servers of every project, others those of their
+        own project only.
+
+        :param image: an Image or an image ID.
+        :param project_id: only servers of this project.
+        :returns: a list of :class:`openstack.compute.v2.server.Server`.
+        """
+        image_id = getattr(image, 'id', image)
+        key = self.prop('iso_id')
+        query = {}
+        if self.is_admin():
+            query['all_projects'] = True
+        if project_id and query:
+            query['project_id'] = project_id
+        with self._cloud():
+            servers = list(self.conn.compute.servers(details=True, **query))
+        out = []
+        for server in servers:
+            server_image = server.image.id if server.image else None
+            if (server_image == image_id or
+                    (server.metadata or {}).get(key) == image_id):
+                if project_id and server.project_id not in (None,
+                                                            project_id):
+                    continue
+                out.append(server)
+        return out
+
+    # -- registering -----------------------------------------------------
+
+    def _check_name(self, name):
+        if not name or not name.strip():
+            raise exception.InvalidInput(reason=_('the ISO needs a name'))
+        if len(name) > NAME_MAX:
+            raise exception.InvalidInput(
+                reason=_('the name is %(n)d characters long; Glance allows '
+                         '%(max)d at most') % {'n': len(name),
+                                               'max': NAME_MAX})
+        for image in self.list(name=name, owner=self._project_id()):
+            raise exception.DuplicateISO(name=name, id=image.id)
+
+    @staticmethod
+    def _check_fields(fields):
+        """Validate and normalise the metadata arguments in place."""
+        if fields.get('visibility') is not None and \
+                fields['visibility'] not in VISIBILITIES:
+            raise exception.InvalidInput(
+                reason=_("unknown visibility '%(v)s'; use one of "
+                         "%(all)s") % {'v': fields['visibility'],
+                                       'all': ', '.join(VISIBILITIES)})
+        os_type = fields.get('os_type')
+        if os_type is not None:
+            if os_type.lower() not in isoinfo.OS_TYPES:
+                raise exception.InvalidInput(
+                    reason=_("unknown os_type '%(t)s'; Nova accepts "
+                             "%(all)s (set os_distro for anything "
+                             "else)") % {'t': os_type,
+                                         'all': ', '.join(isoinfo.OS_TYPES)})
+            fields['os_type'] = os_type.lower()
+        if fields.get('architecture'):
+            fields['architecture'] = isoinfo.normalize_architecture(
+                fields['architecture'])
+        if fields.get('os_distro'):
+            fields['os_distro'] = fields['os_distro'].lower()
+        for key in ('min_disk', 'min_ram'):
+            value = fields.get(key)
+            if value is not None and (not isinstance(value, int) or
+                                      value < 0):
+                raise exception.InvalidInput(
+                    reason=_('%s must be a whole number >= 0') % key)
+
+    def _check_quota(self, size):
+        usage = self.usage()
+
+        def over(resource, delta):
+            entry = usage.get(resource)
+            if not entry:
+                return None
+            limit = entry.get('limit')
+            if limit is None or limit < 0:
+                return None
+            needed = entry.get('usage', 0) + delta
+            if needed > limit:
+                return needed, limit
+            return None
+
+        checks = [('image_count_total', 1)]
+        if size is not None:
+            checks.append(('image_size_total', -(-size // MIB)))
+        for resource, delta in checks:
+            result = over(resource, delta)
+            if result:
+                unit = ' MiB' if resource == 'image_size_total' else ''
+                raise exception.QuotaExceeded(
+                    resource=resource, needed='%d%s' % (result[0], unit),
+                    limit='%d%s' % (result[1], unit))
+
+    def _open_file(self, filename):
+        """Check a local file; return (file object, size, IsoInfo)."""
+        try:
+            st = os.stat(filename)
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source=filename, reason=e.strerror) from e
+        if stat.S_ISDIR(st.st_mode):
+            raise exception.SourceUnreadable(
+                source=filename, reason=_('it is a directory'))
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise exception.SourceUnreadable(
+                source=filename,
+                reason=_('it is not a regular file or a block device'))
+        try:
+            f = open(filename, 'rb')
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source=filename, reason=e.strerror) from e
+        try:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            info = isoinfo.inspect(f, name=filename)
+        except BaseException:
+            f.close()
+            raise
+        return f, size, info
+
+    def _probe_url(self, url):
+        """Check a URL; return (size or None, IsoInfo)."""
+        import io
+
+        import requests
+
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ('http', 'https') or not parts.netloc:
+            raise exception.InvalidInput(
+                reason=_("'%s': only http:// and https:// URLs can be "
+                         "registered") % url)
+        timeout = self.conf.glance.url_timeout
+        try:
+            resp = requests.get(
+                url, stream=True, timeout=timeout,
+                headers={'Range': 'bytes=0-%d' % (URL_HEAD_BYTES - 1)})
+        except requests.RequestException as e:
+            raise exception.SourceUnavailable(source=url, reason=e) from e
+        with resp:
+            if resp.status_code >= 400:
+                raise exception.SourceUnavailable(
+                    source=url,
+                    reason=_('the server answered HTTP %(code)d '
+                             '%(reason)s') % {'code': resp.status_code,
+                                              'reason': resp.reason})
+            size = None
+            if resp.status_code == 206:
+                total = resp.headers.get('Content-Range', '').rpartition(
+                    '/')[2]
+                size = int(total) if total.isdigit() else None
+            elif resp.headers.get('Content-Length', '').isdigit():
+                size = int(resp.headers['Content-Length'])
+            head = resp.raw.read(URL_HEAD_BYTES, decode_content=True)
+        if size is None:
+            size_for_check = None
+        else:
+            size_for_check = size
+        info = isoinfo.inspect(io.BytesIO(head), name=url,
+                               size=size_for_check or len(head))
+        if size is None:
+            info.size = None
+        return size, info
+
+    def create(self, name, filename=None, url=None, description=None,
+               os_type=None, os_distro=None, os_version=None,
+               architecture=None, visibility='private', protected=False,
+               tags=None, min_disk=None, min_ram=None, featured=False,
+               extractable=True, password_enabled=False, hidden=None,
+               checksum=None, store=None, progress=None, notify=None,
+               use_import=None):
+        """Register an installer ISO from a local file or a URL.
+
+        A file is checked to be an ISO 9660 or UDF image before anything is
+        sent, then streamed to Glance with a ``Content-Length`` while it is
+        hashed in the same pass; when Glance is done the client compares
+        its hash with the image's ``os_hash_value`` (and with ``checksum``
+        when given). A URL is checked (scheme, reachability, size, the
+        first bytes being an ISO), then imported by Glance itself
+        (web-download) when the cloud offers that, or streamed through the
+        client. Any failure after the image record was created deletes it.
+
+        :param name: the ISO's name, unique among the project's ISOs.
+        :param filename: path of a local ISO file (or block device).
+        :param url: http(s) URL of an ISO.
+        :param description: free text, stored as property ``description``.
+        :param os_type: ``linux`` or ``windows``; detected when ``None``.
+        :param os_distro: e.g. ``ubuntu``; detected when ``None``.
+        :param os_version: e.g. ``24.04``; detected when ``None``.
+        :param architecture: e.g. ``x86_64``; detected when ``None``.
+        :param visibility: private, shared, community or public.
+        :param protected: protect the ISO against deletion (set once the
+            upload is verified).
+        :param tags: list of tags.
+        :param min_disk: minimum disk (GiB) of a server built from it.
+        :param min_ram: minimum RAM (MiB) of a server built from it.
+        :param featured: portal flag ``<prefix>featured``.
+        :param extractable: portal flag ``<prefix>extractable`` (download
+            allowed).
+        :param password_enabled: portal flag ``<prefix>password_enabled``.
+        :param hidden: ``os_hidden``; default ``[glance] hide_isos``.
+        :param checksum: expected checksum ``ALGO:HEX`` (md5, sha1, sha256,
+            sha384, sha512).
+        :param store: Glance store to upload into (default store if
+            ``None``).
+        :param progress: ``progress(done, total)`` callable for uploads
+            through the client (``total`` may be ``None``).
+        :param notify: ``notify(text)`` callable told what was detected and
+            how the ISO is being registered.
+        :param use_import: for URLs: ``True`` forces web-download,
+            ``False`` streams through the client, ``None`` decides from
+            the cloud's import methods and ``[glance] use_web_download``.
+        :returns: the new ISO, an :class:`openstack.image.v2.image.Image`.
+        :raises isoplugin.exception.InvalidInput: bad arguments, not an
+            ISO, unreadable file, unusable URL.
+        :raises isoplugin.exception.DuplicateISO: the name is taken.
+        :raises isoplugin.exception.QuotaExceeded: over the image quota.
+        :raises isoplugin.exception.ChecksumMismatch: hash mismatch (the
+            image was deleted).
+        :raises isoplugin.exception.CloudError: Glance refused or failed.
+        """
+        fields = {'os_type': os_type, 'os_distro': os_distro,
+                  'os_version': os_version, 'architecture': architecture,
+                  'visibility': visibility, 'min_disk': min_disk,
+                  'min_ram': min_ram}
+        self._check_fields(fields)
+        if (filename is None) == (url is None):
+            raise exception.InvalidInput(
+                reason=_('give either a file or a URL'))
+        expected = upload.parse_checksum(checksum) if checksum else None
+        if not name or len(name) > NAME_MAX:
+            self._check_name(name)
+
+        fileobj = None
+        if filename is not None:
+            fileobj, size, info = self._open_file(filename)
+            source = filename
+        else:
+            size, info = self._probe_url(url)
+            source = url
+        try:
+            detected = {}
+            for field in ('os_type', 'os_distro', 'os_version',
+                          'architecture'):
+                if fields[field] is None and getattr(info, field):
+                    fields[field] = getattr(info, field)
+                    detected[field] = getattr(info, field)
+            self._notify(
+                notify, _('%(source)s: %(fmt)s image, volume label '
+                          '"%(label)s"%(boot)s'),
+                source=source, fmt=info.format.upper(),
+                label=info.volume_id,
+                boot=_(', bootable (%s)') % ', '.join(
+                    info.boot_platforms or ['El Torito'])
+                if info.bootable else '')
+            if detected:
+                self._notify(notify, _('Detected: %(fields)s'),
+                             fields=', '.join('%s=%s' % kv
+                                              for kv in detected.items()))
+            self._check_name(name)
+            self._check_quota(size)
+            body = self._image_body(name, fields, description, tags,
+                                    featured, extractable, password_enabled,
+                                    hidden)
+            if fileobj is not None:
+                return self._create_from_file(
+                    body, fileobj, size, expected, store, progress, notify,
+                    protected)
+            return self._create_from_url(
+                body, url, size, expected, store, progress, notify,
+                protected, use_import)
+        finally:
+            if fileobj is not None:
+                fileobj.close()
+
+    def _image_body(self, name, fields, description, tags, featured,
+                    extractable, password_enabled, hidden):
+        conf = self.conf.glance
+        body = {
+            'name': name,
+            'disk_format': 'iso',
+            'container_format': 'bare',
+            'visibility': fields['visibility'] or 'private',
+            'protected': False,
+            'os_hidden': conf.hide_isos if hidden is None else bool(hidden),
+            'tags': list(tags or []),
+            self.prop('media'): MEDIA,
+            self.prop('featured'): str(bool(featured)).lower(),
+            self.prop('extractable'): str(bool(extractable)).lower(),
+            self.prop('password_enabled'): str(
+                bool(password_enabled)).lower(),
+            'hw_cdrom_bus': conf.hw_cdrom_bus,
+            'hw_rescue_device': 'cdrom',
+            'hw_rescue_bus': conf.hw_rescue_bus,
+        }
+        for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
+            if fields.get(key):
+                body[key] = fields[key]
+        for key in ('min_disk', 'min_ram'):
+            if fields.get(key) is not None:
+                body[key] = fields[key]
+        if description:
+            body['description'] = description
+        return body
+
+    def _post_image(self, body):
+        forbidden = None
+        if body['visibility'] == 'public':
+            forbidden = _("only an administrator can make an ISO public "
+                          "(Glance policy publicize_image); register it "
+                          "as private, shared or community, or ask an "
+                          "administrator. Glance said: %(reason)s")
+        resp = self._glance('POST', '/images', json=body,
+                            forbidden=forbidden)
+        return resp.json()
+
+    def _delete_quietly(self, image_id):
+        try:
+            self._glance('DELETE', '/images/%s' % image_id)
+        except exception.IsopluginException:
+            LOG.warning('Could not delete the incomplete image %(id)s; '
+                        'delete it with "openstack image delete %(id)s"',
+                        {'id': image_id}, exc_info=True)
+
+    @contextlib.contextmanager
+    def _cleanup_on_error(self, image_id):
+        try:
+            yield
+        except BaseException:
+            LOG.info('Registration failed, deleting image %(id)s',
+                     {'id': image_id})
+            self._delete_quietly(image_id)
+            raise
+
+    def _create_from_file(self, body, fileobj, size, expected, store,
+                          progress, notify, protected):
+        algo = self.conf.glance.default_hash_algorithm
+        algorithms = {algo}
+        if expected:
+            algorithms.add(expected[0])
+        created = self._post_image(body)
+        image_id = created['id']
+        with self._cleanup_on_error(image_id):
+            data = upload.HashingBody(
+                fileobj.read, size, algorithms,
+                chunk_size=self.conf.glance.upload_chunk_size,
+                progress=progress)
+            self._put_data(image_id, data, store)
+            digests = data.hexdigests()
+            image = self._fetch(image_id)
+            self._verify(image, digests, expected, fileobj=fileobj,
+                         notify=notify)
+            if protected:
+                image = self._patch(image_id, [
+                    {'op': 'replace', 'path': '/protected', 'value': True}])
+        return image
+
+    def _put_data(self, image_id, data, store):
+        headers = {'Content-Type': 'application/octet-stream'}
+        if store:
+            headers['X-Image-Meta-Store'] = store
+        self._glance('PUT', '/images/%s/file' % image_id, data=data,
+                     headers=headers)
+
+    def _verify(self, image, digests, expected, fileobj=None, notify=None):
+        """Compare the client's hashes with Glance's and the expected one."""
+        props = flat(image)
+        status = props.get('status')
+        if status != 'active':
+            raise exception.CloudError(
+                reason=_('the image %(id)s is %(status)s after the upload, '
+                         'not active') % {'id': image.id, 'status': status})
+        glance_algo = props.get('os_hash_algo')
+        glance_value = props.get('os_hash_value')
+        if glance_algo and glance_value:
+            if glance_algo not in digests and fileobj is not None:
+                LOG.warning('Glance hashes with %(algo)s, not %(ours)s; '
+                            'hashing the file again to compare (set '
+                            '[glance] default_hash_algorithm = %(algo)s)',
+                            {'algo': glance_algo,
+                             'ours': ', '.join(digests)})
+                digests = dict(digests)
+                digests.update(_hash_file(fileobj, glance_algo))
+            if glance_algo in digests:
+                if digests[glance_algo] != glance_value:
+                    raise exception.ChecksumMismatch(
+                        what=_('the upload of %s') % image.id,
+                        algo=glance_algo, expected=digests[glance_algo],
+                        actual=glance_value + _(' (Glance)'))
+                self._notify(notify, _('Verified: Glance %(algo)s matches '
+                                       'the client'), algo=glance_algo)
+        if expected:
+            algo, value = expected
+            if algo in digests:
+                actual = digests[algo]
+            elif algo == glance_algo:
+                actual = glance_value
+            elif algo == 'md5' and props.get('checksum'):
+                actual = props['checksum']
+            else:  # pragma: no cover - create() avoids this case
+                raise exception.CloudError(
+                    reason=_('cannot verify a %s checksum') % algo)
+            if actual != value:
+                raise exception.ChecksumMismatch(
+                    what=image.id, algo=algo, expected=value,
+                    actual=actual)
+            self._notify(notify, _('Verified: %(algo)s matches the given '
+                                   'checksum'), algo=algo)
+
+    def _create_from_url(self, body, url, size, expected, store, progress,
+                         notify, protected, use_import):
+        glance_algo = self.conf.glance.default_hash_algorithm
+        if use_import is None:
+            use_import = (self.conf.glance.use_web_download and
+                          'web-download' in self.import_methods())
+            if expected and expected[0] not in (glance_algo, 'md5'):
+                # Glance only reports md5 and its own hash: stream through
+                # the client to compute the expected one.
+                use_import = False
+        if use_import:
+            self._notify(notify, _('Importing with Glance web-download'))
+            created = self._post_image(body)
+            image_id = created['id']
+            with self._cleanup_on_error(image_id):
+                payload = {'method': {'name': 'web-download', 'uri': url}}
+                if store:
+                    payload['stores'] = [store]
+                self._glance('POST', '/images/%s/import' % image_id,
+                             json=payload)
+                image = self._wait_import(image_id, url,
+                                          self.conf.glance.import_timeout)
+                self._verify(image, {}, expected, notify=notify)
+                if protected:
+                    image = self._patch(image_id, [
+                        {'op': 'replace', 'path': '/protected',
+                         'value': True}])
+            return image
+
+        import requests
+
+        self._notify(notify, _('Streaming the URL through the client'))
+        algorithms = {glance_algo}
+        if expected:
+            algorithms.add(expected[0])
+        created = self._post_image(body)
+        image_id = created['id']
+        with self._cleanup_on_error(image_id):
+            try:
+                resp = requests.get(url, stream=True,
+                                    timeout=self.conf.glance.url_timeout)
+                resp.raise_for_status()
+            except requests.RequestException as e:
+                raise exception.SourceUnavailable(source=url,
+                                                  reason=e) from e
+            with resp:
+                data = upload.HashingBody(
+                    functools.partial(resp.raw.read, decode_content=True),
+                    size, algorithms,
+                    chunk_size=self.conf.glance.upload_chunk_size,
+                    progress=progress)
+                self._put_data(image_id, data, store)
+            digests = data.hexdigests()
+            image = self._fetch(image_id)
+            self._verify(image, digests, expected, notify=notify)
+            if protected:
+                image = self._patch(image_id, [
+                    {'op': 'replace', 'path': '/protected', 'value': True}])
+        return image
+
+    def _wait_import(self, image_id, what, timeout):
+        """Wait for an import into an image to finish."""
+        interval = self.conf.isoplugin.poll_interval
+        deadline = time.monotonic() + timeout
+        while True:
+            image = self._fetch(image_id)
+            props = flat(image)
+            if props.get('status') == 'active' and not props.get(
+                    'os_glance_importing_to_stores'):
+                failed = props.get('os_glance_failed_import')
+                if failed:
+                    raise exception.ImportFailed(
+                        what=what, reason=_('failed for stores %s') % failed)
+                return image
+            if props.get('status') in ('queued', 'killed', 'deleted') and \
+                    (props.get('os_glance_failed_import') or
+                     self._task_failed(image_id)):
+                raise exception.ImportFailed(
+                    what=what, reason=self._task_failed(image_id) or
+                    props.get('os_glance_failed_import'))
+            if time.monotonic() > deadline:
+                raise exception.CloudTimeout(timeout=timeout,
+                                             what=_('the import of %s')
+                                             % what)
+            time.sleep(interval)
+            interval = min(interval * 2, self.conf.isoplugin.
+                           poll_max_interval)
+
+    def _task_failed(self, image_id):
+        """The message of the image's last failed import task, if any."""
+        try:
+            tasks = self._glance('GET', '/images/%s/tasks' % image_id
+                                 ).json().get('tasks', [])
+        except exception.IsopluginException:
+            return None
+        for task in tasks:
+            if task.get('status') == 'failure':
+                return task.get('message') or _('the import task failed')
+        return None
+
+    # -- changing --------------------------------------------------------
+
+    def _patch(self, image_id, ops):
+        if not ops:
+            return self._fetch(image_id)
+        resp = self._glance(
+            'PATCH', '/images/%s' % image_id, json=ops,
+            headers={'Content-Type': PATCH_TYPE},
+            forbidden=_("%(reason)s (making an ISO public needs the admin "
+                        "role, policy publicize_image)")
+            if any(op.get('path') == '/visibility' and
+                   op.get('value') == 'public' for op in ops) else None)
+        return self._image(resp.json())
+
+    def update(self, iso, name=None, description=None, os_type=None,
+               os_distro=None, os_version=None, architecture=None,
+               visibility=None, protected=None, hidden=None, featured=None,
+               extractable=None, password_enabled=None, min_disk=None,
+               min_ram=None, add_tags=None, remove_tags=None, retire=False,
+               restore=False):
+        """Change an ISO's metadata; retire or restore it.
+
+        Arguments left ``None`` are not changed. Retiring hides and
+        deactivates the ISO and marks it ``<prefix>retired=true``: servers
+        that already use it keep working, new builds refuse it. Restoring
+        reactivates it, removes the mark and sets ``os_hidden`` back to
+        ``[glance] hide_isos``.
+
+        :param iso: name or ID of the ISO.
+        :param name: new name (unique among the project's ISOs).
+        :param description: new description (``''`` removes it).
+        :param os_type: linux or windows.
+        :param os_distro: OS distribution.
+        :param os_version: OS version.
+        :param architecture: CPU architecture.
+        :param visibility: private, shared, community or public.
+        :param protected: protect against deletion.
+        :param hidden: hide from ordinary image lists.
+        :param featured: portal flag.
+        :param extractable: portal flag (download allowed).
+        :param password_enabled: portal flag.
+        :param min_disk: minimum disk in GiB.
+        :param min_ram: minimum RAM in MiB.
+        :param add_tags: tags to add.
+        :param remove_tags: tags to remove.
+        :param retire: retire the ISO.
+        :param restore: restore a retired ISO.
+        :returns: the updated Image.
+        :raises isoplugin.exception.InvalidInput: bad values.
+        :raises isoplugin.exception.DuplicateISO: the new name is taken.
+        :raises isoplugin.exception.PermissionDenied: policy refused.
+        """
+        if retire and restore:
+            raise exception.InvalidInput(
+                reason=_('retire and restore exclude each other'))
+        fields = {'os_type': os_type, 'os_distro': os_distro,
+                  'os_version': os_version, 'architecture': architecture,
+                  'visibility': visibility, 'min_disk': min_disk,
+                  'min_ram': min_ram}
+        self._check_fields(fields)
+        image = self.get(iso)
+        current = flat(image)
+        if name is not None and name != image.name:
+            self._check_name(name)
+        changes = {'name': name, 'visibility': visibility,
+                   'protected': protected, 'min_disk': min_disk,
+                   'min_ram': min_ram}
+        for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
+            changes[key] = fields[key]
+        if description is not None:
+            changes['description'] = description or _REMOVE
+        if hidden is not None:
+            changes['os_hidden'] = bool(hidden)
+        for flag, value in (('featured', featured),
+                            ('extractable', extractable),
+                            ('password_enabled', password_enabled)):
+            if value is not None:
+                changes[self.prop(flag)] = str(bool(value)).lower()
+        if retire:
+            changes[self.prop('retired')] = 'true'
+            changes['os_hidden'] = True
+        if restore:
+            changes[self.prop('retired')] = _REMOVE
+            changes['os_hidden'] = self.conf.glance.hide_isos
+        ops = []
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if value is _REMOVE:
+                if key in current:
+                    ops.append({'op': 'remove', 'path': '/' + key})
+                continue
+            if current.get(key) == value:
+                continue
+            ops.append({'op': 'replace' if key in current else 'add',
+                        'path': '/' + key, 'value': value})
+        tags = list(current.get('tags') or [])
+        new_tags = [t for t in tags if t not in (remove_tags or [])]
+        for tag in add_tags or []:
+            if tag not in new_tags:
+                new_tags.append(tag)
+        if new_tags != tags:
+            ops.append({'op': 'replace', 'path': '/tags',
+                        'value': new_tags})
+        if restore and current.get('status') == 'deactivated':
+            self._glance('POST', '/images/%s/actions/reactivate' % image.id,
+                         forbidden=_("%(reason)s (reactivating an image "
+                                     "needs the admin role or the owner's "
+                                     "member role)"))
+        image = self._patch(image.id, ops)
+        if retire and flat(image).get('status') == 'active':
+            self._glance('POST', '/images/%s/actions/deactivate' % image.id,
+                         forbidden=_("%(reason)s (deactivating an image "
+                                     "needs the admin role or the owner's "
+                                     "member role)"))
+            image = self._fetch(image.id)
+        return image
+
+    def _resolve_project(self, project):
+        """A project name or ID -> ID (names need identity access)."""
+        try:
+            with self._cloud():
+                found = self.conn.identity.find_project(
+                    project, ignore_missing=True)
+        except exception.IsopluginException:
+            found = None
+        if found is not None:
+            return found.id
+        return project
+
+    def add_project(self, iso, project, accept=False):
+        """Share an ISO with a project (an image member).
+
+        A private ISO becomes ``shared`` first (Glance only lets shared
+        images have members). With ``accept``, the membership is also
+        accepted, which only a user of ``project`` can do: run by such a
+        user, ``add_project`` accepts an ISO already shared with them.
+
+        :param iso: name or ID of the ISO.
+        :param project: project name or ID.
+        :param accept: accept the membership (caller in ``project``).
+        :returns: the member, a dict with ``member_id`` and ``status``.
+        :raises isoplugin.exception.PermissionDenied: the caller may not
+            share (not the owner) or accept (not in the project).
+        """
+        image = self.get(iso)
+        project_id = self._resolve_project(project)
+        own = self._project_id()
+        member = None
+        if image.owner != own:
+            if not (accept and project_id == own):
+                raise exception.PermissionDenied(
+                    reason=_("ISO '%(iso)s' belongs to project %(owner)s; "
+                             "only its owner can share it") % {
+                        'iso': iso, 'owner': image.owner})
+        else:
+            if image.visibility == 'private':
+                self._patch(image.id, [{'op': 'replace',
+                                        'path': '/visibility',
+                                        'value': 'shared'}])
+            elif image.visibility not in ('shared',):
+                raise exception.InvalidInput(
+                    reason=_("ISO '%(iso)s' is %(vis)s: every project "
+                             "sees it already; only private or shared "
+                             "ISOs are shared with projects") % {
+                        'iso': iso, 'vis': image.visibility})
+            member = self._glance(
+                'POST', '/images/%s/members' % image.id,
+                json={'member': project_id}).json()
+        if accept:
+            if project_id != own:
+                raise exception.PermissionDenied(
+                    reason=_('only a user of project %s can accept the '
+                             'ISO; run this again as that user with '
+                             '--accept') % project_id)
+            member = self._glance(
+                'PUT', '/images/%s/members/%s' % (image.id, project_id),
+                json={'status': 'accepted'}).json()
+        return member
+
+    def remove_project(self, iso, project):
+        """Stop sharing an ISO with a project.
+
+        Refused while servers of that project use the ISO (an admin sees
+        every project's servers; others only their own).
+
+        :param iso: name or ID of the ISO.
+        :param project: project name or ID.
+        :raises isoplugin.exception.ISOInUse: servers of the project use it.
+        :raises isoplugin.exception.NotFound: the project is not a member.
+        """
+        image = self.get(iso)
+        project_id = self._resolve_project(project)
+        servers = self.servers_using(image, project_id=project_id)
+        if servers:
+            raise exception.ISOInUse(
+                iso=iso, count=len(servers), servers=_server_list(servers),
+                hint=_('Delete or rebuild them before removing project '
+                       '%s.') % project)
+        self._glance('DELETE', '/images/%s/members/%s' % (image.id,
+                                                          project_id),
+                     what=_('Project %(p)s as a member of ISO %(iso)s') % {
+                         'p': project, 'iso': iso})
+
+    def members(self, iso):
+        """Return the projects an ISO is shared with.
+
+        :param iso: name or ID.
+        :returns: a list of dicts with ``member_id`` and ``status``.
+        """
+        image = self.get(iso)
+        return self._glance('GET', '/images/%s/members' % image.id
+                            ).json().get('members', [])
+
+    # -- copying and deleting --------------------------------------------
+
+    def copy(self, iso, stores=None, all_stores=False, wait=True,
+             progress=None):
+        """Copy an ISO into more Glance stores (copy-image import).
+
+        :param iso: name or ID.
+        :param stores: store IDs to copy into.
+        :param all_stores: copy into every store that lacks the ISO.
+        :param wait: wait for the copies to finish.
+        :param progress: ``progress(store, state)`` callable, state being
+            ``copying``, ``done`` or ``failed``.
+        :returns: the updated Image.
+        :raises isoplugin.exception.InvalidInput: unknown or no stores.
+        :raises isoplugin.exception.PermissionDenied: copy-image is
+            refused (admin only by Glance's default policy).
+        :raises isoplugin.exception.ImportFailed: a copy failed.
+        """
+        image = self.get(iso)
+        known = self.stores()
+        have = [s for s in (flat(image).get('stores') or '').split(',') if s]
+        if all_stores:
+            wanted = [s for s in known if s not in have]
+        else:
+            unknown = [s for s in stores or [] if s not in known]
+            if unknown:
+                raise exception.InvalidInput(
+                    reason=_("unknown store(s) %(bad)s; this cloud has "
+                             "%(known)s") % {'bad': ', '.join(unknown),
+                                             'known': ', '.join(known)})
+            wanted = [s for s in stores or [] if s not in have]
+        if not stores and not all_stores:
+            raise exception.InvalidInput(
+                reason=_('give at least one store or all stores'))
+        if not wanted:
+            return image
+        self._glance(
+            'POST', '/images/%s/import' % image.id,
+            json={'method': {'name': 'copy-image'}, 'stores': wanted,
+                  'all_stores_must_succeed': False},
+            forbidden=_("%(reason)s (Glance's copy_image policy allows "
+                        "administrators only by default)"))
+        for store in wanted:
+            if progress is not None:
+                progress(store, 'copying')
+        if not wait:
+            return self._fetch(image.id)
+        return self._wait_copy(image.id, wanted, progress)
+
+    def _wait_copy(self, image_id, wanted, progress):
+        interval = self.conf.isoplugin.poll_interval
+        timeout = self.conf.glance.copy_timeout
+        deadline = time.monotonic() + timeout
+        state = {s: 'copying' for s in wanted}
+        while True:
+            image = self._fetch(image_id)
+            props = flat(image)
+            have = (props.get('stores') or '').split(',')
+            failed = (props.get('os_glance_failed_import') or '').split(',')
+            importing = (props.get('os_glance_importing_to_stores') or ''
+                         ).split(',')
+            for store in wanted:
+                new = ('done' if store in have else
+                       'failed' if store in failed and
+                       store not in importing else state[store])
+                if new != state[store]:
+                    state[store] = new
+                    if progress is not None:
+                        progress(store, new)
+            if all(s != 'copying' for s in state.values()):
+                bad = [s for s, v in state.items() if v == 'failed']
+                if bad:
+                    raise exception.ImportFailed(
+                        what=_('copies of %s') % image_id,
+                        reason=_('failed for store(s) %s') % ', '.join(bad))
+                return image
+            if time.monotonic() > deadline:
+                raise exception.CloudTimeout(
+                    timeout=timeout, what=_('copies to %s') %
+                    ', '.join(s for s, v in state.items() if v == 'copying'))
+            time.sleep(interval)
+            interval = min(interval * 2,
+                           self.conf.isoplugin.poll_max_interval)
+
+    def delete(self, iso, stores=None):
+        """Delete an ISO, entirely or from some stores only.
+
+        :param iso: name or ID.
+        :param stores: delete the ISO's data from these stores only; the
+            ISO stays registered with its other copies.
+        :returns: the remaining Image when ``stores`` were given, else
+            ``None``.
+        :raises isoplugin.exception.ISOProtected: the ISO is protected.
+        :raises isoplugin.exception.ISOInUse: servers use the ISO.
+        :raises isoplugin.exception.InvalidInput: a store does not hold
+            the ISO, or the stores given hold every copy.
+        """
+        image = self.get(iso)
+        if image.is_protected:
+            raise exception.ISOProtected(iso=iso)
+        if not stores:
+            servers = self.servers_using(image)
+            if servers:
+                raise exception.ISOInUse(
+                    iso=iso, count=len(servers),
+                    servers=_server_list(servers),
+                    hint=_('Delete them first, or retire the ISO '
+                           "('openstack iso set --retire %s') to stop new "
+                           'builds.') % iso)
+            self._glance('DELETE', '/images/%s' % image.id,
+                         what=_("ISO '%s'") % iso)
+            return None
+        have = [s for s in (flat(image).get('stores') or '').split(',') if s]
+        missing = [s for s in stores if s not in have]
+        if missing:
+            raise exception.InvalidInput(
+                reason=_("ISO '%(iso)s' is not in store(s) %(bad)s; it is "
+                         "in %(have)s") % {'iso': iso,
+                                           'bad': ', '.join(missing),
+                                           'have': ', '.join(have) or '-'})
+        if set(have) <= set(stores):
+            raise exception.InvalidInput(
+                reason=_("store(s) %(stores)s hold every copy of ISO "
+                         "'%(iso)s'; delete it without --store to delete "
+                         "it entirely") % {'stores': ', '.join(stores),
+                                           'iso': iso})
+        for store in stores:
+            self._glance(
+                'DELETE', '/stores/%s/%s' % (store, image.id),
+                forbidden=_("%(reason)s (deleting an image from one store "
+                            "is allowed to administrators only by Glance's "
+                            "default policy)"))
+        return self._fetch(image.id)
+
+    # -- presenting ------------------------------------------------------
+
+    def describe(self, image):
+        """Return the fields of an ISO that people care about.
+
+        :param image: an Image of the catalog.
+        :returns: a dict (field -> value), flags as booleans.
+        """
+        p = flat(image)
+        return {
+            'id': p.get('id'),
+            'name': p.get('name'),
+            'status': p.get('status'),
+            'size': p.get('size'),
+            'stores': p.get('stores', ''),
+            'visibility': p.get('visibility'),
+            'protected': bool(p.get('protected')),
+            'hidden': bool(p.get('os_hidden')),
+            'retired': _bool(p.get(self.prop('retired'))),
+            'featured': _bool(p.get(self.prop('featured'))),
+            'extractable': _bool(p.get(self.prop('extractable'))),
+            'password_enabled': _bool(p.get(self.prop('password_enabled'))),
+            'os_type': p.get('os_type'),
+            'os_distro': p.get('os_distro'),
+            'os_version': p.get('os_version'),
+            'architecture': p.get('architecture'),
+            'description': p.get('description'),
+            'min_disk': p.get('min_disk'),
+            'min_ram': p.get('min_ram'),
+            'tags': list(p.get('tags') or []),
+            'checksum': ('%s:%s' % (p['os_hash_algo'], p['os_hash_value'])
+                         if p.get('os_hash_value') else None),
+            'hw_cdrom_bus': p.get('hw_cdrom_bus'),
+            'hw_rescue_device': p.get('hw_rescue_device'),
+            'hw_rescue_bus': p.get('hw_rescue_bus'),
+            'owner': p.get('owner'),
+            'created_at': p.get('created_at'),
+            'updated_at': p.get('updated_at'),
+        }
+
+
+class _Remove(object):
+    def __repr__(self):
+        return '<remove>'
+
+
+_REMOVE = _Remove()
+
+
+def _server_list(servers, limit=5):
+    names = ['%s (%s, project %s)' % (s.name, s.id, s.project_id)
+             for s in servers[:limit]]
+    if len(servers) > limit:
+        names.append(_('and %d more') % (len(servers) - limit))
+    return ', '.join(names)
+
+
+def _hash_file(fileobj, algo, chunk_size=4 * MIB):
+    import hashlib
+
+    h = hashlib.new(algo)
+    fileobj.seek(0)
+    while True:
+        chunk = fileobj.read(chunk_size)
+        if not chunk:
+            break
+        h.update(chunk)
+    return {algo: h.hexdigest()}

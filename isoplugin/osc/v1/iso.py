@@ -1,0 +1,425 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``openstack iso ...``: the catalog of installer ISOs.
+
+Thin commands over :class:`isoplugin.catalog.Catalog`: argument mapping and
+formatting only. The library is imported inside ``take_action`` so that
+``openstack --help`` stays fast.
+"""
+
+import sys
+
+from osc_lib.command import command
+
+from isoplugin.osc import utils
+
+VISIBILITIES = ('private', 'shared', 'community', 'public')
+
+SHOW_FIELDS = (
+    'id', 'name', 'status', 'size', 'stores', 'visibility', 'protected',
+    'hidden', 'retired', 'featured', 'extractable', 'password_enabled',
+    'os_type', 'os_distro', 'os_version', 'architecture', 'description',
+    'min_disk', 'min_ram', 'tags', 'checksum', 'hw_cdrom_bus',
+    'hw_rescue_device', 'hw_rescue_bus', 'owner', 'created_at',
+    'updated_at')
+
+
+def _catalog(app):
+    from isoplugin import catalog
+
+    client = app.client_manager.iso
+    return catalog.Catalog(client.conn, client.conf)
+
+
+def _show(cat, image, extra=None):
+    info = cat.describe(image)
+    info['tags'] = ', '.join(info['tags'])
+    if extra:
+        info.update(extra)
+    columns = tuple(f for f in SHOW_FIELDS if f in info) + tuple(
+        sorted(k for k in (extra or {}) if k not in SHOW_FIELDS))
+    return columns, tuple(info[c] for c in columns)
+
+
+def _say(text):
+    sys.stderr.write(text + '\n')
+
+
+class _ProgressBar(object):
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, label):
+        self.label = label
+        self.last = -1
+
+    def __call__(self, done, total):
+        if total:
+            pct = int(done * 100 / total)
+            if pct == self.last:
+                return
+            self.last = pct
+            bar = '#' * (pct // 4)
+            sys.stderr.write('\r%s [%-25s] %3d%% %d/%d MiB' % (
+                self.label, bar, pct, done >> 20, total >> 20))
+        else:
+            sys.stderr.write('\r%s %d MiB' % (self.label, done >> 20))
+        if total and done >= total:
+            sys.stderr.write('\n')
+        sys.stderr.flush()
+
+
+def _add_metadata_args(parser, create):
+    parser.add_argument('--description', metavar='<text>',
+                        help='Description of the ISO')
+    parser.add_argument('--os-type', metavar='<os-type>',
+                        help='linux or windows (detected from the ISO when '
+                             'not given)' if create else 'linux or windows')
+    parser.add_argument('--os-distro', metavar='<distro>',
+                        help='OS distribution, e.g. ubuntu' +
+                             (' (detected)' if create else ''))
+    parser.add_argument('--os-version', metavar='<version>',
+                        help='OS version, e.g. 24.04' +
+                             (' (detected)' if create else ''))
+    parser.add_argument('--architecture', metavar='<arch>',
+                        help='CPU architecture, e.g. x86_64' +
+                             (' (detected)' if create else ''))
+    parser.add_argument('--visibility', metavar='<visibility>',
+                        default='private' if create else None,
+                        help='private (default), shared, community or '
+                             'public (public needs the admin role)'
+                        if create else
+                        'private, shared, community or public')
+    prot = parser.add_mutually_exclusive_group()
+    prot.add_argument('--protected', action='store_true', default=None,
+                      help='Protect the ISO against deletion')
+    prot.add_argument('--unprotected', dest='protected',
+                      action='store_false',
+                      help='Allow the ISO to be deleted')
+    hid = parser.add_mutually_exclusive_group()
+    hid.add_argument('--hidden', action='store_true', default=None,
+                     help='Hide the ISO from ordinary image lists (the '
+                          'default for new ISOs: [glance] hide_isos)')
+    hid.add_argument('--unhidden', dest='hidden', action='store_false',
+                     help='Show the ISO in ordinary image lists')
+    for flag, text in (('featured', 'Featured in the portal'),
+                       ('extractable', 'Download allowed'),
+                       ('password-enabled', 'Password setting enabled')):
+        dest = flag.replace('-', '_')
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument('--%s' % flag, dest=dest, action='store_true',
+                           default=None, help=text)
+        group.add_argument('--no-%s' % flag, dest=dest,
+                           action='store_false',
+                           help='Unset: %s' % text.lower())
+    parser.add_argument('--min-disk', metavar='<GiB>', type=int,
+                        help='Minimum disk size, in GiB, of a server built '
+                             'from the ISO')
+    parser.add_argument('--min-ram', metavar='<MiB>', type=int,
+                        help='Minimum RAM, in MiB, of a server built from '
+                             'the ISO')
+    parser.add_argument('--tag', metavar='<tag>', action='append',
+                        dest='tags', default=[],
+                        help='Tag to add (repeat for several)')
+
+
+class CreateIso(command.ShowOne):
+    """Register an installer ISO from a local file or a URL."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('name', metavar='<name>',
+                            help='Name of the ISO (unique in the project)')
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument('--file', metavar='<path>',
+                            help='Local ISO 9660 or UDF image to upload')
+        source.add_argument('--url', metavar='<url>',
+                            help='http(s) URL of the ISO; Glance fetches it '
+                                 '(web-download) when the cloud allows')
+        parser.add_argument('--checksum', metavar='<algo:hex>',
+                            help='Expected checksum (md5, sha1, sha256, '
+                                 'sha384 or sha512), e.g. sha256:9f86...; a '
+                                 'mismatch deletes the ISO')
+        parser.add_argument('--store', metavar='<store>',
+                            help='Glance store to upload into')
+        imp = parser.add_mutually_exclusive_group()
+        imp.add_argument('--import', dest='use_import', action='store_true',
+                         default=None,
+                         help='With --url: make Glance download the URL '
+                              '(web-download)')
+        imp.add_argument('--no-import', dest='use_import',
+                         action='store_false',
+                         help='With --url: stream the URL through this '
+                              'client')
+        prog = parser.add_mutually_exclusive_group()
+        prog.add_argument('--progress', action='store_true', default=None,
+                          help='Show a progress bar (default on a '
+                               'terminal)')
+        prog.add_argument('--no-progress', dest='progress',
+                          action='store_false', help='No progress bar')
+        _add_metadata_args(parser, create=True)
+        return parser
+
+    def take_action(self, parsed_args):
+        a = parsed_args
+        show_progress = a.progress
+        if show_progress is None:
+            show_progress = sys.stderr.isatty()
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            image = cat.create(
+                a.name, filename=a.file, url=a.url,
+                description=a.description, os_type=a.os_type,
+                os_distro=a.os_distro, os_version=a.os_version,
+                architecture=a.architecture, visibility=a.visibility,
+                protected=bool(a.protected), tags=a.tags,
+                min_disk=a.min_disk, min_ram=a.min_ram,
+                featured=bool(a.featured),
+                extractable=True if a.extractable is None else a.extractable,
+                password_enabled=bool(a.password_enabled), hidden=a.hidden,
+                checksum=a.checksum, store=a.store,
+                progress=_ProgressBar('Uploading') if show_progress
+                else None,
+                notify=_say, use_import=a.use_import)
+            return _show(cat, image)
+
+
+class ListIso(command.Lister):
+    """List the installer ISOs of the catalog."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--long', action='store_true',
+                            help='Also list size, status, stores, OS '
+                                 'fields, visibility, flags, registration '
+                                 'date and owner')
+        parser.add_argument('--all-projects', action='store_true',
+                            help='ISOs of every project (admin only)')
+        parser.add_argument('--visibility', metavar='<visibility>',
+                            choices=VISIBILITIES,
+                            help='Only ISOs with this visibility')
+        parser.add_argument('--name', metavar='<name>',
+                            help='Only ISOs with this name')
+        parser.add_argument('--tag', metavar='<tag>',
+                            help='Only ISOs with this tag')
+        parser.add_argument('--limit', metavar='<n>', type=int,
+                            help='At most this many ISOs')
+        return parser
+
+    def take_action(self, parsed_args):
+        a = parsed_args
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            images = cat.list(all_projects=a.all_projects, name=a.name,
+                              visibility=a.visibility, tag=a.tag,
+                              limit=a.limit)
+            rows = [cat.describe(i) for i in images]
+        if a.long:
+            columns = ('id', 'name', 'size', 'status', 'stores', 'os_type',
+                       'os_distro', 'os_version', 'architecture',
+                       'visibility', 'protected', 'hidden', 'retired',
+                       'featured', 'extractable', 'password_enabled',
+                       'created_at', 'owner')
+        else:
+            columns = ('id', 'name', 'status', 'os_distro', 'os_version',
+                       'architecture')
+        headers = tuple(c.replace('_', ' ').title().replace('Os ', 'OS ')
+                        for c in columns)
+        return headers, [tuple(r[c] for c in columns) for r in rows]
+
+
+class ShowIso(command.ShowOne):
+    """Show an ISO and the servers using it."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        return parser
+
+    def take_action(self, parsed_args):
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            image = cat.get(parsed_args.iso)
+            servers = cat.servers_using(image)
+            try:
+                members = cat.members(image.id) \
+                    if image.visibility == 'shared' else []
+            except Exception:
+                members = []
+            extra = {
+                'servers': ', '.join('%s (%s)' % (s.name, s.id)
+                                     for s in servers),
+                'projects': ', '.join('%s (%s)' % (m['member_id'],
+                                                   m['status'])
+                                      for m in members),
+            }
+            return _show(cat, image, extra)
+
+
+class SetIso(command.ShowOne):
+    """Change an ISO's metadata, or retire or restore it."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        parser.add_argument('--name', metavar='<name>', help='New name')
+        _add_metadata_args(parser, create=False)
+        parser.add_argument('--remove-tag', metavar='<tag>',
+                            action='append', default=[],
+                            help='Tag to remove (repeat for several)')
+        life = parser.add_mutually_exclusive_group()
+        life.add_argument('--retire', action='store_true',
+                          help='Hide and deactivate the ISO: servers '
+                               'using it keep working, new builds refuse '
+                               'it')
+        life.add_argument('--restore', action='store_true',
+                          help='Undo --retire')
+        return parser
+
+    def take_action(self, parsed_args):
+        a = parsed_args
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            image = cat.update(
+                a.iso, name=a.name, description=a.description,
+                os_type=a.os_type, os_distro=a.os_distro,
+                os_version=a.os_version, architecture=a.architecture,
+                visibility=a.visibility, protected=a.protected,
+                hidden=a.hidden, featured=a.featured,
+                extractable=a.extractable,
+                password_enabled=a.password_enabled, min_disk=a.min_disk,
+                min_ram=a.min_ram, add_tags=a.tags,
+                remove_tags=a.remove_tag, retire=a.retire,
+                restore=a.restore)
+            return _show(cat, image)
+
+
+class DeleteIso(command.Command):
+    """Delete an ISO entirely, or its copies in some stores only."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        parser.add_argument('--store', metavar='<store>', action='append',
+                            dest='stores', default=[],
+                            help='Delete the copy in this store only '
+                                 '(repeat for several)')
+        parser.add_argument('--yes', action='store_true',
+                            help='Do not ask for confirmation')
+        return parser
+
+    def take_action(self, parsed_args):
+        from osc_lib import exceptions
+
+        a = parsed_args
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            image = cat.get(a.iso)
+            if not a.yes and sys.stdin.isatty():
+                where = (' from store(s) %s' % ', '.join(a.stores)
+                         if a.stores else '')
+                sys.stderr.write('Delete ISO %s (%s)%s? Type its name to '
+                                 'confirm: ' % (image.name, image.id, where))
+                sys.stderr.flush()
+                answer = sys.stdin.readline().strip()
+                if answer != image.name:
+                    raise exceptions.CommandError(
+                        'Not confirmed; nothing was deleted.')
+            cat.delete(image.id, stores=a.stores or None)
+
+
+class CopyIso(command.ShowOne):
+    """Copy an ISO into more Glance stores (copy-image import)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        where = parser.add_mutually_exclusive_group(required=True)
+        where.add_argument('--store', metavar='<store>', action='append',
+                           dest='stores',
+                           help='Store to copy into (repeat for several)')
+        where.add_argument('--all-stores', action='store_true',
+                           help='Copy into every store lacking the ISO')
+        parser.add_argument('--no-wait', dest='wait', action='store_false',
+                            help='Return once Glance accepted the copy')
+        return parser
+
+    def take_action(self, parsed_args):
+        a = parsed_args
+
+        def progress(store, state):
+            _say('store %s: %s' % (store, state))
+
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            image = cat.copy(a.iso, stores=a.stores,
+                             all_stores=a.all_stores, wait=a.wait,
+                             progress=progress)
+            return _show(cat, image)
+
+
+class ShowIsoUsage(command.Lister):
+    """Show the project's image quota and usage."""
+
+    def take_action(self, parsed_args):
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            usage = cat.usage()
+        rows = []
+        for resource in sorted(usage):
+            entry = usage[resource]
+            limit = entry.get('limit')
+            unit = 'MiB' if resource.endswith(('_size_total',
+                                               '_stage_total')) else ''
+            rows.append((resource, entry.get('usage'),
+                         'unlimited' if limit is None or limit < 0
+                         else limit, unit))
+        return ('Resource', 'Usage', 'Limit', 'Unit'), rows
+
+
+class AddProjectToIso(command.ShowOne):
+    """Share an ISO with a project."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        parser.add_argument('project', metavar='<project>',
+                            help='Project name or ID to share with')
+        parser.add_argument('--accept', action='store_true',
+                            help='Accept the ISO (only a user of '
+                                 '<project> can)')
+        return parser
+
+    def take_action(self, parsed_args):
+        a = parsed_args
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            member = cat.add_project(a.iso, a.project, accept=a.accept)
+        columns = ('image_id', 'member_id', 'status', 'created_at',
+                   'updated_at')
+        return columns, tuple(member.get(c) for c in columns)
+
+
+class RemoveProjectFromIso(command.Command):
+    """Stop sharing an ISO with a project."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        parser.add_argument('project', metavar='<project>',
+                            help='Project name or ID')
+        return parser
+
+    def take_action(self, parsed_args):
+        with utils.command_errors():
+            cat = _catalog(self.app)
+            cat.remove_project(parsed_args.iso, parsed_args.project)

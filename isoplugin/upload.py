@@ -1,0 +1,154 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Streaming upload bodies that hash what they send, in the same pass.
+
+:class:`HashingBody` is given to requests as the body of
+``PUT /v2/images/{id}/file``. It has a length, so requests sends a
+``Content-Length`` header instead of ``Transfer-Encoding: chunked`` (which
+uWSGI-hosted Glance handles badly with big chunks), and it is an iterator
+of big chunks (1 MiB by default), which http.client writes to the socket
+as they come. Every chunk is also handed to a hashing thread through a
+small bounded queue: hashlib releases the GIL for big buffers, so hashing
+overlaps the network I/O on another core, and memory stays at a few
+chunks whatever the size of the file.
+"""
+
+import hashlib
+import queue
+import threading
+
+from isoplugin import exception
+from isoplugin.i18n import _
+
+#: Chunks waiting for the hashing thread, at most; bounds memory use to
+#: (QUEUE_DEPTH + 2) * chunk_size.
+QUEUE_DEPTH = 4
+
+#: Algorithms a checksum may be given in, with their hex digest lengths.
+CHECKSUM_ALGORITHMS = {'md5': 32, 'sha1': 40, 'sha256': 64, 'sha384': 96,
+                       'sha512': 128}
+
+
+def parse_checksum(text):
+    """Parse an expected checksum given as ``ALGO:HEX``.
+
+    :param text: e.g. ``"sha256:9f86d0..."``.
+    :returns: ``(algorithm, lower-case hex digest)``.
+    :raises isoplugin.exception.InvalidInput: the text is malformed or the
+        algorithm is not one of md5, sha1, sha256, sha384, sha512.
+    """
+    algo, sep, digest = (text or '').partition(':')
+    algo = algo.strip().lower()
+    digest = digest.strip().lower()
+    if not sep or algo not in CHECKSUM_ALGORITHMS:
+        raise exception.InvalidInput(
+            reason=_("checksum '%(text)s' must be ALGORITHM:HEX with "
+                     "ALGORITHM one of %(algos)s") % {
+                'text': text,
+                'algos': ', '.join(CHECKSUM_ALGORITHMS)})
+    if (len(digest) != CHECKSUM_ALGORITHMS[algo] or
+            any(c not in '0123456789abcdef' for c in digest)):
+        raise exception.InvalidInput(
+            reason=_("checksum '%(text)s': a %(algo)s digest is "
+                     "%(n)d hexadecimal digits") % {
+                'text': text, 'algo': algo,
+                'n': CHECKSUM_ALGORITHMS[algo]})
+    return algo, digest
+
+
+class HashingBody(object):
+    """An upload body that hashes its bytes in a thread while they are sent.
+
+    :param read: ``read(n)`` of the source (a file's or a response's raw
+        stream); it returns ``b''`` at the end.
+    :param size: number of bytes the source holds (sent as
+        Content-Length), or ``None`` when unknown (then requests falls back
+        to chunked transfer).
+    :param algorithms: names of the hashlib algorithms to compute.
+    :param chunk_size: bytes read at a time.
+    :param progress: optional ``progress(sent, total)`` callable, called
+        after each chunk.
+    """
+
+    def __init__(self, read, size, algorithms, chunk_size=1024 * 1024,
+                 progress=None):
+        self._read = read
+        self._size = size
+        self._algorithms = sorted(set(algorithms))
+        self._chunk_size = chunk_size
+        self._progress = progress
+        self._hashers = {a: hashlib.new(a) for a in self._algorithms}
+        self._queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._thread = None
+        self._error = None
+        self.sent = 0
+        self.finished = False
+
+    def __len__(self):
+        return self._size
+
+    def __bool__(self):
+        # requests tests "if data:"; an empty file is still a body.
+        return True
+
+    def _hash(self):
+        hashers = list(self._hashers.values())
+        try:
+            while True:
+                chunk = self._queue.get()
+                if chunk is None:
+                    return
+                for h in hashers:
+                    h.update(chunk)
+        except Exception as e:  # pragma: no cover - hashlib does not fail
+            self._error = e
+
+    def __iter__(self):
+        self._thread = threading.Thread(target=self._hash,
+                                        name='isoplugin-hash', daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                chunk = self._read(self._chunk_size)
+                if not chunk:
+                    break
+                self._queue.put(chunk)
+                self.sent += len(chunk)
+                if self._progress is not None:
+                    self._progress(self.sent, self._size)
+                yield chunk
+            self.finished = True
+        finally:
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigests(self):
+        """Return ``{algorithm: hex digest}`` of everything sent.
+
+        :raises isoplugin.exception.UploadError: the body was not sent
+            completely, or the source changed size while it was read.
+        """
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if not self.finished:
+            raise exception.CloudError(
+                reason=_('the upload stopped after %d bytes') % self.sent)
+        if self._size is not None and self.sent != self._size:
+            raise exception.SourceUnreadable(
+                source=_('the source'),
+                reason=_('it changed size while being uploaded (%(sent)d '
+                         'bytes read, %(size)d expected)') % {
+                    'sent': self.sent, 'size': self._size})
+        return {a: h.hexdigest() for a, h in self._hashers.items()}
