@@ -13,6 +13,9 @@
 # Usage: tests/tools/libvirt-install-test.sh [ISO]
 # Environment: DISKBUS=virtio|sata|ide|scsi (root disk, default virtio)
 #   RESCUE_BUS=sata|ide (default sata)  MACHINE=pc|q35 (default pc)
+#   LEGACY_RESCUE=1: Nova's legacy rescue (no hw_rescue_device): the ISO is
+#     the first disk (vda, virtio, boots through its isohybrid MBR) and the
+#     blank root disk moves to vdb
 #   CPU_MODE=none|host-model|qemu64 (default none)  ROOT_GB=2  TIMEOUT=300
 #   MARKER=ISOPLUGIN-INSTALLED-SYSTEM-BOOTED  KEEP=1 (keep the files)
 set -euo pipefail
@@ -27,8 +30,9 @@ ROOT_GB=${ROOT_GB:-2}
 TIMEOUT=${TIMEOUT:-300}
 MARKER=${MARKER:-ISOPLUGIN-INSTALLED-SYSTEM-BOOTED}
 URI=qemu:///system
-T=$STATE/libvirt/test-$DISKBUS-$RESCUE_BUS-$MACHINE
-NAME=isoplugin-test-$DISKBUS-$RESCUE_BUS-$MACHINE
+TAG=$DISKBUS-$([ -n "${LEGACY_RESCUE:-}" ] && echo legacy || echo "$RESCUE_BUS")-$MACHINE
+T=$STATE/libvirt/test-$TAG
+NAME=isoplugin-test-$TAG
 virsh_() { timeout 120 virsh -q -c "$URI" "$@"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -61,8 +65,16 @@ SCSI_CTL=
 [ "$DISKBUS" = scsi ] && SCSI_CTL="<controller type='scsi' index='0' model='virtio-scsi'/>"
 
 domain_xml() {   # $1 = instance dir, $2 = rescue (1/0)
-    local boot="<boot dev='hd'/>" rescue=
-    if [ "$2" = 1 ]; then
+    local boot="<boot dev='hd'/>" rescue= root_tgt=$ROOT_TGT
+    [ "$2" = 1 ] && [ -n "${LEGACY_RESCUE:-}" ] && root_tgt=vdb
+    if [ "$2" = 1 ] && [ -n "${LEGACY_RESCUE:-}" ]; then
+        boot=
+        rescue="<disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='$1/disk.rescue'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>"
+    elif [ "$2" = 1 ]; then
         boot=
         rescue="<disk type='file' device='cdrom'>
       <driver name='qemu' type='qcow2' cache='none'/>
@@ -71,6 +83,8 @@ domain_xml() {   # $1 = instance dir, $2 = rescue (1/0)
       <boot order='1'/>
     </disk>"
     fi
+    local rescue_first= rescue_last=$rescue
+    [ -n "${LEGACY_RESCUE:-}" ] && { rescue_first=$rescue; rescue_last=; }
     cat <<EOF
 <domain type='qemu'>
   <name>$NAME</name>
@@ -90,12 +104,13 @@ domain_xml() {   # $1 = instance dir, $2 = rescue (1/0)
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    $rescue_first
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' cache='none'/>
       <source file='$1/disk'/>
-      <target dev='$ROOT_TGT' bus='$DISKBUS'/>
+      <target dev='$root_tgt' bus='$DISKBUS'/>
     </disk>
-    $rescue
+    $rescue_last
     $SCSI_CTL
     <serial type='pty'><log file='$1/console.log' append='off'/><target port='0'/></serial>
     <console type='pty'><target type='serial' port='0'/></console>
@@ -145,7 +160,7 @@ t5=$(now)
 tr -d '\r' < "$T/instances/inst2/console.log" | grep -a -A1 "$MARKER" || true
 grep -aq "$MARKER" "$T/instances/inst2/console.log" \
     || { echo "FAIL: boot ($T/instances/inst2/console.log)"; exit 1; }
-echo "OK libvirt disk=$DISKBUS rescue=$RESCUE_BUS machine=$MACHINE cpu=$CPU_MODE" \
+echo "OK libvirt disk=$DISKBUS rescue=$([ -n "${LEGACY_RESCUE:-}" ] && echo legacy-virtio-disk || echo "cdrom-$RESCUE_BUS") machine=$MACHINE cpu=$CPU_MODE" \
      "install=$(secs "$t0" "$t1")s snapshot=$(secs "$t2" "$t3")s (${SNAP_BYTES} bytes)" \
      "boot=$(secs "$t4" "$t5")s"
 [ -n "${KEEP:-}" ] || rm -rf "$T"
