@@ -62,6 +62,7 @@ PASSWORDS = {'admin': 'admin-secret', 'demo': 'demo-secret',
 COMPUTE_HOST = 'devcloud'
 
 T0 = time.time()
+STARTED = {}   # services started by this command: name -> epoch
 
 
 def log(msg):
@@ -213,6 +214,7 @@ def start_process(name, cmd, cwd=None, env=None):
                          stderr=subprocess.STDOUT, start_new_session=True)
     out.close()
     write(os.path.join(RUN, name + '.pid'), '%d\n' % p.pid)
+    STARTED[name] = time.time()
     log('started %s (pid %d)' % (name, p.pid))
     return p.pid
 
@@ -691,7 +693,11 @@ def cmd_up(args):
         start_service(name, mode, ctx)
     for name in ('glance', 'placement', 'neutron', 'nova-api'):
         wait_http(name)
-    venvtool('wait-nova', COMPUTE_HOST)
+    # a compute started just now must report in (a stopped one still shows
+    # 'up' for service_down_time seconds)
+    venvtool('wait-nova', COMPUTE_HOST,
+             '%.0f' % (min(STARTED.get(n, 0) or 9e9 for n in SERVICES[5:])
+                       if any(n in STARTED for n in SERVICES[5:]) else 0))
     log('nova: conductor, scheduler, compute up; host %s mapped to cell1' % COMPUTE_HOST)
     if not setup.get('flavors'):
         venvtool('flavors')

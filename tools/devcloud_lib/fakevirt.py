@@ -82,7 +82,7 @@ def read_iso_cfg(path):
         volid = iso.pvd.volume_identifier.decode('ascii', 'replace').strip()
         buf = io.BytesIO()
         try:
-            iso.get_file_from_iso_fp(buf, iso9660_path=CFG_PATH)
+            iso.get_file_from_iso_fp(buf, iso_path=CFG_PATH)
         except pycdlib.pycdlibexception.PyCdlibException:
             return volid, None
     finally:

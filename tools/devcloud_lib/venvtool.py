@@ -7,6 +7,7 @@ service venv's python (devcloud.py does that).
     venvtool.py flavors           create the devcloud flavors (idempotent)
     venvtool.py leaks             print what is left (servers, images, allocations)
 """
+import calendar
 import json
 import os
 import subprocess
@@ -105,7 +106,7 @@ def keystone_init():
     print('keystone content ready', out)
 
 
-def wait_nova(host, timeout=240):
+def wait_nova(host, since=0, timeout=240):
     import pymysql
     t0 = time.time()
     c = None
@@ -115,7 +116,14 @@ def wait_nova(host, timeout=240):
         try:
             if c is None:
                 c = admin()
-            svcs = {s.binary: s.state for s in c.compute.services()}
+            svcs = {}
+            for s in c.compute.services():
+                fresh = True
+                if since and s.updated_at:
+                    ts = s.updated_at.replace('Z', '').split('.')[0]
+                    fresh = calendar.timegm(time.strptime(
+                        ts, '%Y-%m-%dT%H:%M:%S')) >= since - 1
+                svcs[s.binary] = s.state if fresh else 'stale'
             rps = c.placement.get('/resource_providers',
                                   microversion='1.39').json()['resource_providers']
             inv = rps and c.placement.get(
@@ -176,7 +184,7 @@ if __name__ == '__main__':
     if cmd == 'keystone-init':
         keystone_init()
     elif cmd == 'wait-nova':
-        wait_nova(sys.argv[2])
+        wait_nova(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif cmd == 'flavors':
         flavors()
     elif cmd == 'leaks':

@@ -1,0 +1,343 @@
+"""The local OpenStack itself (tools/devcloud) and its fake compute driver.
+
+The fake driver contract these tests pin down is documented in
+tools/devcloud_lib/README.rst; the build pipeline relies on it.
+"""
+import hashlib
+import io
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+MV = '2.87'
+GiB = 1024 ** 3
+
+
+def _server(conn, sid):
+    r = conn.compute.get('/servers/%s' % sid, microversion=MV)
+    return None if r.status_code == 404 else r.json()['server']
+
+
+def _wait_server(conn, sid, pred, timeout=120, what='condition'):
+    end = time.time() + timeout
+    s = None
+    while time.time() < end:
+        s = _server(conn, sid)
+        if pred(s):
+            return s
+        time.sleep(0.5)
+    raise AssertionError('server %s: timeout waiting for %s; last %r'
+                         % (sid, what, s and _st(s)))
+
+
+def _st(s):
+    return (s['status'], s['OS-EXT-STS:vm_state'],
+            s['OS-EXT-STS:power_state'], s['OS-EXT-STS:task_state'])
+
+
+def _boot(conn, name, image_id, flavor='m1.tiny', count=1):
+    fl = conn.compute.find_flavor(flavor, ignore_missing=False)
+    body = {'name': name, 'imageRef': image_id, 'flavorRef': fl.id,
+            'networks': 'none'}
+    if count > 1:
+        body.update(min_count=count, max_count=count, return_reservation_id=True)
+    r = conn.compute.post('/servers', json={'server': body}, microversion=MV)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def _action(conn, sid, body):
+    r = conn.compute.post('/servers/%s/action' % sid, json=body, microversion=MV)
+    assert r.status_code in (200, 202), r.text
+    return r
+
+
+def _console(conn, sid):
+    return _action(conn, sid, {'os-getConsoleOutput': {}}).json()['output']
+
+
+def _wait_image(conn, image_id, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        im = conn.image.get_image(image_id)
+        if im.status in ('active', 'killed', 'deleted'):
+            return im
+        time.sleep(0.5)
+    raise AssertionError('image %s still %s' % (image_id, im.status))
+
+
+def _upload(conn, name, data, disk_format, **props):
+    im = conn.image.create_image(name=name, data=io.BytesIO(data),
+                                 disk_format=disk_format,
+                                 container_format='bare', **props)
+    return _wait_image(conn, im.id)
+
+
+def _delete_server(conn, sid):
+    conn.compute.delete(f'/servers/{sid}', microversion=MV)
+
+
+def _make_iso(cfg):
+    import pycdlib
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge='1.09',
+            vol_ident='DEVCLOUDTEST')
+    if cfg is not None:
+        d = cfg.encode()
+        iso.add_fp(io.BytesIO(d), len(d), '/ISOPLUGIN.CFG;1',
+                   rr_name='ISOPLUGIN.CFG', joliet_path='/ISOPLUGIN.CFG')
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ basics
+
+def test_cli_image_and_server_list(devcloud):
+    for args in (('image', 'list'), ('server', 'list'), ('network', 'list')):
+        devcloud.openstack(*args)
+    p = devcloud.openstack('image', 'store', 'list', '-f', 'value', '-c', 'ID',
+                           cloud='devcloud-admin')
+    assert set(p.stdout.split()) == {'fast', 'cheap'}
+
+
+def test_catalog_and_glance_features(devcloud, demo_conn):
+    types = {s['type'] for s in demo_conn.service_catalog}
+    assert {'identity', 'image', 'compute', 'placement', 'network'} <= types
+    info = demo_conn.image.get('/info/import').json()
+    methods = set(info['import-methods']['value'])
+    assert {'glance-direct', 'web-download', 'copy-image'} <= methods
+    usage = demo_conn.image.get('/info/usage').json()['usage']
+    assert usage['image_count_total']['limit'] > 0
+    # Neutron is the real one
+    exts = {e.alias for e in demo_conn.network.extensions()}
+    assert 'security-group' in exts
+
+
+def test_flavors(admin_conn, devcloud):
+    for name, (vcpus, ram, disk) in devcloud.flavors.items():
+        f = admin_conn.compute.find_flavor(name, ignore_missing=False)
+        assert (f.vcpus, f.ram, f.disk) == (vcpus, ram, disk)
+
+
+# ------------------------------------------------------------------ snapshot
+
+def test_boot_snapshot_same_bytes(demo_conn, leak_check, tmp_path):
+    """Boot from a small raw image, snapshot, compare the guest-visible bytes.
+
+    The fake driver grows the root disk to the flavor's root_gb (1 GiB for
+    m1.tiny) like libvirt and uploads snapshots as qcow2, so the snapshot,
+    converted back to raw, is the source followed by zeros up to 1 GiB.
+    """
+    c = demo_conn
+    src = os.urandom(1024 * 1024) + b'\0' * (1024 * 1024) + os.urandom(4096)
+    name = 'dc-snap-%s' % uuid.uuid4().hex[:6]
+    image = _upload(c, name + '-src', src, 'raw')
+    sid = None
+    snap_id = None
+    try:
+        assert image.status == 'active'
+        sid = _boot(c, name, image.id)['server']['id']
+        s = _wait_server(c, sid, lambda s: s['status'] in ('ACTIVE', 'ERROR'))
+        assert s['status'] == 'ACTIVE', s.get('fault')
+        r = _action(c, sid, {'createImage': {'name': name + '-snap'}})
+        snap_id = r.json()['image_id']
+        snap = _wait_image(c, snap_id)
+        assert snap.status == 'active'
+        assert snap.disk_format == 'qcow2'
+        assert snap.virtual_size == 1 * GiB
+        assert snap.properties.get('image_type') == 'snapshot'
+        qcow = tmp_path / 'snap.qcow2'
+        with open(qcow, 'wb') as f:
+            for chunk in c.image.download_image(snap, stream=True).iter_content(1 << 20):
+                f.write(chunk)
+        raw = tmp_path / 'snap.raw'
+        subprocess.run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw',
+                        str(qcow), str(raw)], check=True)
+        want = hashlib.sha256(src)
+        zeros = b'\0' * (1 << 20)
+        left = GiB - len(src)
+        while left:
+            n = min(left, len(zeros))
+            want.update(zeros[:n])
+            left -= n
+        got = hashlib.sha256()
+        with open(raw, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                got.update(chunk)
+        assert got.hexdigest() == want.hexdigest()
+        # the head of the guest disk is exactly the source image
+        with open(raw, 'rb') as f:
+            assert hashlib.sha256(f.read(len(src))).hexdigest() == \
+                hashlib.sha256(src).hexdigest()
+    finally:
+        if sid:
+            _delete_server(c, sid)
+            _wait_server(c, sid, lambda s: s is None, what='deletion')
+        for i in (snap_id, image.id):
+            if i:
+                c.image.delete_image(i, ignore_missing=True)
+    leak_check.assert_clean()
+
+
+# ------------------------------------------------------------------ concurrency
+
+def test_three_servers_at_once_five_rounds(demo_conn, leak_check):
+    c = demo_conn
+    image = _upload(c, 'dc-stress-src', b'\0' * (1024 * 1024), 'raw')
+    try:
+        for rnd in range(5):
+            name = 'dc-stress-%d-%s' % (rnd, uuid.uuid4().hex[:4])
+            _boot(c, name, image.id, count=3)
+            end = time.time() + 120
+            while time.time() < end:
+                ss = [s for s in c.compute.servers(name='^%s' % name)]
+                if len(ss) == 3 and all(s.status in ('ACTIVE', 'ERROR') for s in ss):
+                    break
+                time.sleep(1)
+            assert sorted(s.status for s in ss) == ['ACTIVE'] * 3, \
+                [(s.name, s.status, s.fault) for s in ss]
+            for s in ss:
+                _delete_server(c, s.id)
+            for s in ss:
+                _wait_server(c, s.id, lambda x: x is None or x['status'] == 'ERROR',
+                             what='deletion')
+                assert _server(c, s.id) is None
+    finally:
+        c.image.delete_image(image.id, ignore_missing=True)
+    leak_check.assert_clean()
+
+
+# ------------------------------------------------------------------ fake driver
+
+@pytest.fixture
+def iso_images(demo_conn):
+    made = {}
+
+    def make(cfg, name=None):
+        data = _make_iso(cfg)
+        im = _upload(demo_conn, name or 'dc-iso-%s' % uuid.uuid4().hex[:6], data,
+                     'iso', hw_rescue_device='cdrom', hw_rescue_bus='sata')
+        made[im.id] = im
+        return im
+    yield make
+    for i in made:
+        demo_conn.image.delete_image(i, ignore_missing=True)
+
+
+def test_fake_installer_install_snapshot_verify(demo_conn, iso_images, leak_check):
+    """The pipeline's path: rescue with an ISO whose /ISOPLUGIN.CFG says
+    install -> power_state SHUTDOWN (4) while still RESCUE -> unrescue ->
+    the console shows the marker -> snapshot -> a server booted from the
+    snapshot shows the marker too."""
+    c = demo_conn
+    iso = iso_images('action=install\ndelay=1\nmarker=DEVCLOUD-OK-42\n')
+    blank = _upload(c, 'dc-blank', b'\0' * (1024 * 1024), 'raw')
+    sids = []
+    snap_id = None
+    try:
+        sid = _boot(c, 'dc-install', blank.id)['server']['id']
+        sids.append(sid)
+        _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE')
+        r = _action(c, sid, {'rescue': {'rescue_image_ref': iso.id}})
+        assert r.status_code == 200
+        s = _wait_server(c, sid, lambda s: s['status'] == 'RESCUE'
+                         and s['OS-EXT-STS:power_state'] == 4, 60,
+                         'installer power-off')
+        assert _st(s) == ('RESCUE', 'rescued', 4, None)
+        out = _console(c, sid)
+        assert 'fake installer: DEVCLOUDTEST' in out
+        assert 'DEVCLOUD-OK-42' not in out
+        _action(c, sid, {'unrescue': None})
+        s = _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE'
+                         and s['OS-EXT-STS:task_state'] is None)
+        assert s['OS-EXT-STS:power_state'] == 1
+        assert _console(c, sid).rstrip().endswith('DEVCLOUD-OK-42')
+        _action(c, sid, {'os-stop': None})
+        _wait_server(c, sid, lambda s: s['status'] == 'SHUTOFF')
+        snap_id = _action(c, sid, {'createImage': {'name': 'dc-installed'}}) \
+            .json()['image_id']
+        snap = _wait_image(c, snap_id)
+        assert snap.status == 'active'
+        vid = _boot(c, 'dc-verify', snap_id)['server']['id']
+        sids.append(vid)
+        _wait_server(c, vid, lambda s: s['status'] == 'ACTIVE')
+        assert 'DEVCLOUD-OK-42' in _console(c, vid)
+    finally:
+        for sid in sids:
+            _delete_server(c, sid)
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s is None, what='deletion')
+        for i in (snap_id, blank.id):
+            if i:
+                c.image.delete_image(i, ignore_missing=True)
+
+
+def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
+    c = demo_conn
+    fail = iso_images('action=fail\nmessage=disk not found by fake installer\n')
+    snapfail = iso_images('action=install\ndelay=0\nsnapshot=fail\n')
+    blank = _upload(c, 'dc-blank2', b'\0' * 65536, 'raw')
+    sids = []
+    try:
+        a = _boot(c, 'dc-fail', blank.id)['server']['id']
+        b = _boot(c, 'dc-snapfail', blank.id)['server']['id']
+        sids += [a, b]
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE')
+        _action(c, a, {'rescue': {'rescue_image_ref': fail.id}})
+        s = _wait_server(c, a, lambda s: s['status'] == 'ERROR', 60)
+        assert 'disk not found by fake installer' in s['fault']['message']
+        _action(c, b, {'rescue': {'rescue_image_ref': snapfail.id}})
+        _wait_server(c, b, lambda s: s['OS-EXT-STS:power_state'] == 4, 60)
+        _action(c, b, {'unrescue': None})
+        _wait_server(c, b, lambda s: s['status'] == 'ACTIVE'
+                     and s['OS-EXT-STS:task_state'] is None)
+        snap_id = _action(c, b, {'createImage': {'name': 'dc-snapfail'}}) \
+            .json()['image_id']
+        end = time.time() + 60
+        while time.time() < end and c.image.find_image(snap_id):
+            time.sleep(0.5)
+        assert c.image.find_image(snap_id) is None   # nova deleted it
+        s = _wait_server(c, b, lambda s: s['OS-EXT-STS:task_state'] is None)
+        assert s['status'] == 'ACTIVE'
+    finally:
+        for sid in sids:
+            _delete_server(c, sid)
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s is None, what='deletion')
+        c.image.delete_image(blank.id, ignore_missing=True)
+
+
+# ------------------------------------------------------------------ down / up
+# (last in this module: it stops and restarts the whole cloud)
+
+def test_down_stops_everything_then_warm_up(devcloud):
+    state = devcloud.state_dir
+    devcloud.run('down')
+    assert not devcloud.is_up()
+    left = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            cwd = os.readlink('/proc/%s/cwd' % pid)
+        except OSError:
+            continue
+        if cwd == state or cwd.startswith(state + '/'):
+            left.append((pid, open('/proc/%s/cmdline' % pid).read()))
+    assert not left, left
+    # the shared MariaDB and RabbitMQ are still there
+    import socket
+    for port in (3306, 5672):
+        socket.create_connection(('127.0.0.1', port), timeout=2).close()
+    t = time.time()
+    devcloud.run('up')
+    warm = time.time() - t
+    print('warm start: %.1fs' % warm)
+    assert devcloud.is_up()
+    assert warm < 60
