@@ -59,6 +59,8 @@ MIB = 1024 * 1024
 #: Bytes of a URL read to check that it is an ISO: the volume descriptors
 #: and the UDF anchor (sector 256) with the descriptors after it.
 URL_HEAD_BYTES = 272 * isoinfo.SECTOR
+#: Descriptors Glance's format inspection accepts in sector 16.
+GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
 PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
 
 
@@ -596,6 +598,17 @@ class Catalog(object):
             size, info = self._probe_url(url)
             source = url
         try:
+            if info.first_descriptor not in GLANCE_ISO_SIGNATURES:
+                # oslo.utils' ISOInspector, used by Glance to check that
+                # uploads match disk_format, looks at sector 16 only.
+                raise exception.NotAnISO(
+                    source=source,
+                    reason=_('it is a UDF-only image starting with a %s '
+                             'descriptor; Glance recognises ISO images '
+                             'by a CD001, NSR02 or NSR03 descriptor in '
+                             'sector 16 and would refuse it (write it '
+                             'as a UDF bridge image, e.g. xorriso/mkisofs '
+                             '-udf)') % info.first_descriptor)
             detected = {}
             for field in ('os_type', 'os_distro', 'os_version',
                           'architecture'):
@@ -605,7 +618,9 @@ class Catalog(object):
             self._notify(
                 notify, _('%(source)s: %(fmt)s image, volume label '
                           '"%(label)s"%(boot)s'),
-                source=source, fmt=info.format.upper(),
+                source=source,
+                fmt=info.format.upper() + ('+UDF' if info.udf and
+                                           info.format != 'udf' else ''),
                 label=info.volume_id,
                 boot=_(', bootable (%s)') % ', '.join(
                     info.boot_platforms or ['El Torito'])
@@ -983,16 +998,32 @@ class Catalog(object):
         return image
 
     def _resolve_project(self, project):
-        """A project name or ID -> ID (names need identity access)."""
+        """A project name or ID -> ID.
+
+        Glance accepts any string as a member, so a name that cannot be
+        resolved (members usually may not look projects up) is refused
+        rather than shared with a project that does not exist.
+        """
+        import re
+
+        if project == self._project_id():
+            return project
         try:
             with self._cloud():
                 found = self.conn.identity.find_project(
                     project, ignore_missing=True)
         except exception.IsopluginException:
+            LOG.debug('Cannot look up project %(p)s', {'p': project},
+                      exc_info=True)
             found = None
         if found is not None:
             return found.id
-        return project
+        if re.fullmatch(r'[0-9a-fA-F]{32}|[0-9a-fA-F-]{36}', project):
+            return project
+        raise exception.InvalidInput(
+            reason=_("project '%s' could not be found (a name can only be "
+                     "used when your role may look projects up); give the "
+                     "project ID") % project)
 
     def add_project(self, iso, project, accept=False):
         """Share an ISO with a project (an image member).
@@ -1056,6 +1087,7 @@ class Catalog(object):
         :raises isoplugin.exception.NotFound: the project is not a member.
         """
         image = self.get(iso)
+        iso = image.name or image.id
         project_id = self._resolve_project(project)
         servers = self.servers_using(image, project_id=project_id)
         if servers:
@@ -1176,6 +1208,7 @@ class Catalog(object):
             the ISO, or the stores given hold every copy.
         """
         image = self.get(iso)
+        iso = image.name or image.id
         if image.is_protected:
             raise exception.ISOProtected(iso=iso)
         if not stores:

@@ -111,6 +111,8 @@ class IsoInfo(object):
     :ivar os_distro: e.g. ``ubuntu`` or ``None``.
     :ivar os_version: e.g. ``24.04`` or ``None``.
     :ivar architecture: e.g. ``x86_64`` or ``None``.
+    :ivar first_descriptor: identifier of the descriptor in sector 16
+        (``CD001``, ``BEA01``...), what Glance's format inspection checks.
     :ivar detected: ``{field: source}`` of the OS fields that were guessed,
         the source being ``'volume label'`` or ``'boot catalog'``.
     """
@@ -126,6 +128,7 @@ class IsoInfo(object):
     os_distro: str = None
     os_version: str = None
     architecture: str = None
+    first_descriptor: str = None
     detected: dict = dataclasses.field(default_factory=dict)
 
 
@@ -383,7 +386,8 @@ def _inspect(f, size, name):
 
     info = IsoInfo(volume_id=label, format=fmt, size=size,
                    volume_size=volume_size, udf=udf,
-                   bootable=boot_lba is not None)
+                   bootable=boot_lba is not None,
+                   first_descriptor=vrs[1:6].decode('latin-1'))
     if boot_lba is not None:
         info.boot_platforms = _boot_platforms(f, boot_lba, size)
     for field, value in guess_os(label).items():

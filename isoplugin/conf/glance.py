@@ -48,6 +48,24 @@ OPTS = [
                default=1024 * 1024, min=4096,
                help='Bytes read from the ISO file at a time while '
                     'uploading. Memory use stays at about this size.'),
+    cfg.IntOpt('import_timeout',
+               default=3600, min=10,
+               help='Seconds to wait for a web-download import (Glance '
+                    'fetching an ISO from a URL) to finish.'),
+    cfg.IntOpt('copy_timeout',
+               default=3600, min=10,
+               help='Seconds to wait for a copy-image import to reach '
+                    'every requested store.'),
+    cfg.IntOpt('url_timeout',
+               default=30, min=1,
+               help='Seconds to wait for a web server to answer when an '
+                    'ISO URL is checked or streamed through the client.'),
+    cfg.BoolOpt('use_web_download',
+                default=True,
+                help='Let Glance fetch ISOs registered from a URL itself '
+                     '(web-download import) when the cloud offers that '
+                     'import method; when false, or when the cloud does '
+                     'not offer it, the client streams the URL to Glance.'),
 ]
 
 

@@ -1,0 +1,597 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The ISO catalog against the local OpenStack (tools/devcloud).
+
+Every command runs as the real CLI, ``.venv/bin/openstack iso ...``, with
+the clouds of /work/main/.devcloud/clouds.yaml: ``devcloud-demo`` (member of
+project demo), ``devcloud-admin`` where Glance's policy needs an admin
+(copy-image, deleting from one store) and ``devcloud-other`` for sharing.
+Every ISO of this module has a name starting with a per-run prefix; the
+module deletes them at the end and only looks at its own images for leaks,
+because other engineers use the same cloud at the same time.
+"""
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+
+from tests.tools import make_test_iso
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+CLOUDS = os.environ.get('ISOPLUGIN_CLOUDS_YAML',
+                        os.path.join(ROOT, '.devcloud', 'clouds.yaml'))
+OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
+PREFIX = 'catft-%s-' % uuid.uuid4().hex[:8]
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    for key in list(env):
+        if key.startswith('OS_') or key == 'ISOPLUGIN_CONFIG_FILE':
+            del env[key]
+    env['OS_CLIENT_CONFIG_FILE'] = CLOUDS
+    env.update(extra)
+    return env
+
+
+def osc(*args, cloud='demo', check=True, env=None, user=None):
+    """Run ``openstack --os-cloud devcloud-<cloud> ARGS``."""
+    cmd = [OPENSTACK, '--os-cloud', 'devcloud-%s' % cloud] + list(args)
+    if user:
+        cmd = ['setpriv', '--reuid=%s' % user, '--regid=%s' % user,
+               '--clear-groups'] + cmd
+    result = subprocess.run(cmd, capture_output=True, text=True,
+                            env=env or _env(), stdin=subprocess.DEVNULL,
+                            timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError('%s failed (%d):\n%s\n%s' % (
+            ' '.join(cmd), result.returncode, result.stdout,
+            result.stderr))
+    return result
+
+
+def osc_json(*args, **kwargs):
+    return json.loads(osc(*(list(args) + ['-f', 'json']), **kwargs).stdout)
+
+
+@pytest.fixture(scope='module')
+def conns(devcloud):
+    # conftest's admin_conn & co. pass load_envvars=False, which makes
+    # openstacksdk ignore OS_CLIENT_CONFIG_FILE (reported); connect here.
+    import openstack
+
+    out = {name: openstack.connect(cloud='devcloud-%s' % name)
+           for name in ('admin', 'demo', 'other')}
+    yield out
+    # Cleanup: every image of this run, in every project.
+    admin = out['admin']
+    for image in _own_images(admin):
+        if image.get('protected'):
+            admin.image.update_image(image['id'], protected=False)
+        admin.image.delete_image(image['id'], ignore_missing=True)
+    assert _own_images(admin) == []
+
+
+def _own_images(admin, name=None):
+    """All images (hidden or not, any project) of this run."""
+    found = []
+    for hidden in ('false', 'true'):
+        params = {'os_hidden': hidden, 'limit': 1000}
+        if name is not None:
+            params['name'] = name
+        body = admin.image.get('/images', params=params).json()
+        found += [i for i in body['images']
+                  if i['name'].startswith(PREFIX) and
+                  (name is None or i['name'] == name)]
+    return found
+
+
+@pytest.fixture(scope='module')
+def isodir(tmp_path_factory):
+    d = tmp_path_factory.mktemp('isos')
+    make_test_iso.make_iso(str(d / 'ubuntu.iso'),
+                           volume_id='UBUNTU_24_04_1_AMD64', eltorito=True)
+    make_test_iso.make_iso(str(d / 'plain.iso'), volume_id='ISOPLUGIN_FT')
+    make_test_iso.make_iso(str(d / 'udf.iso'), volume_id='DEBIAN_12_ARM64',
+                           udf=True)
+    return d
+
+
+@pytest.fixture(scope='module')
+def web(isodir):
+    """A local web server serving isodir on 127.0.0.1 (random port)."""
+    handler = functools.partial(_QuietHandler, directory=str(isodir))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _name(suffix):
+    return PREFIX + suffix
+
+
+def _create(name, path, *extra, cloud='demo'):
+    return osc_json('iso', 'create', name, '--file', str(path),
+                    '--no-progress', *extra, cloud=cloud)
+
+
+def _delete(name_or_id, cloud='demo'):
+    osc('iso', 'delete', name_or_id, '--yes', cloud=cloud)
+
+
+def _image(conn, image_id):
+    return conn.image.get('/images/%s' % image_id).json()
+
+
+# -- register, list, show ---------------------------------------------------
+
+def test_create_from_file_detects_and_marks(conns, isodir):
+    name = _name('ubuntu')
+    result = osc('iso', 'create', name, '--file', str(isodir / 'ubuntu.iso'),
+                 '--no-progress', '--description', 'Ubuntu server',
+                 '--tag', 'lts', '--min-ram', '1024', '--featured',
+                 '-f', 'json')
+    iso = json.loads(result.stdout)
+    assert 'Detected: os_type=linux, os_distro=ubuntu, os_version=24.04, ' \
+           'architecture=x86_64' in result.stderr
+    assert 'Verified: Glance sha512 matches the client' in result.stderr
+    raw = _image(conns['admin'], iso['id'])
+    assert raw['disk_format'] == 'iso'
+    assert raw['container_format'] == 'bare'
+    assert raw['os_hidden'] is True
+    assert raw['isoplugin_media'] == 'installer-iso'
+    assert raw['hw_rescue_device'] == 'cdrom'
+    assert raw['hw_cdrom_bus'] == 'sata'
+    assert raw['hw_rescue_bus'] == 'sata'
+    assert raw['isoplugin_featured'] == 'true'
+    assert raw['isoplugin_extractable'] == 'true'
+    assert raw['isoplugin_password_enabled'] == 'false'
+    assert raw['os_distro'] == 'ubuntu'
+    assert raw['architecture'] == 'x86_64'
+    assert raw['min_ram'] == 1024
+    assert raw['tags'] == ['lts']
+    assert raw['description'] == 'Ubuntu server'
+    digest = hashlib.sha512(
+        (isodir / 'ubuntu.iso').read_bytes()).hexdigest()
+    assert raw['os_hash_value'] == digest
+    assert raw['visibility'] == 'private'
+
+    listed = osc_json('iso', 'list', '--long')
+    row = [r for r in listed if r['Id'] == iso['id']]
+    assert row and row[0]['Hidden'] is True and row[0]['Stores'] == 'fast'
+    # Hidden from ordinary image lists.
+    images = osc_json('image', 'list')
+    assert iso['id'] not in [i['ID'] for i in images]
+
+    shown = osc_json('iso', 'show', name)
+    assert shown['id'] == iso['id']
+    assert shown['servers'] == ''
+    assert shown['checksum'] == 'sha512:' + digest
+    _delete(name)
+    assert _own_images(conns['admin'], name) == []
+
+
+def test_create_udf_with_checksum_and_overrides(conns, isodir):
+    name = _name('udf')
+    path = isodir / 'udf.iso'
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = osc('iso', 'create', name, '--file', str(path), '--no-progress',
+                 '--checksum', 'sha256:' + digest, '--os-version', '12.5',
+                 '--unhidden', '--visibility', 'community', '-f', 'json')
+    iso = json.loads(result.stdout)
+    assert 'ISO9660+UDF image' in result.stderr
+    assert 'Verified: sha256 matches the given checksum' in result.stderr
+    assert iso['os_distro'] == 'debian'
+    assert iso['os_version'] == '12.5'
+    assert iso['architecture'] == 'aarch64'
+    assert iso['hidden'] is False
+    assert iso['visibility'] == 'community'
+    _delete(iso['id'])
+
+
+def test_usage(conns):
+    rows = osc_json('iso', 'usage')
+    by_name = {r['Resource']: r for r in rows}
+    assert 'image_count_total' in by_name
+    assert by_name['image_size_total']['Unit'] == 'MiB'
+    assert isinstance(by_name['image_count_total']['Usage'], int)
+
+
+# -- change, retire, restore ------------------------------------------------
+
+def test_set_retire_restore(conns, isodir):
+    name = _name('set')
+    iso = _create(name, isodir / 'plain.iso')
+    new = _name('set-renamed')
+    out = osc_json('iso', 'set', name, '--name', new, '--description', 'd',
+                   '--os-type', 'linux', '--os-distro', 'fedora',
+                   '--os-version', '40', '--architecture', 'amd64',
+                   '--no-extractable', '--password-enabled', '--tag', 'a',
+                   '--tag', 'b', '--visibility', 'shared', '--protected')
+    assert out['name'] == new
+    assert out['architecture'] == 'x86_64'
+    assert out['extractable'] is False
+    assert out['password_enabled'] is True
+    assert out['tags'] == 'a, b'
+    assert out['visibility'] == 'shared'
+    assert out['protected'] is True
+    out = osc_json('iso', 'set', new, '--remove-tag', 'a', '--unprotected')
+    assert out['tags'] == 'b' and out['protected'] is False
+
+    out = osc_json('iso', 'set', new, '--unhidden')
+    assert out['hidden'] is False
+    out = osc_json('iso', 'set', new, '--retire')
+    assert out['retired'] is True
+    assert out['hidden'] is True
+    assert out['status'] == 'deactivated'
+    raw = _image(conns['admin'], iso['id'])
+    assert raw['isoplugin_retired'] == 'true'
+    out = osc_json('iso', 'set', new, '--restore')
+    assert out['retired'] is False
+    assert out['status'] == 'active'
+    assert out['hidden'] is True
+    assert 'isoplugin_retired' not in _image(conns['admin'], iso['id'])
+    _delete(new)
+
+
+def test_public_as_member_is_refused_clearly(conns, isodir):
+    name = _name('public')
+    result = osc('iso', 'create', name, '--file', str(isodir / 'plain.iso'),
+                 '--no-progress', '--visibility', 'public', check=False)
+    assert result.returncode != 0
+    assert 'only an administrator can make an ISO public' in result.stderr
+    assert 'publicize_image' in result.stderr
+    assert _own_images(conns['admin'], name) == []
+    # and on an existing ISO
+    _create(name, isodir / 'plain.iso')
+    result = osc('iso', 'set', name, '--visibility', 'public', check=False)
+    assert result.returncode != 0
+    assert 'publicize_image' in result.stderr
+    assert _image_by_name(conns, name)['visibility'] == 'private'
+    # an admin may
+    out = osc_json('iso', 'set', _image_by_name(conns, name)['id'],
+                   '--visibility', 'public', cloud='admin')
+    assert out['visibility'] == 'public'
+    _delete(name)
+
+
+def _image_by_name(conns, name):
+    images = _own_images(conns['admin'], name)
+    assert len(images) == 1, images
+    return images[0]
+
+
+# -- delete -----------------------------------------------------------------
+
+def test_protected_delete_refused(conns, isodir):
+    name = _name('protected')
+    _create(name, isodir / 'plain.iso', '--protected')
+    result = osc('iso', 'delete', name, '--yes', check=False)
+    assert result.returncode != 0
+    assert "ISO '%s' is protected" % name in result.stderr
+    assert '--unprotected' in result.stderr
+    assert len(_own_images(conns['admin'], name)) == 1
+    osc('iso', 'set', name, '--unprotected', '-f', 'value', '-c', 'id')
+    _delete(name)
+    assert _own_images(conns['admin'], name) == []
+
+
+def test_in_use_delete_refused(conns, isodir):
+    demo = conns['demo']
+    name = _name('inuse')
+    iso = _create(name, isodir / 'plain.iso')
+    flavor = sorted(demo.compute.flavors(), key=lambda f: f.ram)[0]
+    server = demo.compute.create_server(
+        name=_name('server'), image_id=iso['id'], flavor_id=flavor.id,
+        networks='none', metadata={'isoplugin_iso_id': iso['id']})
+    try:
+        shown = osc_json('iso', 'show', name)
+        assert server.id in shown['servers']
+        result = osc('iso', 'delete', name, '--yes', check=False)
+        assert result.returncode != 0
+        assert 'is in use by 1 server(s)' in result.stderr
+        assert server.id in result.stderr
+        assert len(_own_images(conns['admin'], name)) == 1
+    finally:
+        demo.compute.delete_server(server)
+        demo.compute.wait_for_delete(server, wait=300)
+    _delete(name)
+    assert _own_images(conns['admin'], name) == []
+
+
+def test_copy_to_second_store_then_delete_one(conns, isodir):
+    name = _name('copy')
+    iso = _create(name, isodir / 'ubuntu.iso')
+    assert iso['stores'] == 'fast'
+    # copy-image is admin only by default: a member gets a clear message
+    result = osc('iso', 'copy', name, '--store', 'cheap', check=False)
+    assert result.returncode != 0
+    assert 'copy_image' in result.stderr
+    result = osc('iso', 'copy', iso['id'], '--store', 'cheap', '-f', 'json',
+                 cloud='admin')
+    assert 'store cheap: done' in result.stderr
+    assert sorted(json.loads(result.stdout)['stores'].split(',')) == [
+        'cheap', 'fast']
+    # deleting the only... refused when it would remove every copy
+    result = osc('iso', 'delete', iso['id'], '--store', 'fast', '--store',
+                 'cheap', '--yes', cloud='admin', check=False)
+    assert result.returncode != 0
+    assert 'hold every copy' in result.stderr
+    osc('iso', 'delete', iso['id'], '--store', 'fast', '--yes',
+        cloud='admin')
+    raw = _image(conns['admin'], iso['id'])
+    assert raw['stores'] == 'cheap'
+    assert raw['status'] == 'active'
+    shown = osc_json('iso', 'show', name)
+    assert shown['stores'] == 'cheap'
+    _delete(name)
+    assert _own_images(conns['admin'], name) == []
+
+
+def test_copy_all_stores(conns, isodir):
+    name = _name('copyall')
+    iso = _create(name, isodir / 'plain.iso')
+    out = osc_json('iso', 'copy', iso['id'], '--all-stores', cloud='admin')
+    assert sorted(out['stores'].split(',')) == ['cheap', 'fast']
+    _delete(name)
+
+
+# -- sharing ----------------------------------------------------------------
+
+def test_share_with_other_project(conns, isodir):
+    name = _name('shared')
+    iso = _create(name, isodir / 'plain.iso')
+    other_project = conns['other'].current_project_id
+    # not visible before sharing
+    result = osc('iso', 'show', iso['id'], cloud='other', check=False)
+    assert result.returncode != 0
+    assert 'No ISO named or with ID' in result.stderr
+    # a name that the member cannot resolve is refused, not shared
+    result = osc('iso', 'add', 'project', name, 'other', check=False)
+    assert result.returncode != 0
+    assert 'give the project ID' in result.stderr
+    member = osc_json('iso', 'add', 'project', name, other_project)
+    assert member['status'] == 'pending'
+    assert member['member_id'] == other_project
+    assert osc_json('iso', 'show', name)['visibility'] == 'shared'
+    # visible by ID now; listed once accepted
+    assert osc_json('iso', 'show', iso['id'], cloud='other')['name'] == name
+    listed = osc_json('iso', 'list', cloud='other')
+    assert iso['id'] not in [r['Id'] for r in listed]
+    member = osc_json('iso', 'add', 'project', iso['id'], other_project,
+                      '--accept', cloud='other')
+    assert member['status'] == 'accepted'
+    listed = osc_json('iso', 'list', cloud='other')
+    assert iso['id'] in [r['Id'] for r in listed]
+    # the other project cannot re-share or delete it
+    result = osc('iso', 'delete', iso['id'], '--yes', cloud='other',
+                 check=False)
+    assert result.returncode != 0
+    osc('iso', 'remove', 'project', name, other_project)
+    result = osc('iso', 'show', iso['id'], cloud='other', check=False)
+    assert result.returncode != 0
+    _delete(name)
+
+
+def test_remove_project_with_servers_refused(conns, isodir):
+    name = _name('sharedinuse')
+    iso = _create(name, isodir / 'plain.iso')
+    other = conns['other']
+    osc('iso', 'add', 'project', name, other.current_project_id)
+    osc('iso', 'add', 'project', iso['id'], other.current_project_id,
+        '--accept', cloud='other')
+    flavor = sorted(other.compute.flavors(), key=lambda f: f.ram)[0]
+    server = other.compute.create_server(
+        name=_name('other-server'), image_id=iso['id'], flavor_id=flavor.id,
+        networks='none')
+    try:
+        # the owner (a member of demo) cannot see project other's servers;
+        # an admin can, and is refused
+        result = osc('iso', 'remove', 'project', iso['id'],
+                     other.current_project_id, cloud='admin', check=False)
+        assert result.returncode != 0
+        assert 'in use by 1 server(s)' in result.stderr
+        assert server.id in result.stderr
+    finally:
+        other.compute.delete_server(server)
+        other.compute.wait_for_delete(server, wait=300)
+    osc('iso', 'remove', 'project', iso['id'], other.current_project_id,
+        cloud='admin')
+    _delete(name)
+
+
+# -- URLs -------------------------------------------------------------------
+
+def test_create_from_url_web_download(conns, web, isodir):
+    name = _name('web')
+    result = osc('iso', 'create', name, '--url', web + '/ubuntu.iso',
+                 '--no-progress', '-f', 'json')
+    iso = json.loads(result.stdout)
+    assert 'Importing with Glance web-download' in result.stderr
+    assert iso['status'] == 'active'
+    assert iso['os_distro'] == 'ubuntu'
+    digest = hashlib.sha512(
+        (isodir / 'ubuntu.iso').read_bytes()).hexdigest()
+    assert iso['checksum'] == 'sha512:' + digest
+    _delete(name)
+
+
+def test_create_from_url_streamed(conns, web, isodir):
+    name = _name('webstream')
+    digest = hashlib.sha256((isodir / 'plain.iso').read_bytes()).hexdigest()
+    result = osc('iso', 'create', name, '--url', web + '/plain.iso',
+                 '--no-import', '--no-progress', '--checksum',
+                 'sha256:' + digest, '-f', 'json')
+    iso = json.loads(result.stdout)
+    assert 'Streaming the URL through the client' in result.stderr
+    assert 'Verified: Glance sha512 matches the client' in result.stderr
+    assert iso['status'] == 'active'
+    _delete(name)
+
+
+# -- bad input: a clear error, non-zero exit, no image left -----------------
+
+def _bad_files(tmp):
+    """Make the files of the bad-input table; return {case: path}."""
+    paths = {}
+    p = tmp / 'random.iso'
+    p.write_bytes(os.urandom(200 * 1024))
+    paths['not-an-iso'] = p
+    p = tmp / 'udfonly.iso'
+    make_test_iso.make_iso(str(p), volume_id='UDFONLY', udf_only=True)
+    paths['udf-only'] = p
+    p = tmp / 'disk.iso'
+    # a qcow2 header named .iso
+    p.write_bytes(b'QFI\xfb\x00\x00\x00\x03' + b'\0' * (100 * 1024))
+    paths['qcow2'] = p
+    p = tmp / 'empty.iso'
+    p.write_bytes(b'')
+    paths['empty'] = p
+    good = tmp / 'full.iso'
+    make_test_iso.make_iso(str(good), volume_id='TRUNCATED',
+                           files={'/BIG.BIN': os.urandom(512 * 1024)})
+    data = good.read_bytes()
+    p = tmp / 'truncated.iso'
+    p.write_bytes(data[:len(data) // 2])
+    paths['truncated'] = p
+    d = tmp / 'dir.iso'
+    d.mkdir()
+    paths['directory'] = d
+    p = tmp / 'unreadable.iso'
+    shutil.copy(str(good), str(p))
+    os.chmod(str(p), 0)
+    paths['unreadable'] = p
+    paths['missing'] = tmp / 'missing.iso'
+    p = tmp / 'huge.iso'
+    make_test_iso.make_iso(str(p), volume_id='HUGE')
+    os.truncate(str(p), 200 * 1024 ** 4)  # sparse 200 TiB: over any quota
+    paths['huge'] = p
+    p = tmp / 'ok.iso'
+    make_test_iso.make_iso(str(p), volume_id='OK')
+    paths['ok'] = p
+    return paths
+
+
+@pytest.fixture(scope='module')
+def bad(tmp_path_factory, web):
+    tmp = tmp_path_factory.mktemp('bad')
+    os.chmod(str(tmp), 0o755)
+    paths = _bad_files(tmp)
+    return paths
+
+
+BAD_CASES = [
+    # (case, args after NAME, expected message part)
+    ('not-an-iso', ['--file', '{not-an-iso}'],
+     'is not an ISO 9660 or UDF image: no ISO 9660 or UDF volume '
+     'descriptor at byte 32768'),
+    ('qcow2-named-iso', ['--file', '{qcow2}'],
+     'is not an ISO 9660 or UDF image: it is a qcow2 image, not an ISO'),
+    ('udf-only', ['--file', '{udf-only}'],
+     'it is a UDF-only image starting with a BEA01 descriptor'),
+    ('empty-file', ['--file', '{empty}'],
+     'is not an ISO 9660 or UDF image: the file is empty'),
+    ('truncated-iso', ['--file', '{truncated}'], 'it is truncated'),
+    ('directory', ['--file', '{directory}'], 'it is a directory'),
+    ('unreadable-file', ['--file', '{unreadable}'],
+     'Cannot read {unreadable}: Permission denied'),
+    ('missing-file', ['--file', '{missing}'],
+     'Cannot read {missing}: No such file or directory'),
+    ('bad-url-scheme', ['--url', 'ftp://127.0.0.1/x.iso'],
+     'only http:// and https:// URLs can be registered'),
+    ('unreachable-url', ['--url', 'http://127.0.0.1:9/x.iso'],
+     'Cannot fetch http://127.0.0.1:9/x.iso'),
+    ('404-url', ['--url', '{web}/nothing-here.iso'],
+     'the server answered HTTP 404'),
+    ('duplicate-name', ['--file', '{ok}'],
+     'This project already has an ISO named'),
+    ('over-long-name', ['--file', '{ok}'],
+     'characters long; Glance allows 255 at most'),
+    ('unknown-visibility', ['--file', '{ok}', '--visibility', 'secret'],
+     "unknown visibility 'secret'"),
+    ('unknown-os-type', ['--file', '{ok}', '--os-type', 'beos'],
+     "unknown os_type 'beos'"),
+    ('malformed-checksum', ['--file', '{ok}', '--checksum', 'sha256:xyz'],
+     'a sha256 digest is 64 hexadecimal digits'),
+    ('unknown-checksum-algo', ['--file', '{ok}', '--checksum', 'crc32:00'],
+     'must be ALGORITHM:HEX'),
+    ('checksum-mismatch', ['--file', '{ok}', '--checksum',
+                           'sha256:' + '0' * 64],
+     'Checksum mismatch for'),
+    ('over-quota', ['--file', '{huge}'],
+     "would exceed the project's image quota: image_size_total"),
+]
+
+
+@pytest.fixture(scope='module')
+def duplicate(conns, bad):
+    name = _name('dup')
+    _create(name, bad['ok'])
+    yield name
+    _delete(name)
+
+
+@pytest.mark.parametrize('case,args,message', BAD_CASES,
+                         ids=[c[0] for c in BAD_CASES])
+def test_bad_input(conns, bad, web, duplicate, tmp_path, case, args,
+                   message):
+    subst = {k: str(v) for k, v in bad.items()}
+    subst['web'] = web
+    args = [a.format(**subst) for a in args]
+    message = message.format(**subst)
+    if case == 'duplicate-name':
+        name = duplicate
+    elif case == 'over-long-name':
+        name = PREFIX + 'x' * 256
+    else:
+        name = _name('bad-' + case)
+    kwargs = {}
+    if case == 'unreadable-file':
+        # We run as root, who reads any file: run this case as an
+        # unprivileged user, with a readable copy of clouds.yaml.
+        cfg = tmp_path / 'clouds.yaml'
+        shutil.copy(CLOUDS, str(cfg))
+        os.chmod(str(tmp_path), 0o755)
+        os.chmod(str(cfg), 0o644)
+        kwargs = {'user': 'nobody',
+                  'env': _env(OS_CLIENT_CONFIG_FILE=str(cfg),
+                              HOME=str(tmp_path))}
+    result = osc('iso', 'create', name, '--no-progress', *args,
+                 check=False, **kwargs)
+    assert result.returncode != 0, result.stdout
+    assert message in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+    # one line of error, no stack
+    left = _own_images(conns['admin'], name)
+    if case == 'duplicate-name':
+        assert len(left) == 1
+    else:
+        assert left == [], left
