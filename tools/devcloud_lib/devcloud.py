@@ -174,7 +174,10 @@ def proc_tagged(pid):
         return False
     try:
         cwd = os.readlink('/proc/%d/cwd' % pid)
-        if cwd == D or cwd.startswith(D + '/'):
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            cmd = f.read()
+        if (cwd == D or cwd.startswith(D + '/')) and (
+                VENV.encode() in cmd or b'devcloud' in cmd):
             return True
         with open('/proc/%d/environ' % pid, 'rb') as f:
             env = f.read().split(b'\0')
@@ -183,11 +186,30 @@ def proc_tagged(pid):
     return ('%s=%s' % (TAG, D)).encode() in env
 
 
-def tagged_pids():
-    out = []
+def children_map():
+    kids = {}
     for name in os.listdir('/proc'):
-        if name.isdigit() and int(name) != os.getpid() and proc_tagged(int(name)):
-            out.append(int(name))
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def tagged_pids():
+    """The running services (by pid file) and all their descendants."""
+    kids = children_map()
+    out = set()
+    todo = [running(n) for n in SERVICES]
+    while todo:
+        p = todo.pop()
+        if p and p not in out and proc_alive(p):
+            out.add(p)
+            todo.extend(kids.get(p, []))
     return sorted(out)
 
 
@@ -748,17 +770,18 @@ def cmd_status(args):
 
 def cmd_down(args, quiet=False):
     t = time.time()
-    # nova first, then the APIs, keystone last
-    for name in reversed(SERVICES):
-        pid = running(name)
-        if pid:
-            stop_pids([pid])
-            log('stopped %s (pid %d)' % (name, pid))
+    # all at once (they shut down gracefully in parallel); SIGKILL after 30 s
+    pids = {name: running(name) for name in SERVICES}
+    tree = tagged_pids()
+    stop_pids(list(pids.values()))
+    for name in SERVICES:
+        if pids[name]:
+            log('stopped %s (pid %d)' % (name, pids[name]))
         try:
             os.unlink(os.path.join(RUN, name + '.pid'))
         except OSError:
             pass
-    left = tagged_pids()
+    left = [p for p in tree if proc_alive(p)]
     if left:
         log('stopping leftover devcloud processes %s' % left)
         stop_pids(left, timeout=10)
@@ -838,6 +861,23 @@ def cmd_env(args):
     print('export PATH=%s/bin:$PATH' % VENV)
 
 
+def lock_or_wait():
+    """One up/down/clean at a time per .devcloud (tests of several sessions
+    may call `up` at once): an exclusive flock, held until this process exits."""
+    import fcntl
+    os.makedirs(RUN, exist_ok=True)
+    f = open(os.path.join(RUN, 'devcloud.lock'), 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log('another tools/devcloud up/down/clean runs here; waiting for it')
+        fcntl.flock(f, fcntl.LOCK_EX)
+    LOCKS.append(f)
+
+
+LOCKS = []
+
+
 def main():
     ap = argparse.ArgumentParser(prog='tools/devcloud', description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -851,6 +891,8 @@ def main():
     sub.add_parser('rss')
     sub.add_parser('env')
     args = ap.parse_args()
+    if args.cmd in ('up', 'down', 'clean'):
+        lock_or_wait()
     if os.geteuid() != 0 and args.cmd in ('up', 'clean'):
         print('devcloud: warning: not root; installing system packages will fail',
               file=sys.stderr)
