@@ -3,6 +3,7 @@
 The fake driver contract these tests pin down is documented in
 tools/devcloud_lib/README.rst; the build pipeline relies on it.
 """
+
 import hashlib
 import io
 import os
@@ -13,7 +14,7 @@ import uuid
 import pytest
 
 MV = '2.87'
-GiB = 1024 ** 3
+GiB = 1024**3
 
 
 def _server(conn, sid):
@@ -29,28 +30,42 @@ def _wait_server(conn, sid, pred, timeout=120, what='condition'):
         if pred(s):
             return s
         time.sleep(0.5)
-    raise AssertionError('server %s: timeout waiting for %s; last %r'
-                         % (sid, what, s and _st(s)))
+    raise AssertionError(
+        'server %s: timeout waiting for %s; last %r'
+        % (sid, what, s and _st(s))
+    )
 
 
 def _st(s):
-    return (s['status'], s['OS-EXT-STS:vm_state'],
-            s['OS-EXT-STS:power_state'], s['OS-EXT-STS:task_state'])
+    return (
+        s['status'],
+        s['OS-EXT-STS:vm_state'],
+        s['OS-EXT-STS:power_state'],
+        s['OS-EXT-STS:task_state'],
+    )
 
 
 def _boot(conn, name, image_id, flavor='m1.tiny', count=1):
     fl = conn.compute.find_flavor(flavor, ignore_missing=False)
-    body = {'name': name, 'imageRef': image_id, 'flavorRef': fl.id,
-            'networks': 'none'}
+    body = {
+        'name': name,
+        'imageRef': image_id,
+        'flavorRef': fl.id,
+        'networks': 'none',
+    }
     if count > 1:
-        body.update(min_count=count, max_count=count, return_reservation_id=True)
+        body.update(
+            min_count=count, max_count=count, return_reservation_id=True
+        )
     r = conn.compute.post('/servers', json={'server': body}, microversion=MV)
     assert r.status_code == 202, r.text
     return r.json()
 
 
 def _action(conn, sid, body):
-    r = conn.compute.post('/servers/%s/action' % sid, json=body, microversion=MV)
+    r = conn.compute.post(
+        '/servers/%s/action' % sid, json=body, microversion=MV
+    )
     assert r.status_code in (200, 202), r.text
     return r
 
@@ -70,9 +85,13 @@ def _wait_image(conn, image_id, timeout=120):
 
 
 def _upload(conn, name, data, disk_format, **props):
-    im = conn.image.create_image(name=name, data=io.BytesIO(data),
-                                 disk_format=disk_format,
-                                 container_format='bare', **props)
+    im = conn.image.create_image(
+        name=name,
+        data=io.BytesIO(data),
+        disk_format=disk_format,
+        container_format='bare',
+        **props,
+    )
     return _wait_image(conn, im.id)
 
 
@@ -82,26 +101,45 @@ def _delete_server(conn, sid):
 
 def _make_iso(cfg):
     import pycdlib
+
     iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=3, joliet=3, rock_ridge='1.09',
-            vol_ident='DEVCLOUDTEST')
+    iso.new(
+        interchange_level=3,
+        joliet=3,
+        rock_ridge='1.09',
+        vol_ident='DEVCLOUDTEST',
+    )
     if cfg is not None:
         d = cfg.encode()
-        iso.add_fp(io.BytesIO(d), len(d), '/ISOPLUGIN.CFG;1',
-                   rr_name='ISOPLUGIN.CFG', joliet_path='/ISOPLUGIN.CFG')
+        iso.add_fp(
+            io.BytesIO(d),
+            len(d),
+            '/ISOPLUGIN.CFG;1',
+            rr_name='ISOPLUGIN.CFG',
+            joliet_path='/ISOPLUGIN.CFG',
+        )
     out = io.BytesIO()
     iso.write_fp(out)
     iso.close()
     return out.getvalue()
 
 
-# ------------------------------------------------------------------ basics
+# ---------------------------------------------------------- basics
+
 
 def test_cli_image_and_server_list(devcloud):
     for args in (('image', 'list'), ('server', 'list'), ('network', 'list')):
         devcloud.openstack(*args)
-    p = devcloud.openstack('image', 'store', 'list', '-f', 'value', '-c', 'ID',
-                           cloud='devcloud-admin')
+    p = devcloud.openstack(
+        'image',
+        'store',
+        'list',
+        '-f',
+        'value',
+        '-c',
+        'ID',
+        cloud='devcloud-admin',
+    )
     assert set(p.stdout.split()) == {'fast', 'cheap'}
 
 
@@ -124,7 +162,8 @@ def test_flavors(admin_conn, devcloud):
         assert (f.vcpus, f.ram, f.disk) == (vcpus, ram, disk)
 
 
-# ------------------------------------------------------------------ snapshot
+# ---------------------------------------------------------- snapshot
+
 
 def test_boot_snapshot_same_bytes(demo_conn, leak_check, tmp_path):
     """Boot from a small raw image, snapshot, compare the guest-visible bytes.
@@ -153,11 +192,24 @@ def test_boot_snapshot_same_bytes(demo_conn, leak_check, tmp_path):
         assert snap.properties.get('image_type') == 'snapshot'
         qcow = tmp_path / 'snap.qcow2'
         with open(qcow, 'wb') as f:
-            for chunk in c.image.download_image(snap, stream=True).iter_content(1 << 20):
+            for chunk in c.image.download_image(
+                snap, stream=True
+            ).iter_content(1 << 20):
                 f.write(chunk)
         raw = tmp_path / 'snap.raw'
-        subprocess.run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw',
-                        str(qcow), str(raw)], check=True)
+        subprocess.run(
+            [
+                'qemu-img',
+                'convert',
+                '-f',
+                'qcow2',
+                '-O',
+                'raw',
+                str(qcow),
+                str(raw),
+            ],
+            check=True,
+        )
         want = hashlib.sha256(src)
         zeros = b'\0' * (1 << 20)
         left = GiB - len(src)
@@ -172,8 +224,10 @@ def test_boot_snapshot_same_bytes(demo_conn, leak_check, tmp_path):
         assert got.hexdigest() == want.hexdigest()
         # the head of the guest disk is exactly the source image
         with open(raw, 'rb') as f:
-            assert hashlib.sha256(f.read(len(src))).hexdigest() == \
-                hashlib.sha256(src).hexdigest()
+            assert (
+                hashlib.sha256(f.read(len(src))).hexdigest()
+                == hashlib.sha256(src).hexdigest()
+            )
     finally:
         if sid:
             _delete_server(c, sid)
@@ -184,7 +238,8 @@ def test_boot_snapshot_same_bytes(demo_conn, leak_check, tmp_path):
     leak_check.assert_clean()
 
 
-# ------------------------------------------------------------------ concurrency
+# ---------------------------------------------------------- concurrency
+
 
 def test_three_servers_at_once_five_rounds(demo_conn, leak_check):
     c = demo_conn
@@ -196,23 +251,31 @@ def test_three_servers_at_once_five_rounds(demo_conn, leak_check):
             end = time.time() + 120
             while time.time() < end:
                 ss = [s for s in c.compute.servers(name='^%s' % name)]
-                if len(ss) == 3 and all(s.status in ('ACTIVE', 'ERROR') for s in ss):
+                if len(ss) == 3 and all(
+                    s.status in ('ACTIVE', 'ERROR') for s in ss
+                ):
                     break
                 time.sleep(1)
-            assert sorted(s.status for s in ss) == ['ACTIVE'] * 3, \
-                [(s.name, s.status, s.fault) for s in ss]
+            assert sorted(s.status for s in ss) == ['ACTIVE'] * 3, [
+                (s.name, s.status, s.fault) for s in ss
+            ]
             for s in ss:
                 _delete_server(c, s.id)
             for s in ss:
-                _wait_server(c, s.id, lambda x: x is None or x['status'] == 'ERROR',
-                             what='deletion')
+                _wait_server(
+                    c,
+                    s.id,
+                    lambda x: x is None or x['status'] == 'ERROR',
+                    what='deletion',
+                )
                 assert _server(c, s.id) is None
     finally:
         c.image.delete_image(image.id, ignore_missing=True)
     leak_check.assert_clean()
 
 
-# ------------------------------------------------------------------ fake driver
+# ---------------------------------------------------------- fake driver
+
 
 @pytest.fixture
 def iso_images(demo_conn):
@@ -220,20 +283,31 @@ def iso_images(demo_conn):
 
     def make(cfg, name=None):
         data = _make_iso(cfg)
-        im = _upload(demo_conn, name or 'dc-iso-%s' % uuid.uuid4().hex[:6], data,
-                     'iso', hw_rescue_device='cdrom', hw_rescue_bus='sata')
+        im = _upload(
+            demo_conn,
+            name or 'dc-iso-%s' % uuid.uuid4().hex[:6],
+            data,
+            'iso',
+            hw_rescue_device='cdrom',
+            hw_rescue_bus='sata',
+        )
         made[im.id] = im
         return im
+
     yield make
     for i in made:
         demo_conn.image.delete_image(i, ignore_missing=True)
 
 
-def test_fake_installer_install_snapshot_verify(demo_conn, iso_images, leak_check):
-    """The pipeline's path: rescue with an ISO whose /ISOPLUGIN.CFG says
-    install -> power_state SHUTDOWN (4) while still RESCUE -> unrescue ->
-    the console shows the marker -> snapshot -> a server booted from the
-    snapshot shows the marker too."""
+def test_fake_installer_install_snapshot_verify(
+    demo_conn, iso_images, leak_check
+):
+    """The pipeline's path through the fake driver.
+
+    Rescue with an ISO whose /ISOPLUGIN.CFG says install -> power_state
+    SHUTDOWN (4) while still RESCUE -> unrescue -> the console shows the
+    marker -> snapshot -> a server booted from the snapshot shows it too.
+    """
     c = demo_conn
     iso = iso_images('action=install\ndelay=1\nmarker=DEVCLOUD-OK-42\n')
     blank = _upload(c, 'dc-blank', b'\0' * (1024 * 1024), 'raw')
@@ -245,22 +319,32 @@ def test_fake_installer_install_snapshot_verify(demo_conn, iso_images, leak_chec
         _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE')
         r = _action(c, sid, {'rescue': {'rescue_image_ref': iso.id}})
         assert r.status_code == 200
-        s = _wait_server(c, sid, lambda s: s['status'] == 'RESCUE'
-                         and s['OS-EXT-STS:power_state'] == 4, 60,
-                         'installer power-off')
+        s = _wait_server(
+            c,
+            sid,
+            lambda s: s['status'] == 'RESCUE'
+            and s['OS-EXT-STS:power_state'] == 4,
+            60,
+            'installer power-off',
+        )
         assert _st(s) == ('RESCUE', 'rescued', 4, None)
         out = _console(c, sid)
         assert 'fake installer: DEVCLOUDTEST' in out
         assert 'DEVCLOUD-OK-42' not in out
         _action(c, sid, {'unrescue': None})
-        s = _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE'
-                         and s['OS-EXT-STS:task_state'] is None)
+        s = _wait_server(
+            c,
+            sid,
+            lambda s: s['status'] == 'ACTIVE'
+            and s['OS-EXT-STS:task_state'] is None,
+        )
         assert s['OS-EXT-STS:power_state'] == 1
         assert _console(c, sid).rstrip().endswith('DEVCLOUD-OK-42')
         _action(c, sid, {'os-stop': None})
         _wait_server(c, sid, lambda s: s['status'] == 'SHUTOFF')
-        snap_id = _action(c, sid, {'createImage': {'name': 'dc-installed'}}) \
-            .json()['image_id']
+        snap_id = _action(
+            c, sid, {'createImage': {'name': 'dc-installed'}}
+        ).json()['image_id']
         snap = _wait_image(c, snap_id)
         assert snap.status == 'active'
         vid = _boot(c, 'dc-verify', snap_id)['server']['id']
@@ -279,7 +363,9 @@ def test_fake_installer_install_snapshot_verify(demo_conn, iso_images, leak_chec
 
 def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
     c = demo_conn
-    fail = iso_images('action=fail\nmessage=disk not found by fake installer\n')
+    fail = iso_images(
+        'action=fail\nmessage=disk not found by fake installer\n'
+    )
     snapfail = iso_images('action=install\ndelay=0\nsnapshot=fail\n')
     blank = _upload(c, 'dc-blank2', b'\0' * 65536, 'raw')
     sids = []
@@ -295,14 +381,19 @@ def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
         _action(c, b, {'rescue': {'rescue_image_ref': snapfail.id}})
         _wait_server(c, b, lambda s: s['OS-EXT-STS:power_state'] == 4, 60)
         _action(c, b, {'unrescue': None})
-        _wait_server(c, b, lambda s: s['status'] == 'ACTIVE'
-                     and s['OS-EXT-STS:task_state'] is None)
-        snap_id = _action(c, b, {'createImage': {'name': 'dc-snapfail'}}) \
-            .json()['image_id']
+        _wait_server(
+            c,
+            b,
+            lambda s: s['status'] == 'ACTIVE'
+            and s['OS-EXT-STS:task_state'] is None,
+        )
+        snap_id = _action(
+            c, b, {'createImage': {'name': 'dc-snapfail'}}
+        ).json()['image_id']
         end = time.time() + 60
         while time.time() < end and c.image.find_image(snap_id):
             time.sleep(0.5)
-        assert c.image.find_image(snap_id) is None   # nova deleted it
+        assert c.image.find_image(snap_id) is None  # nova deleted it
         s = _wait_server(c, b, lambda s: s['OS-EXT-STS:task_state'] is None)
         assert s['status'] == 'ACTIVE'
     finally:
@@ -313,14 +404,16 @@ def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
         c.image.delete_image(blank.id, ignore_missing=True)
 
 
-# ------------------------------------------------------------------ down / up
+# ---------------------------------------------------------- down / up
 # (last in this module: it stops and restarts the whole cloud, so it would
 # break the runs of other sessions sharing this machine's devcloud; it runs in
 # CI (CI set) or with DEVCLOUD_TEST_DOWN=1)
 
-@pytest.mark.skipif(not (os.environ.get('CI') or
-                         os.environ.get('DEVCLOUD_TEST_DOWN')),
-                    reason='stops the shared devcloud: set CI or DEVCLOUD_TEST_DOWN=1')
+
+@pytest.mark.skipif(
+    not (os.environ.get('CI') or os.environ.get('DEVCLOUD_TEST_DOWN')),
+    reason='stops the shared devcloud: set CI or DEVCLOUD_TEST_DOWN=1',
+)
 def test_down_stops_everything_then_warm_up(devcloud):
     state = devcloud.state_dir
     venv = os.path.realpath(os.path.join(state, 'venv'))
@@ -339,11 +432,13 @@ def test_down_stops_everything_then_warm_up(devcloud):
         except OSError:
             continue
         if (cwd == state or cwd.startswith(state + '/')) and (
-                venv in cmd or 'devcloud' in cmd):
+            venv in cmd or 'devcloud' in cmd
+        ):
             left.append((pid, cmd))
     assert not left, left
     # the shared MariaDB and RabbitMQ are still there
     import socket
+
     for port in (3306, 5672):
         socket.create_connection(('127.0.0.1', port), timeout=2).close()
     t = time.time()

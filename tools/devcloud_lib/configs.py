@@ -42,11 +42,13 @@ memcached_servers =
 
 
 def auth_section(section, user, password, keystone_url, extra=''):
-    return ("[%s]\nauth_url = %s\nauth_type = password\n"
-            "project_domain_name = Default\nuser_domain_name = Default\n"
-            "project_name = service\nusername = %s\npassword = %s\n"
-            "region_name = RegionOne\n%s"
-            % (section, keystone_url, user, password, extra))
+    return (
+        "[%s]\nauth_url = %s\nauth_type = password\n"
+        "project_domain_name = Default\nuser_domain_name = Default\n"
+        "project_name = service\nusername = %s\npassword = %s\n"
+        "region_name = RegionOne\n%s"
+        % (section, keystone_url, user, password, extra)
+    )
 
 
 GLANCE_CONF = """\

@@ -6,15 +6,17 @@ Runs with the system python3 only (standard library); everything OpenStack
 runs from a separate service virtualenv (default
 ~/.cache/isoplugin-devcloud/venv, override with DEVCLOUD_VENV).
 
-    tools/devcloud up [--mode fake]   install what is missing, set up, start, wait
-    tools/devcloud status [--quiet]   what runs (exit 0 when everything is up)
-    tools/devcloud down               stop what devcloud started (by pid)
-    tools/devcloud clean              down + drop its databases, rabbit vhost/user, .devcloud/
-    tools/devcloud rss                memory of all devcloud processes
-    tools/devcloud env                print export lines (OS_CLIENT_CONFIG_FILE, PATH)
+    tools/devcloud up [--mode fake]  install what is missing, set up, start
+    tools/devcloud status [--quiet]  what runs (exit 0 when all is up)
+    tools/devcloud down              stop what devcloud started (by pid)
+    tools/devcloud clean             down + drop its databases, rabbit
+                                     vhost/user and .devcloud/
+    tools/devcloud rss               memory of all devcloud processes
+    tools/devcloud env               print export lines
 
 See tools/devcloud_lib/README.rst.
 """
+
 import argparse
 import hashlib
 import json
@@ -37,32 +39,64 @@ import modes  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 D = os.environ.get('DEVCLOUD_DIR') or os.path.join(REPO, '.devcloud')
-ETC, LOGS, RUN, STATE = (os.path.join(D, x) for x in ('etc', 'logs', 'run', 'state'))
+ETC, LOGS, RUN, STATE = (
+    os.path.join(D, x) for x in ('etc', 'logs', 'run', 'state')
+)
 VENV = os.environ.get('DEVCLOUD_VENV') or os.path.join(
-    os.path.expanduser('~'), '.cache', 'isoplugin-devcloud', 'venv')
+    os.path.expanduser('~'), '.cache', 'isoplugin-devcloud', 'venv'
+)
 VPY = os.path.join(VENV, 'bin', 'python')
 CONSTRAINTS = os.path.join(HERE, 'constraints.txt')
-REQUIREMENTS = ['nova==34.0.0', 'keystone==30.0.0', 'glance==33.0.0',
-                'openstack-placement==16.0.0', 'neutron==29.0.0',
-                'python-openstackclient', 'openstacksdk', 'pycdlib',
-                'gunicorn', 'PyMySQL', 'python-memcached']
-TAG = 'DEVCLOUD_ID'          # env var put on every process devcloud starts
+REQUIREMENTS = [
+    'nova==34.0.0',
+    'keystone==30.0.0',
+    'glance==33.0.0',
+    'openstack-placement==16.0.0',
+    'neutron==29.0.0',
+    'python-openstackclient',
+    'openstacksdk',
+    'pycdlib',
+    'gunicorn',
+    'PyMySQL',
+    'python-memcached',
+]
+TAG = 'DEVCLOUD_ID'  # env var put on every process devcloud starts
 
-PORTS = {'keystone': 25000, 'glance': 29292, 'placement': 28778,
-         'nova': 28774, 'neutron': 29696}
+PORTS = {
+    'keystone': 25000,
+    'glance': 29292,
+    'placement': 28778,
+    'nova': 28774,
+    'neutron': 29696,
+}
 DB_USER, DB_PASSWORD = 'devcloud', 'devcloud-db-secret'
-RABBIT_USER, RABBIT_PASSWORD, RABBIT_VHOST = 'devcloud', 'devcloud-rabbit-secret', 'devcloud'
-DATABASES = ['devcloud_keystone', 'devcloud_glance', 'devcloud_placement',
-             'devcloud_nova_api', 'devcloud_nova_cell0', 'devcloud_nova',
-             'devcloud_neutron']
-PASSWORDS = {'admin': 'admin-secret', 'demo': 'demo-secret',
-             'other': 'other-secret', 'glance': 'glance-secret',
-             'nova': 'nova-secret', 'placement': 'placement-secret',
-             'neutron': 'neutron-secret'}
+RABBIT_USER, RABBIT_PASSWORD, RABBIT_VHOST = (
+    'devcloud',
+    'devcloud-rabbit-secret',
+    'devcloud',
+)
+DATABASES = [
+    'devcloud_keystone',
+    'devcloud_glance',
+    'devcloud_placement',
+    'devcloud_nova_api',
+    'devcloud_nova_cell0',
+    'devcloud_nova',
+    'devcloud_neutron',
+]
+PASSWORDS = {
+    'admin': 'admin-secret',
+    'demo': 'demo-secret',
+    'other': 'other-secret',
+    'glance': 'glance-secret',
+    'nova': 'nova-secret',
+    'placement': 'placement-secret',
+    'neutron': 'neutron-secret',
+}
 COMPUTE_HOST = 'devcloud'
 
 T0 = time.time()
-STARTED = {}   # services started by this command: name -> epoch
+STARTED = {}  # services started by this command: name -> epoch
 
 
 def log(msg):
@@ -75,6 +109,7 @@ def die(msg):
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def tcp_open(port, host='127.0.0.1', timeout=0.5):
     try:
@@ -108,15 +143,33 @@ def run(cmd, log_name=None, check=True, env=None, ok_codes=(0,), **kw):
         with open(os.path.join(LOGS, log_name), 'ab') as f:
             f.write(('\n$ %s\n' % ' '.join(cmd)).encode())
             f.flush()
-            p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=env, **kw)
+            p = subprocess.run(
+                cmd,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                **kw
+            )
     else:
-        p = subprocess.run(cmd, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, env=env, **kw)
+        p = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            **kw
+        )
     if check and p.returncode not in ok_codes:
-        where = ('see %s/%s' % (LOGS, log_name)) if log_name else \
-            (p.stdout or '') + (p.stderr or '')
-        die('command failed (rc %s): %s\n%s' % (p.returncode, ' '.join(cmd), where))
+        where = (
+            ('see %s/%s' % (LOGS, log_name))
+            if log_name
+            else (p.stdout or '') + (p.stderr or '')
+        )
+        die(
+            'command failed (rc %s): %s\n%s'
+            % (p.returncode, ' '.join(cmd), where)
+        )
     return p
 
 
@@ -165,11 +218,15 @@ def save_json(path, data):
 
 # ---------------------------------------------------------------- processes
 
+
 def proc_tagged(pid):
-    """True when pid is alive and was started by this devcloud (pid reuse
-    guard): its cwd is inside .devcloud/ (every service is started there; the
-    gunicorn masters in .devcloud/etc/<svc>) or it carries DEVCLOUD_ID in its
-    environment (setproctitle may clobber that, hence the cwd check)."""
+    """Is pid alive and started by this devcloud (pid reuse guard)?
+
+    Its cwd is inside .devcloud/ (every service is started there; the
+    gunicorn masters in .devcloud/etc/<svc>) and its command line names the
+    venv or devcloud, or it carries DEVCLOUD_ID in its environment
+    (setproctitle may clobber that, hence the cwd check).
+    """
     if not proc_alive(pid):
         return False
     try:
@@ -177,7 +234,8 @@ def proc_tagged(pid):
         with open('/proc/%d/cmdline' % pid, 'rb') as f:
             cmd = f.read()
         if (cwd == D or cwd.startswith(D + '/')) and (
-                VENV.encode() in cmd or b'devcloud' in cmd):
+            VENV.encode() in cmd or b'devcloud' in cmd
+        ):
             return True
         with open('/proc/%d/environ' % pid, 'rb') as f:
             env = f.read().split(b'\0')
@@ -231,9 +289,15 @@ def start_process(name, cmd, cwd=None, env=None):
     if pid:
         return pid
     out = open(os.path.join(LOGS, name + '.out'), 'ab')
-    p = subprocess.Popen(cmd, cwd=cwd or D, env=env or venv_env(),
-                         stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=subprocess.STDOUT, start_new_session=True)
+    p = subprocess.Popen(
+        cmd,
+        cwd=cwd or D,
+        env=env or venv_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     out.close()
     write(os.path.join(RUN, name + '.pid'), '%d\n' % p.pid)
     STARTED[name] = time.time()
@@ -280,8 +344,11 @@ def apt_install(pkgs):
         run(['apt-get', 'update'], log_name='apt.log', env=env)
         _apt_updated.append(1)
     log('apt-get install %s' % ' '.join(pkgs))
-    run(['apt-get', 'install', '-y', '--no-install-recommends'] + pkgs,
-        log_name='apt.log', env=env)
+    run(
+        ['apt-get', 'install', '-y', '--no-install-recommends'] + pkgs,
+        log_name='apt.log',
+        env=env,
+    )
 
 
 def ensure_binaries(mode):
@@ -300,8 +367,17 @@ def ensure_mariadb():
     log('starting MariaDB (not running; devcloud will stop it on down)')
     os.makedirs('/run/mysqld', exist_ok=True)
     shutil.chown('/run/mysqld', 'mysql', 'mysql')
-    run(['start-stop-daemon', '--start', '--oknodo', '--background',
-         '--exec', '/usr/sbin/mariadbd'], log_name='mariadb-start.log')
+    run(
+        [
+            'start-stop-daemon',
+            '--start',
+            '--oknodo',
+            '--background',
+            '--exec',
+            '/usr/sbin/mariadbd',
+        ],
+        log_name='mariadb-start.log',
+    )
     wait_for(lambda: tcp_open(3306), 60, 'MariaDB on 127.0.0.1:3306')
     pid = None
     for pf in ('/run/mysqld/mysqld.pid',):
@@ -339,7 +415,10 @@ def pid_listening(port):
                 next(f)
                 for line in f:
                     parts = line.split()
-                    if parts[3] == '0A' and int(parts[1].split(':')[1], 16) == port:
+                    if (
+                        parts[3] == '0A'
+                        and int(parts[1].split(':')[1], 16) == port
+                    ):
                         inodes.add(parts[9])
         except OSError:
             pass
@@ -372,13 +451,19 @@ def rabbitmqctl(*args, check=True):
 
 def setup_db_and_broker(setup):
     if not setup.get('databases'):
-        stmts = ['CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % d
-                 for d in DATABASES]
+        stmts = [
+            'CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % d
+            for d in DATABASES
+        ]
         for host in ('localhost', '127.0.0.1'):
-            stmts.append("CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'"
-                         % (DB_USER, host, DB_PASSWORD))
-            stmts.append("GRANT ALL PRIVILEGES ON `devcloud\\_%%`.* TO '%s'@'%s'"
-                         % (DB_USER, host))
+            stmts.append(
+                "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s'"
+                % (DB_USER, host, DB_PASSWORD)
+            )
+            stmts.append(
+                "GRANT ALL PRIVILEGES ON `devcloud\\_%%`.* TO '%s'@'%s'"
+                % (DB_USER, host)
+            )
         mysql('; '.join(stmts))
         setup['databases'] = DATABASES
         save_setup(setup)
@@ -387,19 +472,31 @@ def setup_db_and_broker(setup):
         vhosts = rabbitmqctl('list_vhosts').stdout.split()
         if RABBIT_VHOST not in vhosts:
             rabbitmqctl('add_vhost', RABBIT_VHOST)
-        users = [l.split()[0] for l in rabbitmqctl('list_users').stdout.splitlines()
-                 if l.strip()]
+        users = [
+            line.split()[0]
+            for line in rabbitmqctl('list_users').stdout.splitlines()
+            if line.strip()
+        ]
         if RABBIT_USER not in users:
             rabbitmqctl('add_user', RABBIT_USER, RABBIT_PASSWORD)
         else:
             rabbitmqctl('change_password', RABBIT_USER, RABBIT_PASSWORD)
-        rabbitmqctl('set_permissions', '-p', RABBIT_VHOST, RABBIT_USER, '.*', '.*', '.*')
+        rabbitmqctl(
+            'set_permissions',
+            '-p',
+            RABBIT_VHOST,
+            RABBIT_USER,
+            '.*',
+            '.*',
+            '.*',
+        )
         setup['rabbit'] = True
         save_setup(setup)
         log('RabbitMQ: vhost %s, user %s' % (RABBIT_VHOST, RABBIT_USER))
 
 
 # ---------------------------------------------------------------- venv
+
 
 def venv_stamp():
     h = hashlib.sha256()
@@ -411,11 +508,17 @@ def venv_stamp():
 def ensure_venv():
     stamp_file = os.path.join(VENV, '.devcloud-stamp')
     want = venv_stamp()
-    if os.path.exists(VPY) and os.path.exists(stamp_file) and \
-            open(stamp_file).read().strip() == want:
+    if (
+        os.path.exists(VPY)
+        and os.path.exists(stamp_file)
+        and open(stamp_file).read().strip() == want
+    ):
         return
     t = time.time()
-    log('installing the service venv %s (pip, a few minutes the first time)' % VENV)
+    log(
+        'installing the service venv %s (pip, a few minutes the first time)'
+        % VENV
+    )
     os.makedirs(os.path.dirname(VENV), exist_ok=True)
     os.makedirs(LOGS, exist_ok=True)
     if not os.path.exists(VPY):
@@ -426,38 +529,55 @@ def ensure_venv():
             run([sys.executable, '-m', 'venv', VENV])
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
     env.pop('PIP_REQUIRE_VIRTUALENV', None)
-    run([VPY, '-m', 'pip', 'install', '-U', 'pip', 'setuptools', 'wheel'],
-        log_name='pip.log', env=env)
-    run([VPY, '-m', 'pip', 'install', '-c', CONSTRAINTS] + REQUIREMENTS,
-        log_name='pip.log', env=env)
+    run(
+        [VPY, '-m', 'pip', 'install', '-U', 'pip', 'setuptools', 'wheel'],
+        log_name='pip.log',
+        env=env,
+    )
+    run(
+        [VPY, '-m', 'pip', 'install', '-c', CONSTRAINTS] + REQUIREMENTS,
+        log_name='pip.log',
+        env=env,
+    )
     write(stamp_file, want + '\n')
     log('service venv ready in %.0fs' % (time.time() - t))
 
 
 # ---------------------------------------------------------------- config
 
+
 def ctx_for(mode, setup):
     db_url = 'mysql+pymysql://%s:%s@127.0.0.1' % (DB_USER, DB_PASSWORD)
     return {
-        'etc': ETC, 'logs': LOGS, 'state': STATE, 'run': RUN,
+        'etc': ETC,
+        'logs': LOGS,
+        'state': STATE,
+        'run': RUN,
         'db_url': db_url,
         'transport_url': 'rabbit://%s:%s@127.0.0.1:5672/%s'
-                         % (RABBIT_USER, RABBIT_PASSWORD, RABBIT_VHOST),
+        % (RABBIT_USER, RABBIT_PASSWORD, RABBIT_VHOST),
         'keystone_url': 'http://127.0.0.1:%d' % PORTS['keystone'],
         'port_glance': PORTS['glance'],
         'pw_glance': PASSWORDS['glance'],
         'glance_endpoint_id': setup.get('glance_endpoint_id', ''),
         'compute_host': COMPUTE_HOST,
         'compute_driver': mode.compute_driver,
-        'conductor_workers': 2, 'scheduler_workers': 1,
+        'conductor_workers': 2,
+        'scheduler_workers': 1,
         'venv_python': VPY,
     }
 
 
 def gunicorn_conf(name, app, port, workers, threads, raw_env):
     return configs.GUNICORN_CONF % {
-        'wsgi_app': app, 'port': port, 'workers': workers, 'threads': threads,
-        'name': name, 'logs': LOGS, 'raw_env': raw_env}
+        'wsgi_app': app,
+        'port': port,
+        'workers': workers,
+        'threads': threads,
+        'name': name,
+        'logs': LOGS,
+        'raw_env': raw_env,
+    }
 
 
 def copy_from_venv(rel, dest, edits=()):
@@ -471,77 +591,163 @@ def copy_from_venv(rel, dest, edits=()):
 def write_configs(mode, setup):
     c = ctx_for(mode, setup)
     kurl = c['keystone_url']
-    for d in ('keystone/fernet-keys', 'keystone/credential-keys', 'glance/fast',
-              'glance/cheap', 'glance/staging', 'glance/tasks', 'glance/locks',
-              'nova/instances', 'nova/locks', 'neutron/locks'):
+    for d in (
+        'keystone/fernet-keys',
+        'keystone/credential-keys',
+        'glance/fast',
+        'glance/cheap',
+        'glance/staging',
+        'glance/tasks',
+        'glance/locks',
+        'nova/instances',
+        'nova/locks',
+        'neutron/locks',
+    ):
         os.makedirs(os.path.join(STATE, d), exist_ok=True)
 
     def authtoken(user):
         return dict(c, user=user, password=PASSWORDS[user])
 
     # keystone
-    write(os.path.join(ETC, 'keystone/keystone.conf'), configs.KEYSTONE_CONF % c)
-    write(os.path.join(ETC, 'keystone/gunicorn.conf.py'), gunicorn_conf(
-        'keystone', 'keystone.wsgi.api:application', PORTS['keystone'], 1, 8,
-        ['OS_KEYSTONE_CONFIG_DIR=%s/keystone' % ETC]))
+    write(
+        os.path.join(ETC, 'keystone/keystone.conf'), configs.KEYSTONE_CONF % c
+    )
+    write(
+        os.path.join(ETC, 'keystone/gunicorn.conf.py'),
+        gunicorn_conf(
+            'keystone',
+            'keystone.wsgi.api:application',
+            PORTS['keystone'],
+            1,
+            8,
+            ['OS_KEYSTONE_CONFIG_DIR=%s/keystone' % ETC],
+        ),
+    )
     # glance
-    copy_from_venv('etc/glance/glance-api-paste.ini',
-                   os.path.join(ETC, 'glance/glance-api-paste.ini'))
-    write(os.path.join(ETC, 'glance/glance-api.conf'),
-          configs.GLANCE_CONF % authtoken('glance'))
-    write(os.path.join(ETC, 'glance/gunicorn.conf.py'), gunicorn_conf(
-        'glance', 'glance.wsgi.api:application', PORTS['glance'], 1, 8,
-        ['OS_GLANCE_CONFIG_DIR=%s/glance' % ETC]))
+    copy_from_venv(
+        'etc/glance/glance-api-paste.ini',
+        os.path.join(ETC, 'glance/glance-api-paste.ini'),
+    )
+    write(
+        os.path.join(ETC, 'glance/glance-api.conf'),
+        configs.GLANCE_CONF % authtoken('glance'),
+    )
+    write(
+        os.path.join(ETC, 'glance/gunicorn.conf.py'),
+        gunicorn_conf(
+            'glance',
+            'glance.wsgi.api:application',
+            PORTS['glance'],
+            1,
+            8,
+            ['OS_GLANCE_CONFIG_DIR=%s/glance' % ETC],
+        ),
+    )
     # placement
-    write(os.path.join(ETC, 'placement/placement.conf'),
-          configs.PLACEMENT_CONF % authtoken('placement'))
-    write(os.path.join(ETC, 'placement/gunicorn.conf.py'), gunicorn_conf(
-        'placement', 'placement.wsgi.api:application', PORTS['placement'], 1, 8,
-        ['OS_PLACEMENT_CONFIG_DIR=%s/placement' % ETC]))
+    write(
+        os.path.join(ETC, 'placement/placement.conf'),
+        configs.PLACEMENT_CONF % authtoken('placement'),
+    )
+    write(
+        os.path.join(ETC, 'placement/gunicorn.conf.py'),
+        gunicorn_conf(
+            'placement',
+            'placement.wsgi.api:application',
+            PORTS['placement'],
+            1,
+            8,
+            ['OS_PLACEMENT_CONFIG_DIR=%s/placement' % ETC],
+        ),
+    )
     # neutron
-    copy_from_venv('etc/neutron/api-paste.ini',
-                   os.path.join(ETC, 'neutron/api-paste.ini'),
-                   [('/var/lib/neutron/healthcheck_disable',
-                     STATE + '/neutron/healthcheck_disable')])
-    write(os.path.join(ETC, 'neutron/neutron.conf'),
-          configs.NEUTRON_CONF % authtoken('neutron') +
-          configs.auth_section('nova', 'nova', PASSWORDS['nova'], kurl) +
-          configs.auth_section('placement', 'neutron', PASSWORDS['neutron'], kurl))
+    copy_from_venv(
+        'etc/neutron/api-paste.ini',
+        os.path.join(ETC, 'neutron/api-paste.ini'),
+        [
+            (
+                '/var/lib/neutron/healthcheck_disable',
+                STATE + '/neutron/healthcheck_disable',
+            )
+        ],
+    )
+    write(
+        os.path.join(ETC, 'neutron/neutron.conf'),
+        configs.NEUTRON_CONF % authtoken('neutron')
+        + configs.auth_section('nova', 'nova', PASSWORDS['nova'], kurl)
+        + configs.auth_section(
+            'placement', 'neutron', PASSWORDS['neutron'], kurl
+        ),
+    )
     write(os.path.join(ETC, 'neutron/ml2_conf.ini'), configs.ML2_CONF)
-    write(os.path.join(ETC, 'neutron/gunicorn.conf.py'), gunicorn_conf(
-        'neutron', 'neutron.wsgi.api:application', PORTS['neutron'], 1, 8,
-        ['OS_NEUTRON_CONFIG_DIR=%s/neutron' % ETC,
-         'OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini']))
+    write(
+        os.path.join(ETC, 'neutron/gunicorn.conf.py'),
+        gunicorn_conf(
+            'neutron',
+            'neutron.wsgi.api:application',
+            PORTS['neutron'],
+            1,
+            8,
+            [
+                'OS_NEUTRON_CONFIG_DIR=%s/neutron' % ETC,
+                'OS_NEUTRON_CONFIG_FILES=neutron.conf;ml2_conf.ini',
+            ],
+        ),
+    )
     # nova
-    copy_from_venv('etc/nova/api-paste.ini', os.path.join(ETC, 'nova/api-paste.ini'))
+    copy_from_venv(
+        'etc/nova/api-paste.ini', os.path.join(ETC, 'nova/api-paste.ini')
+    )
     nova = configs.NOVA_COMMON % authtoken('nova')
-    nova += '\n[service_user]\nsend_service_user_token = true\n' + \
-        configs.auth_section('service_user', 'nova', PASSWORDS['nova'], kurl) \
-        .split('\n', 1)[1]
+    nova += (
+        '\n[service_user]\nsend_service_user_token = true\n'
+        + configs.auth_section(
+            'service_user', 'nova', PASSWORDS['nova'], kurl
+        ).split('\n', 1)[1]
+    )
     nova += configs.auth_section('placement', 'nova', PASSWORDS['nova'], kurl)
     nova += configs.auth_section('neutron', 'nova', PASSWORDS['nova'], kurl)
     write(os.path.join(ETC, 'nova/nova.conf'), nova + configs.NOVA_DB % c)
     # nova-compute must not see the databases
-    write(os.path.join(ETC, 'nova/nova-compute.conf'),
-          nova + '\n' + mode.compute_config(c))
+    write(
+        os.path.join(ETC, 'nova/nova-compute.conf'),
+        nova + '\n' + mode.compute_config(c),
+    )
     write(os.path.join(ETC, 'nova/nova-api.conf'), configs.NOVA_API_EXTRA % c)
-    write(os.path.join(ETC, 'nova/gunicorn.conf.py'), gunicorn_conf(
-        'nova-api', 'nova.wsgi.osapi_compute:application', PORTS['nova'], 2, 8,
-        ['OS_NOVA_CONFIG_DIR=%s/nova' % ETC,
-         'OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-api.conf']))
+    write(
+        os.path.join(ETC, 'nova/gunicorn.conf.py'),
+        gunicorn_conf(
+            'nova-api',
+            'nova.wsgi.osapi_compute:application',
+            PORTS['nova'],
+            2,
+            8,
+            [
+                'OS_NOVA_CONFIG_DIR=%s/nova' % ETC,
+                'OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-api.conf',
+            ],
+        ),
+    )
     write_client_files()
 
 
-USERS = {'admin': ('admin', 'admin'), 'demo': ('demo', 'demo'),
-         'other': ('other', 'other')}
+USERS = {
+    'admin': ('admin', 'admin'),
+    'demo': ('demo', 'demo'),
+    'other': ('other', 'other'),
+}
 
 
 def write_client_files():
     kurl = 'http://127.0.0.1:%d' % PORTS['keystone']
     clouds = 'clouds:\n'
     for name, (user, project) in USERS.items():
-        d = {'name': name, 'user': user, 'project': project,
-             'password': PASSWORDS[user], 'keystone_url': kurl}
+        d = {
+            'name': name,
+            'user': user,
+            'project': project,
+            'password': PASSWORDS[user],
+            'keystone_url': kurl,
+        }
         clouds += configs.CLOUD % d
         write(os.path.join(D, '%s-openrc' % name), configs.OPENRC % d)
     write(os.path.join(D, 'clouds.yaml'), clouds)
@@ -554,6 +760,7 @@ def write_client_files():
 
 # ---------------------------------------------------------------- setup
 
+
 def load_setup():
     return load_json(os.path.join(STATE, 'setup.json'), {})
 
@@ -562,26 +769,47 @@ def save_setup(s):
     save_json(os.path.join(STATE, 'setup.json'), s)
 
 
-SERVICES = ['keystone', 'glance', 'placement', 'neutron', 'nova-api',
-            'nova-conductor', 'nova-scheduler', 'nova-compute']
-WSGI = {'keystone': ('keystone', PORTS['keystone'], '/v3'),
-        'glance': ('glance', PORTS['glance'], '/healthcheck'),
-        'placement': ('placement', PORTS['placement'], '/'),
-        'neutron': ('neutron', PORTS['neutron'], '/'),
-        'nova-api': ('nova', PORTS['nova'], '/')}
+SERVICES = [
+    'keystone',
+    'glance',
+    'placement',
+    'neutron',
+    'nova-api',
+    'nova-conductor',
+    'nova-scheduler',
+    'nova-compute',
+]
+WSGI = {
+    'keystone': ('keystone', PORTS['keystone'], '/v3'),
+    'glance': ('glance', PORTS['glance'], '/healthcheck'),
+    'placement': ('placement', PORTS['placement'], '/'),
+    'neutron': ('neutron', PORTS['neutron'], '/'),
+    'nova-api': ('nova', PORTS['nova'], '/'),
+}
 
 
 def start_service(name, mode, ctx):
     if name in WSGI:
         d, port, _ = WSGI[name]
         if not running(name) and tcp_open(port):
-            die('port 127.0.0.1:%d is taken by another process (pid %s); '
-                'cannot start %s' % (port, pid_listening(port), name))
-        return start_process(name, [vbin('gunicorn')], cwd=os.path.join(ETC, d))
+            die(
+                'port 127.0.0.1:%d is taken by another process (pid %s); '
+                'cannot start %s' % (port, pid_listening(port), name)
+            )
+        return start_process(
+            name, [vbin('gunicorn')], cwd=os.path.join(ETC, d)
+        )
     if name in ('nova-conductor', 'nova-scheduler'):
-        return start_process(name, [vbin(name), '--config-file',
-                                    os.path.join(ETC, 'nova/nova.conf'),
-                                    '--log-file', os.path.join(LOGS, name + '.log')])
+        return start_process(
+            name,
+            [
+                vbin(name),
+                '--config-file',
+                os.path.join(ETC, 'nova/nova.conf'),
+                '--log-file',
+                os.path.join(LOGS, name + '.log'),
+            ],
+        )
     if name == 'nova-compute':
         return start_process(name, mode.compute_command(ctx))
     raise ValueError(name)
@@ -595,6 +823,7 @@ def wait_http(name):
         if not running(name):
             die('%s exited; see %s/%s*' % (name, LOGS, name))
         return http_ok(url)
+
     wait_for(ok, 180, '%s at %s' % (name, url))
     log('%s answers at %s' % (name, url))
 
@@ -604,23 +833,50 @@ def db_schemas(setup):
     if setup.get('schemas'):
         return
     env = venv_env()
-    kconf = ['--config-file', os.path.join(ETC, 'keystone/keystone.conf')]
     nconf = ['--config-file', os.path.join(ETC, 'nova/nova.conf')]
     db_url = 'mysql+pymysql://%s:%s@127.0.0.1' % (DB_USER, DB_PASSWORD)
     nm = [vbin('nova-manage')] + nconf
     jobs = {
-        'glance': [[vbin('glance-manage'), '--config-file',
-                    os.path.join(ETC, 'glance/glance-api.conf'), 'db_sync']],
-        'placement': [[vbin('placement-manage'), '--config-file',
-                       os.path.join(ETC, 'placement/placement.conf'), 'db', 'sync']],
-        'nova': [nm + ['api_db', 'sync'],
-                 nm + ['cell_v2', 'map_cell0', '--database_connection',
-                       db_url + '/devcloud_nova_cell0?charset=utf8'],
-                 nm + ['cell_v2', 'create_cell', '--name', 'cell1', '--verbose'],
-                 nm + ['db', 'sync']],
-        'neutron': [[vbin('neutron-db-manage'), '--config-file',
-                     os.path.join(ETC, 'neutron/neutron.conf'), '--config-file',
-                     os.path.join(ETC, 'neutron/ml2_conf.ini'), 'upgrade', 'heads']],
+        'glance': [
+            [
+                vbin('glance-manage'),
+                '--config-file',
+                os.path.join(ETC, 'glance/glance-api.conf'),
+                'db_sync',
+            ]
+        ],
+        'placement': [
+            [
+                vbin('placement-manage'),
+                '--config-file',
+                os.path.join(ETC, 'placement/placement.conf'),
+                'db',
+                'sync',
+            ]
+        ],
+        'nova': [
+            nm + ['api_db', 'sync'],
+            nm
+            + [
+                'cell_v2',
+                'map_cell0',
+                '--database_connection',
+                db_url + '/devcloud_nova_cell0?charset=utf8',
+            ],
+            nm + ['cell_v2', 'create_cell', '--name', 'cell1', '--verbose'],
+            nm + ['db', 'sync'],
+        ],
+        'neutron': [
+            [
+                vbin('neutron-db-manage'),
+                '--config-file',
+                os.path.join(ETC, 'neutron/neutron.conf'),
+                '--config-file',
+                os.path.join(ETC, 'neutron/ml2_conf.ini'),
+                'upgrade',
+                'heads',
+            ]
+        ],
     }
     # a small shell chain per service, run concurrently; "create_cell" exits 2
     # when the cell already exists (re-run after a half-finished setup)
@@ -634,9 +890,16 @@ def db_schemas(setup):
             parts.append(sh)
         script = ' && '.join(parts)
         f = open(os.path.join(LOGS, 'setup-%s.log' % name), 'ab')
-        procs[name] = (subprocess.Popen(['bash', '-c', script], env=env, stdout=f,
-                                        stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL), time.time())
+        procs[name] = (
+            subprocess.Popen(
+                ['bash', '-c', script],
+                env=env,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ),
+            time.time(),
+        )
         f.close()
     return procs
 
@@ -645,15 +908,45 @@ def keystone_setup(setup):
     if setup.get('keystone_bootstrap'):
         return
     env = venv_env()
-    km = [vbin('keystone-manage'), '--config-file',
-          os.path.join(ETC, 'keystone/keystone.conf')]
+    km = [
+        vbin('keystone-manage'),
+        '--config-file',
+        os.path.join(ETC, 'keystone/keystone.conf'),
+    ]
     url = 'http://127.0.0.1:%d/v3/' % PORTS['keystone']
-    for cmd in (km + ['db_sync'],
-                km + ['fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root'],
-                km + ['credential_setup', '--keystone-user', 'root', '--keystone-group', 'root'],
-                km + ['bootstrap', '--bootstrap-password', PASSWORDS['admin'],
-                      '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
-                      '--bootstrap-public-url', url, '--bootstrap-region-id', 'RegionOne']):
+    for cmd in (
+        km + ['db_sync'],
+        km
+        + [
+            'fernet_setup',
+            '--keystone-user',
+            'root',
+            '--keystone-group',
+            'root',
+        ],
+        km
+        + [
+            'credential_setup',
+            '--keystone-user',
+            'root',
+            '--keystone-group',
+            'root',
+        ],
+        km
+        + [
+            'bootstrap',
+            '--bootstrap-password',
+            PASSWORDS['admin'],
+            '--bootstrap-admin-url',
+            url,
+            '--bootstrap-internal-url',
+            url,
+            '--bootstrap-public-url',
+            url,
+            '--bootstrap-region-id',
+            'RegionOne',
+        ],
+    ):
         run(cmd, log_name='setup-keystone.log', env=env)
     setup['keystone_bootstrap'] = True
     save_setup(setup)
@@ -661,14 +954,23 @@ def keystone_setup(setup):
 
 
 def venvtool(*args, check=True):
-    env = venv_env({'OS_CLIENT_CONFIG_FILE': os.path.join(D, 'clouds.yaml'),
-                    'DEVCLOUD_DIR': D})
-    env.pop(TAG)   # short-lived helper, not a service
-    return run([VPY, os.path.join(HERE, 'venvtool.py')] + list(args),
-               log_name='venvtool.log', env=env, check=check)
+    env = venv_env(
+        {
+            'OS_CLIENT_CONFIG_FILE': os.path.join(D, 'clouds.yaml'),
+            'DEVCLOUD_DIR': D,
+        }
+    )
+    env.pop(TAG)  # short-lived helper, not a service
+    return run(
+        [VPY, os.path.join(HERE, 'venvtool.py')] + list(args),
+        log_name='venvtool.log',
+        env=env,
+        check=check,
+    )
 
 
 # ---------------------------------------------------------------- commands
+
 
 def cmd_up(args):
     t_start = time.time()
@@ -676,10 +978,15 @@ def cmd_up(args):
     os.makedirs(RUN, exist_ok=True)
     os.makedirs(STATE, exist_ok=True)
     mode_file = os.path.join(D, 'mode')
-    old_mode = open(mode_file).read().strip() if os.path.exists(mode_file) else None
+    old_mode = (
+        open(mode_file).read().strip() if os.path.exists(mode_file) else None
+    )
     mode_name = args.mode or old_mode or 'fake'
     if old_mode and old_mode != mode_name and running('nova-compute'):
-        die('devcloud runs in mode %s; run tools/devcloud down first' % old_mode)
+        die(
+            'devcloud runs in mode %s; run tools/devcloud down first'
+            % old_mode
+        )
     write(mode_file, mode_name + '\n')
     mode = modes.get_mode(mode_name)
     ensure_binaries(mode)
@@ -703,34 +1010,59 @@ def cmd_up(args):
         setup['keystone_content'] = True
         save_setup(setup)
         write_configs(mode, setup)
-        log('keystone: projects, users, roles, catalog, glance registered limits')
+        log('keystone: projects, users, roles, catalog, '
+            'glance registered limits')
     if procs:
         for name, (p, t) in procs.items():
             if p.wait() != 0:
-                die('schema setup of %s failed: see %s/setup-%s.log' % (name, LOGS, name))
+                die(
+                    'schema setup of %s failed: see %s/setup-%s.log'
+                    % (name, LOGS, name)
+                )
         setup['schemas'] = True
         save_setup(setup)
-        log('schemas of glance, placement, nova (api, cell0, cell1), neutron ready')
+        log('schemas of glance, placement, nova (api, cell0, cell1), '
+            'neutron ready')
     for name in SERVICES[1:]:
         start_service(name, mode, ctx)
     for name in ('glance', 'placement', 'neutron', 'nova-api'):
         wait_http(name)
     # a compute started just now must report in (a stopped one still shows
     # 'up' for service_down_time seconds)
-    venvtool('wait-nova', COMPUTE_HOST,
-             '%.0f' % (min(STARTED.get(n, 0) or 9e9 for n in SERVICES[5:])
-                       if any(n in STARTED for n in SERVICES[5:]) else 0))
-    log('nova: conductor, scheduler, compute up; host %s mapped to cell1' % COMPUTE_HOST)
+    venvtool(
+        'wait-nova',
+        COMPUTE_HOST,
+        '%.0f'
+        % (
+            min(STARTED.get(n, 0) or 9e9 for n in SERVICES[5:])
+            if any(n in STARTED for n in SERVICES[5:])
+            else 0
+        ),
+    )
+    log(
+        'nova: conductor, scheduler, compute up; host %s mapped to cell1'
+        % COMPUTE_HOST
+    )
     if not setup.get('flavors'):
         venvtool('flavors')
         setup['flavors'] = True
     setup['done'] = True
     save_setup(setup)
     t_end = time.time()
-    log('devcloud up (%s start, mode %s): %.1fs total (install/system checks %.1fs)'
-        % ('cold' if first else 'warm', mode_name, t_end - t_start, t_install - t_start))
-    log('clouds: OS_CLIENT_CONFIG_FILE=%s/clouds.yaml '
-        '(devcloud-admin, devcloud-demo, devcloud-other)' % D)
+    log(
+        'devcloud up (%s start, mode %s): %.1fs total '
+        '(install/system checks %.1fs)'
+        % (
+            'cold' if first else 'warm',
+            mode_name,
+            t_end - t_start,
+            t_install - t_start,
+        )
+    )
+    log(
+        'clouds: OS_CLIENT_CONFIG_FILE=%s/clouds.yaml '
+        '(devcloud-admin, devcloud-demo, devcloud-other)' % D
+    )
 
 
 def service_status():
@@ -759,11 +1091,28 @@ def cmd_status(args):
         print('%-15s %-14s %-8s %s' % (name, s, pid or '-', extra))
     for svc, port in (('mariadb', 3306), ('rabbitmq', 5672)):
         ours = os.path.exists(os.path.join(RUN, svc + '.started'))
-        print('%-15s %-14s %-8s 127.0.0.1:%d (%s)' % (
-            svc, 'running' if tcp_open(port) else 'stopped', '-', port,
-            'started by devcloud' if ours else 'shared, not managed'))
-    print('state %s  venv %s  mode %s' % (D, VENV, (open(os.path.join(D, 'mode')).read().strip()
-                                                     if os.path.exists(os.path.join(D, 'mode')) else '-')))
+        print(
+            '%-15s %-14s %-8s 127.0.0.1:%d (%s)'
+            % (
+                svc,
+                'running' if tcp_open(port) else 'stopped',
+                '-',
+                port,
+                'started by devcloud' if ours else 'shared, not managed',
+            )
+        )
+    print(
+        'state %s  venv %s  mode %s'
+        % (
+            D,
+            VENV,
+            (
+                open(os.path.join(D, 'mode')).read().strip()
+                if os.path.exists(os.path.join(D, 'mode'))
+                else '-'
+            ),
+        )
+    )
     print('devcloud is %s' % ('UP' if up else 'NOT up'))
     sys.exit(0 if up else 3)
 
@@ -803,18 +1152,28 @@ def cmd_clean(args):
     args.keep_system = True
     cmd_down(args)
     if tcp_open(3306):
-        dbs = (mysql("SHOW DATABASES LIKE 'devcloud\\_%'", check=False) or '').split()
+        dbs = (
+            mysql("SHOW DATABASES LIKE 'devcloud\\_%'", check=False) or ''
+        ).split()
         stmts = ['DROP DATABASE IF EXISTS `%s`' % d for d in dbs]
-        stmts += ["DROP USER IF EXISTS '%s'@'%s'" % (DB_USER, h)
-                  for h in ('localhost', '127.0.0.1')]
+        stmts += [
+            "DROP USER IF EXISTS '%s'@'%s'" % (DB_USER, h)
+            for h in ('localhost', '127.0.0.1')
+        ]
         mysql('; '.join(stmts), check=False)
-        log('MariaDB: dropped %s and user %s' % (', '.join(dbs) or 'no databases', DB_USER))
+        log(
+            'MariaDB: dropped %s and user %s'
+            % (', '.join(dbs) or 'no databases', DB_USER)
+        )
     else:
         log('MariaDB not running: databases not dropped')
     if tcp_open(5672):
         rabbitmqctl('delete_vhost', RABBIT_VHOST, check=False)
         rabbitmqctl('delete_user', RABBIT_USER, check=False)
-        log('RabbitMQ: deleted vhost %s and user %s' % (RABBIT_VHOST, RABBIT_USER))
+        log(
+            'RabbitMQ: deleted vhost %s and user %s'
+            % (RABBIT_VHOST, RABBIT_USER)
+        )
     args.keep_system = False
     cmd_down(args)
     shutil.rmtree(D, ignore_errors=True)
@@ -851,9 +1210,14 @@ def cmd_rss(args):
         tr += r
         tp += p
         cmd = open('/proc/%d/cmdline' % pid, 'rb').read().replace(b'\0', b' ')
-        print('%-8d %8.0f %8.0f  %s' % (pid, r / 1024, p / 1024, cmd.decode(errors='replace')[:90]))
-    print('TOTAL devcloud services: RSS %.0f MiB, PSS %.0f MiB '
-          '(shared MariaDB/RabbitMQ not included)' % (tr / 1024, tp / 1024))
+        print(
+            '%-8d %8.0f %8.0f  %s'
+            % (pid, r / 1024, p / 1024, cmd.decode(errors='replace')[:90])
+        )
+    print(
+        'TOTAL devcloud services: RSS %.0f MiB, PSS %.0f MiB '
+        '(shared MariaDB/RabbitMQ not included)' % (tr / 1024, tp / 1024)
+    )
 
 
 def cmd_env(args):
@@ -862,9 +1226,13 @@ def cmd_env(args):
 
 
 def lock_or_wait():
-    """One up/down/clean at a time per .devcloud (tests of several sessions
-    may call `up` at once): an exclusive flock, held until this process exits."""
+    """One up/down/clean at a time per .devcloud.
+
+    Tests of several sessions may call `up` at once: an exclusive flock,
+    held until this process exits.
+    """
     import fcntl
+
     os.makedirs(RUN, exist_ok=True)
     f = open(os.path.join(RUN, 'devcloud.lock'), 'a+')
     try:
@@ -879,8 +1247,11 @@ LOCKS = []
 
 
 def main():
-    ap = argparse.ArgumentParser(prog='tools/devcloud', description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog='tools/devcloud',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest='cmd', required=True)
     p = sub.add_parser('up')
     p.add_argument('--mode', choices=sorted(modes.MODES))
@@ -894,10 +1265,19 @@ def main():
     if args.cmd in ('up', 'down', 'clean'):
         lock_or_wait()
     if os.geteuid() != 0 and args.cmd in ('up', 'clean'):
-        print('devcloud: warning: not root; installing system packages will fail',
-              file=sys.stderr)
-    {'up': cmd_up, 'status': cmd_status, 'down': cmd_down, 'clean': cmd_clean,
-     'rss': cmd_rss, 'env': cmd_env}[args.cmd](args)
+        print(
+            'devcloud: warning: not root; '
+            'installing system packages will fail',
+            file=sys.stderr,
+        )
+    {
+        'up': cmd_up,
+        'status': cmd_status,
+        'down': cmd_down,
+        'clean': cmd_clean,
+        'rss': cmd_rss,
+        'env': cmd_env,
+    }[args.cmd](args)
 
 
 if __name__ == '__main__':

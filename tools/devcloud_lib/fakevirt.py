@@ -16,6 +16,7 @@ Per instance, under [DEFAULT]instances_path/<uuid>/:
     console.log   what get_console_output returns
     instance.json state kept across nova-compute restarts
 """
+
 import io
 import json
 import os
@@ -27,9 +28,9 @@ import time
 
 from oslo_log import log as logging
 
-import nova.conf
 from nova.compute import power_state
 from nova.compute import task_states
+import nova.conf
 from nova import exception
 from nova.image import glance
 from nova.virt import event as virtevent
@@ -41,7 +42,7 @@ LOG = logging.getLogger(__name__)
 INSTALLED_MAGIC = b'ISOPLUGIN-FAKE-INSTALLED\n'
 DEFAULT_MARKER = 'INSTALLED-SYSTEM-BOOTED'
 CFG_PATH = '/ISOPLUGIN.CFG;1'
-SNAPSHOT_FORMAT = 'qcow2'   # like libvirt's default (qcow2 image backend)
+SNAPSHOT_FORMAT = 'qcow2'  # like libvirt's default (qcow2 image backend)
 
 
 class FakeInstallerError(Exception):
@@ -53,8 +54,11 @@ class FakeSnapshotError(Exception):
 
 
 def read_installed_header(path):
-    """{'marker': ..., 'snapshot': ...} when the disk carries an installed
-    system written by the fake installer, else None."""
+    """Parse the header the fake installer writes.
+
+    {'marker': ..., 'snapshot': ...} when the disk carries an installed
+    system written by the fake installer, else None.
+    """
     try:
         with open(path, 'rb') as f:
             head = f.read(4096)
@@ -76,6 +80,7 @@ def read_installed_header(path):
 def read_iso_cfg(path):
     """(volume id, dict of /ISOPLUGIN.CFG or None when absent)."""
     import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.open(path)
     try:
@@ -98,9 +103,11 @@ def read_iso_cfg(path):
 
 class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
 
-    capabilities = dict(fake.FakeDriverWithoutFakeNodes.capabilities,
-                        supports_image_type_qcow2=True,
-                        supports_image_type_iso=True)
+    capabilities = dict(
+        fake.FakeDriverWithoutFakeNodes.capabilities,
+        supports_image_type_qcow2=True,
+        supports_image_type_iso=True,
+    )
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi, read_only=read_only)
@@ -133,8 +140,9 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
                 with open(p) as f:
                     data = json.load(f)
             data.update(extra)
-            data.update({'uuid': uuid, 'name': inst.name,
-                         'power_state': inst.state})
+            data.update(
+                {'uuid': uuid, 'name': inst.name, 'power_state': inst.state}
+            )
             tmp = p + '.tmp'
             with open(tmp, 'w') as f:
                 json.dump(data, f)
@@ -155,7 +163,7 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
 
     @staticmethod
     def _grow(path, gb):
-        size = gb * 1024 ** 3
+        size = gb * 1024**3
         if size and os.path.getsize(path) < size:
             with open(path, 'r+b') as f:
                 f.truncate(size)
@@ -163,7 +171,7 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
     @staticmethod
     def _blank(path, gb):
         with open(path, 'wb') as f:
-            f.truncate(max(gb, 0) * 1024 ** 3)
+            f.truncate(max(gb, 0) * 1024**3)
 
     def _download_raw(self, context, image_id, disk_format, dest):
         """Download an image to dest as raw (qemu-img convert if needed)."""
@@ -174,8 +182,11 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         os.close(fd)
         try:
             self._image_api.download(context, image_id, dest_path=tmp)
-            subprocess.run(['qemu-img', 'convert', '-O', 'raw', tmp, dest],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ['qemu-img', 'convert', '-O', 'raw', tmp, dest],
+                check=True,
+                capture_output=True,
+            )
         finally:
             os.unlink(tmp)
 
@@ -199,82 +210,160 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
                     continue
                 state = meta.get('power_state', power_state.RUNNING)
                 self.instances[uuid] = fake.FakeInstance(
-                    meta.get('name', uuid), state, uuid)
+                    meta.get('name', uuid), state, uuid
+                )
                 fl = meta.get('flavor') or {}
-                self.resources.claim(vcpus=fl.get('vcpus', 0),
-                                     mem=fl.get('memory_mb', 0),
-                                     disk=fl.get('root_gb', 0))
+                self.resources.claim(
+                    vcpus=fl.get('vcpus', 0),
+                    mem=fl.get('memory_mb', 0),
+                    disk=fl.get('root_gb', 0),
+                )
                 n += 1
         LOG.info('devcloud_fake: restored %d instance(s) from %s', n, base)
 
-    def spawn(self, context, instance, image_meta, injected_files,
-              admin_password, allocations, network_info=None,
-              block_device_info=None, power_on=True, accel_info=None):
+    def spawn(
+        self,
+        context,
+        instance,
+        image_meta,
+        injected_files,
+        admin_password,
+        allocations,
+        network_info=None,
+        block_device_info=None,
+        power_on=True,
+        accel_info=None,
+    ):
         uuid = instance.uuid
         d = self._dir(uuid)
         os.makedirs(d, exist_ok=True)
         image_id = image_meta.id if image_meta.obj_attr_is_set('id') else None
-        fmt = (image_meta.disk_format
-               if image_meta.obj_attr_is_set('disk_format') else None)
+        fmt = (
+            image_meta.disk_format
+            if image_meta.obj_attr_is_set('disk_format')
+            else None
+        )
         flavor = instance.flavor
         disk = os.path.join(d, 'disk')
         boot_from = 'disk'
         if image_id and fmt == 'iso':
-            self._image_api.download(context, image_id,
-                                     dest_path=os.path.join(d, 'cdrom.iso'))
+            self._image_api.download(
+                context, image_id, dest_path=os.path.join(d, 'cdrom.iso')
+            )
             self._blank(disk, flavor.root_gb)
             boot_from = 'cdrom'
         elif image_id:
             self._download_raw(context, image_id, fmt, disk)
             self._grow(disk, flavor.root_gb)
-        else:   # boot from volume: no local root disk
+        else:  # boot from volume: no local root disk
             self._blank(disk, 0)
         if flavor.ephemeral_gb:
             self._blank(os.path.join(d, 'disk.eph0'), flavor.ephemeral_gb)
-        super().spawn(context, instance, image_meta, injected_files,
-                      admin_password, allocations, network_info=network_info,
-                      block_device_info=block_device_info, power_on=power_on,
-                      accel_info=accel_info)
-        self._save(uuid, flavor={'vcpus': flavor.vcpus,
-                                 'memory_mb': flavor.memory_mb,
-                                 'root_gb': flavor.root_gb},
-                   image_id=image_id, boot=boot_from, rescue=False)
+        super().spawn(
+            context,
+            instance,
+            image_meta,
+            injected_files,
+            admin_password,
+            allocations,
+            network_info=network_info,
+            block_device_info=block_device_info,
+            power_on=power_on,
+            accel_info=accel_info,
+        )
+        self._save(
+            uuid,
+            flavor={
+                'vcpus': flavor.vcpus,
+                'memory_mb': flavor.memory_mb,
+                'root_gb': flavor.root_gb,
+            },
+            image_id=image_id,
+            boot=boot_from,
+            rescue=False,
+        )
         if power_on:
             self._boot_disk(uuid, boot_from)
-        LOG.info('devcloud_fake: spawned from %s image %s: %s', fmt, image_id,
-                 sorted(os.listdir(d)), instance=instance)
+        LOG.info(
+            'devcloud_fake: spawned from %s image %s: %s',
+            fmt,
+            image_id,
+            sorted(os.listdir(d)),
+            instance=instance,
+        )
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         super().power_off(instance, timeout, retry_interval)
         self._save(instance.uuid)
         self._console(instance.uuid, 'fake ACPI: power off')
 
-    def power_on(self, context, instance, network_info,
-                 block_device_info=None, accel_info=None, share_info=None):
-        super().power_on(context, instance, network_info,
-                         block_device_info=block_device_info,
-                         accel_info=accel_info, share_info=share_info)
+    def power_on(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        accel_info=None,
+        share_info=None,
+    ):
+        super().power_on(
+            context,
+            instance,
+            network_info,
+            block_device_info=block_device_info,
+            accel_info=accel_info,
+            share_info=share_info,
+        )
         self._save(instance.uuid)
-        self._boot_disk(instance.uuid, self._meta(instance.uuid).get('boot', 'disk'))
+        self._boot_disk(
+            instance.uuid, self._meta(instance.uuid).get('boot', 'disk')
+        )
 
-    def reboot(self, context, instance, network_info, reboot_type,
-               block_device_info=None, bad_volumes_callback=None,
-               accel_info=None, share_info=None):
+    def reboot(
+        self,
+        context,
+        instance,
+        network_info,
+        reboot_type,
+        block_device_info=None,
+        bad_volumes_callback=None,
+        accel_info=None,
+        share_info=None,
+    ):
         if instance.uuid in self.instances:
-            self._console(instance.uuid, 'fake ACPI: %s reboot' % reboot_type.lower())
-        super().reboot(context, instance, network_info, reboot_type,
-                       block_device_info=block_device_info,
-                       bad_volumes_callback=bad_volumes_callback,
-                       accel_info=accel_info, share_info=share_info)
+            self._console(
+                instance.uuid, 'fake ACPI: %s reboot' % reboot_type.lower()
+            )
+        super().reboot(
+            context,
+            instance,
+            network_info,
+            reboot_type,
+            block_device_info=block_device_info,
+            bad_volumes_callback=bad_volumes_callback,
+            accel_info=accel_info,
+            share_info=share_info,
+        )
 
-    def destroy(self, context, instance, network_info, block_device_info=None,
-                destroy_disks=True, destroy_secrets=True):
+    def destroy(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        destroy_disks=True,
+        destroy_secrets=True,
+    ):
         with self._lock:
             self._rescue_gen.pop(instance.uuid, None)
-        super().destroy(context, instance, network_info,
-                        block_device_info=block_device_info,
-                        destroy_disks=destroy_disks,
-                        destroy_secrets=destroy_secrets)
+        super().destroy(
+            context,
+            instance,
+            network_info,
+            block_device_info=block_device_info,
+            destroy_disks=destroy_disks,
+            destroy_secrets=destroy_secrets,
+        )
         if destroy_disks:
             shutil.rmtree(self._dir(instance.uuid), ignore_errors=True)
 
@@ -286,17 +375,33 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
             return b''
 
     # ------------------------------------------------------------ rescue
-    def rescue(self, context, instance, network_info, image_meta,
-               rescue_password, block_device_info, share_info):
+    def rescue(
+        self,
+        context,
+        instance,
+        network_info,
+        image_meta,
+        rescue_password,
+        block_device_info,
+        share_info,
+    ):
         uuid = instance.uuid
         props = image_meta.properties
         image_id = image_meta.id if image_meta.obj_attr_is_set('id') else None
-        fmt = (image_meta.disk_format
-               if image_meta.obj_attr_is_set('disk_format') else None)
-        LOG.info('devcloud_fake: rescue image %s disk_format=%s '
-                 'hw_rescue_device=%s hw_rescue_bus=%s', image_id, fmt,
-                 props.get('hw_rescue_device'), props.get('hw_rescue_bus'),
-                 instance=instance)
+        fmt = (
+            image_meta.disk_format
+            if image_meta.obj_attr_is_set('disk_format')
+            else None
+        )
+        LOG.info(
+            'devcloud_fake: rescue image %s disk_format=%s '
+            'hw_rescue_device=%s hw_rescue_bus=%s',
+            image_id,
+            fmt,
+            props.get('hw_rescue_device'),
+            props.get('hw_rescue_bus'),
+            instance=instance,
+        )
         rescue_file = self._path(uuid, 'rescue.iso')
         if image_id:
             self._image_api.download(context, image_id, dest_path=rescue_file)
@@ -305,68 +410,113 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
             self._rescue_gen[uuid] = gen
         self._set_state(uuid, power_state.RUNNING, rescue=True)
         if fmt != 'iso' or not image_id:
-            self._console(uuid, 'fake BIOS: booting rescue image %s' % image_id)
+            self._console(
+                uuid, 'fake BIOS: booting rescue image %s' % image_id
+            )
             return
-        self._console(uuid, 'fake BIOS: booting from cdrom (rescue image %s, '
-                      'hw_rescue_device=%s hw_rescue_bus=%s)'
-                      % (image_id, props.get('hw_rescue_device'),
-                         props.get('hw_rescue_bus')))
+        self._console(
+            uuid,
+            'fake BIOS: booting from cdrom (rescue image %s, '
+            'hw_rescue_device=%s hw_rescue_bus=%s)'
+            % (
+                image_id,
+                props.get('hw_rescue_device'),
+                props.get('hw_rescue_bus'),
+            ),
+        )
         try:
             volid, cfg = read_iso_cfg(rescue_file)
         except Exception as e:
             self._console(uuid, 'fake installer: cannot read the ISO: %s' % e)
-            LOG.warning('devcloud_fake: cannot read ISO %s: %s', image_id, e,
-                        instance=instance)
+            LOG.warning(
+                'devcloud_fake: cannot read ISO %s: %s',
+                image_id,
+                e,
+                instance=instance,
+            )
             return
         if cfg is None:
-            self._console(uuid, 'fake installer: %s started, no /ISOPLUGIN.CFG: '
-                          'waiting for a human' % volid)
+            self._console(
+                uuid,
+                'fake installer: %s started, no /ISOPLUGIN.CFG: '
+                'waiting for a human' % volid,
+            )
             return
         action = cfg.get('action', 'install')
-        self._console(uuid, 'fake installer: %s started (action=%s)' % (volid, action))
+        self._console(
+            uuid, 'fake installer: %s started (action=%s)' % (volid, action)
+        )
         if action == 'fail':
             msg = cfg.get('message', 'fake installer failed')
             self._console(uuid, 'fake installer: %s failed: %s' % (volid, msg))
             raise FakeInstallerError(msg)
         if action == 'hang':
-            self._console(uuid, 'fake installer: %s hangs (action=hang)' % volid)
+            self._console(
+                uuid, 'fake installer: %s hangs (action=hang)' % volid
+            )
             return
         if action != 'install':
-            self._console(uuid, 'fake installer: unknown action %r: waiting' % action)
+            self._console(
+                uuid, 'fake installer: unknown action %r: waiting' % action
+            )
             return
         try:
             delay = float(cfg.get('delay', 2))
         except ValueError:
             delay = 2.0
-        t = threading.Thread(target=self._install, name='fake-installer-' + uuid,
-                             args=(uuid, gen, volid, cfg, delay), daemon=True)
+        t = threading.Thread(
+            target=self._install,
+            name='fake-installer-' + uuid,
+            args=(uuid, gen, volid, cfg, delay),
+            daemon=True,
+        )
         t.start()
 
     def _install(self, uuid, gen, volid, cfg, delay):
         try:
-            self._console(uuid, 'fake installer: %s installing, %.1fs'
-                          % (volid, delay))
+            self._console(
+                uuid, 'fake installer: %s installing, %.1fs' % (volid, delay)
+            )
             time.sleep(delay)
             with self._lock:
-                if self._rescue_gen.get(uuid) != gen or uuid not in self.instances:
-                    LOG.info('devcloud_fake: install on %s abandoned '
-                             '(unrescued or deleted)', uuid)
+                if (
+                    self._rescue_gen.get(uuid) != gen
+                    or uuid not in self.instances
+                ):
+                    LOG.info(
+                        'devcloud_fake: install on %s abandoned '
+                        '(unrescued or deleted)',
+                        uuid,
+                    )
                     return
-                hdr = INSTALLED_MAGIC + ('marker=%s\n' % cfg.get(
-                    'marker', DEFAULT_MARKER)).encode()
+                hdr = (
+                    INSTALLED_MAGIC
+                    + (
+                        'marker=%s\n' % cfg.get('marker', DEFAULT_MARKER)
+                    ).encode()
+                )
                 if cfg.get('snapshot') == 'fail':
                     hdr += b'snapshot=fail\n'
                 with open(self._path(uuid, 'disk'), 'r+b') as f:
                     f.write(hdr)
                     f.flush()
                     os.fsync(f.fileno())
-                self._console(uuid, 'fake installer: %s wrote the system to disk, '
-                              'powering off' % volid)
+                self._console(
+                    uuid,
+                    'fake installer: %s wrote the system to disk, '
+                    'powering off' % volid,
+                )
                 self._set_state(uuid, power_state.SHUTDOWN, installed=True)
-            LOG.info('devcloud_fake: fake installer finished on %s; emitting '
-                     'EVENT_LIFECYCLE_STOPPED', uuid)
-            self.emit_event(virtevent.LifecycleEvent(
-                uuid, virtevent.EVENT_LIFECYCLE_STOPPED))
+            LOG.info(
+                'devcloud_fake: fake installer finished on %s; emitting '
+                'EVENT_LIFECYCLE_STOPPED',
+                uuid,
+            )
+            self.emit_event(
+                virtevent.LifecycleEvent(
+                    uuid, virtevent.EVENT_LIFECYCLE_STOPPED
+                )
+            )
         except Exception:
             LOG.exception('devcloud_fake: fake installer failed on %s', uuid)
 
@@ -392,19 +542,25 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         hdr = read_installed_header(disk)
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         if hdr and hdr.get('snapshot') == 'fail':
-            raise FakeSnapshotError('fake snapshot failure requested by the '
-                                    'installed disk (snapshot=fail)')
+            raise FakeSnapshotError(
+                'fake snapshot failure requested by the '
+                'installed disk (snapshot=fail)'
+            )
         image_meta = instance.image_meta
         metadata = {
             'status': 'active',
             'name': snapshot['name'],
             'disk_format': SNAPSHOT_FORMAT,
-            'container_format': (image_meta.container_format
-                                 if image_meta.obj_attr_is_set('container_format')
-                                 else 'bare'),
-            'properties': {'image_location': 'snapshot',
-                           'image_state': 'available',
-                           'owner_id': instance.project_id},
+            'container_format': (
+                image_meta.container_format
+                if image_meta.obj_attr_is_set('container_format')
+                else 'bare'
+            ),
+            'properties': {
+                'image_location': 'snapshot',
+                'image_state': 'available',
+                'owner_id': instance.project_id,
+            },
         }
         for k in ('kernel_id', 'ramdisk_id', 'os_type'):
             if getattr(instance, k, None):
@@ -414,15 +570,33 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         fd, out = tempfile.mkstemp(dir=self._dir(uuid), prefix='.snap-')
         os.close(fd)
         try:
-            subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
-                            SNAPSHOT_FORMAT, disk, out],
-                           check=True, capture_output=True)
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            subprocess.run(
+                [
+                    'qemu-img',
+                    'convert',
+                    '-f',
+                    'raw',
+                    '-O',
+                    SNAPSHOT_FORMAT,
+                    disk,
+                    out,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            update_task_state(
+                task_state=task_states.IMAGE_UPLOADING,
+                expected_state=task_states.IMAGE_PENDING_UPLOAD,
+            )
             with open(out, 'rb') as f:
                 self._image_api.update(context, image_id, metadata, f)
-            LOG.info('devcloud_fake: uploaded %s as %s (%d bytes) to image %s',
-                     disk, SNAPSHOT_FORMAT, os.path.getsize(out), image_id,
-                     instance=instance)
+            LOG.info(
+                'devcloud_fake: uploaded %s as %s (%d bytes) to image %s',
+                disk,
+                SNAPSHOT_FORMAT,
+                os.path.getsize(out),
+                image_id,
+                instance=instance,
+            )
         finally:
             os.unlink(out)

@@ -5,10 +5,11 @@ so the module is registered as nova.virt.devcloud_fake before the stock
 nova-compute entry point runs ([DEFAULT]compute_driver =
 devcloud_fake.DevcloudFakeDriver). Run with the service venv's python.
 """
+
 import os
 import sys
 
-from nova.cmd import compute   # first: applies nova's threading/eventlet choice
+from nova.cmd import compute  # first: applies nova's threading/eventlet choice
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakevirt  # noqa: E402

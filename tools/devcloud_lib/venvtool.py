@@ -1,12 +1,15 @@
 """Helpers of tools/devcloud that need OpenStack libraries: run with the
 service venv's python (devcloud.py does that).
 
-    venvtool.py keystone-init     projects/users/roles/catalog/limits (idempotent)
-    venvtool.py wait-nova HOST    until conductor/scheduler/compute are up, the
-                                  compute RP has inventory, HOST is in a cell
-    venvtool.py flavors           create the devcloud flavors (idempotent)
-    venvtool.py leaks             print what is left (servers, images, allocations)
+    venvtool.py keystone-init   projects/users/roles/catalog/limits
+    venvtool.py wait-nova HOST  until conductor/scheduler/compute are up,
+                                the compute RP has inventory, HOST is in a
+                                cell
+    venvtool.py flavors         create the devcloud flavors
+    venvtool.py leaks           print what is left (servers, images,
+                                allocations)
 """
+
 import calendar
 import json
 import os
@@ -22,26 +25,40 @@ KEYSTONE = 'http://127.0.0.1:25000/v3'
 REGION = 'RegionOne'
 
 # name: (vcpus, ram MB, disk GB)
-FLAVORS = {'m1.tiny': (1, 512, 1), 'm1.small': (1, 1024, 2),
-           'm1.medium': (2, 2048, 4)}
+FLAVORS = {
+    'm1.tiny': (1, 512, 1),
+    'm1.small': (1, 1024, 2),
+    'm1.medium': (2, 2048, 4),
+}
 
 # service type: (service name, url)
-CATALOG = {'image': ('glance', 'http://127.0.0.1:29292'),
-           'placement': ('placement', 'http://127.0.0.1:28778'),
-           'compute': ('nova', 'http://127.0.0.1:28774/v2.1'),
-           'network': ('neutron', 'http://127.0.0.1:29696')}
+CATALOG = {
+    'image': ('glance', 'http://127.0.0.1:29292'),
+    'placement': ('placement', 'http://127.0.0.1:28778'),
+    'compute': ('nova', 'http://127.0.0.1:28774/v2.1'),
+    'network': ('neutron', 'http://127.0.0.1:29696'),
+}
 
 # glance unified limits (MiB for the size limits)
-GLANCE_LIMITS = {'image_size_total': 51200, 'image_stage_total': 51200,
-                 'image_count_total': 200, 'image_count_uploading': 20}
+GLANCE_LIMITS = {
+    'image_size_total': 51200,
+    'image_stage_total': 51200,
+    'image_count_total': 200,
+    'image_count_uploading': 20,
+}
 
 
 def admin():
     return openstack.connect(
-        auth_url=KEYSTONE, username='admin', password='admin-secret',
-        project_name='admin', user_domain_name='Default',
-        project_domain_name='Default', region_name=REGION,
-        identity_api_version='3')
+        auth_url=KEYSTONE,
+        username='admin',
+        password='admin-secret',
+        project_name='admin',
+        user_domain_name='Default',
+        project_domain_name='Default',
+        region_name=REGION,
+        identity_api_version='3',
+    )
 
 
 def keystone_init():
@@ -49,15 +66,20 @@ def keystone_init():
     idn = c.identity
 
     def project(name, desc):
-        return idn.find_project(name, domain_id='default') or \
-            idn.create_project(name=name, domain_id='default', description=desc)
+        return idn.find_project(
+            name, domain_id='default'
+        ) or idn.create_project(
+            name=name, domain_id='default', description=desc
+        )
 
     def user(name, pw, project=None):
         u = idn.find_user(name, domain_id='default')
         if u:
             return u
         kw = {'default_project_id': project.id} if project else {}
-        return idn.create_user(name=name, password=pw, domain_id='default', **kw)
+        return idn.create_user(
+            name=name, password=pw, domain_id='default', **kw
+        )
 
     roles = {r.name: r for r in idn.roles()}
     for r in ('admin', 'member', 'reader', 'service'):
@@ -87,20 +109,34 @@ def keystone_init():
         for iface in ('public', 'internal', 'admin'):
             if iface not in have:
                 have[iface] = idn.create_endpoint(
-                    service_id=svc.id, interface=iface, url=url, region_id=REGION)
+                    service_id=svc.id,
+                    interface=iface,
+                    url=url,
+                    region_id=REGION,
+                )
         endpoints[stype] = have['public'].id
         services[stype] = svc
 
-    have = {rl.resource_name for rl in
-            idn.registered_limits(service_id=services['image'].id)}
+    have = {
+        rl.resource_name
+        for rl in idn.registered_limits(service_id=services['image'].id)
+    }
     for res, val in GLANCE_LIMITS.items():
         if res not in have:
-            idn.create_registered_limit(service_id=services['image'].id,
-                                        region_id=REGION, resource_name=res,
-                                        default_limit=val)
-    out = {'glance_endpoint_id': endpoints['image'],
-           'projects': {'demo': demo_p.id, 'other': other_p.id,
-                        'service': service_p.id}}
+            idn.create_registered_limit(
+                service_id=services['image'].id,
+                region_id=REGION,
+                resource_name=res,
+                default_limit=val,
+            )
+    out = {
+        'glance_endpoint_id': endpoints['image'],
+        'projects': {
+            'demo': demo_p.id,
+            'other': other_p.id,
+            'service': service_p.id,
+        },
+    }
     with open(os.path.join(STATE, 'keystone.json'), 'w') as f:
         json.dump(out, f, indent=2)
     print('keystone content ready', out)
@@ -108,6 +144,7 @@ def keystone_init():
 
 def wait_nova(host, since=0, timeout=240):
     import pymysql
+
     t0 = time.time()
     c = None
     last = None
@@ -121,30 +158,60 @@ def wait_nova(host, since=0, timeout=240):
                 fresh = True
                 if since and s.updated_at:
                     ts = s.updated_at.replace('Z', '').split('.')[0]
-                    fresh = calendar.timegm(time.strptime(
-                        ts, '%Y-%m-%dT%H:%M:%S')) >= since - 1
+                    fresh = (
+                        calendar.timegm(time.strptime(ts, '%Y-%m-%dT%H:%M:%S'))
+                        >= since - 1
+                    )
                 svcs[s.binary] = s.state if fresh else 'stale'
-            rps = c.placement.get('/resource_providers',
-                                  microversion='1.39').json()['resource_providers']
-            inv = rps and c.placement.get(
-                '/resource_providers/%s/inventories' % rps[0]['uuid']).json()['inventories']
-            db = pymysql.connect(host='127.0.0.1', user='devcloud',
-                                 password='devcloud-db-secret',
-                                 database='devcloud_nova_api')
+            rps = c.placement.get(
+                '/resource_providers', microversion='1.39'
+            ).json()['resource_providers']
+            inv = (
+                rps
+                and c.placement.get(
+                    '/resource_providers/%s/inventories' % rps[0]['uuid']
+                ).json()['inventories']
+            )
+            db = pymysql.connect(
+                host='127.0.0.1',
+                user='devcloud',
+                password='devcloud-db-secret',
+                database='devcloud_nova_api',
+            )
             with db.cursor() as cur:
-                cur.execute('select host from host_mappings where host=%s', (host,))
+                cur.execute(
+                    'select host from host_mappings where host=%s', (host,)
+                )
                 mapped = cur.fetchall()
             db.close()
             last = (svcs, bool(inv), bool(mapped))
-            if all(svcs.get(b) == 'up' for b in
-                   ('nova-conductor', 'nova-scheduler', 'nova-compute')) and inv:
+            if (
+                all(
+                    svcs.get(b) == 'up'
+                    for b in (
+                        'nova-conductor',
+                        'nova-scheduler',
+                        'nova-compute',
+                    )
+                )
+                and inv
+            ):
                 if mapped:
-                    print('nova ready after %.1fs: %s' % (time.time() - t0, last))
+                    print(
+                        'nova ready after %.1fs: %s' % (time.time() - t0, last)
+                    )
                     return
                 if not discovered and time.time() - t0 > 8:
-                    subprocess.run([os.path.join(sys.prefix, 'bin', 'nova-manage'),
-                                    '--config-file', os.path.join(D, 'etc/nova/nova.conf'),
-                                    'cell_v2', 'discover_hosts'], capture_output=True)
+                    subprocess.run(
+                        [
+                            os.path.join(sys.prefix, 'bin', 'nova-manage'),
+                            '--config-file',
+                            os.path.join(D, 'etc/nova/nova.conf'),
+                            'cell_v2',
+                            'discover_hosts',
+                        ],
+                        capture_output=True,
+                    )
                     discovered = True
         except Exception as e:  # services still starting
             last = repr(e)
@@ -157,23 +224,29 @@ def flavors():
     c = admin()
     for name, (vcpus, ram, disk) in FLAVORS.items():
         if not c.compute.find_flavor(name):
-            c.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk,
-                                    is_public=True)
+            c.compute.create_flavor(
+                name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True
+            )
     print('flavors', sorted(FLAVORS))
 
 
 def leaks():
     c = admin()
     out = {
-        'servers': [(s.id, s.name, s.status) for s in
-                    c.compute.servers(all_projects=True)],
+        'servers': [
+            (s.id, s.name, s.status)
+            for s in c.compute.servers(all_projects=True)
+        ],
         'images': [(i.id, i.name, i.status) for i in c.image.images()],
         'allocations': {},
     }
-    for rp in c.placement.get('/resource_providers',
-                              microversion='1.39').json()['resource_providers']:
-        a = c.placement.get('/resource_providers/%s/allocations' % rp['uuid'],
-                            microversion='1.39').json()['allocations']
+    for rp in c.placement.get(
+        '/resource_providers', microversion='1.39'
+    ).json()['resource_providers']:
+        a = c.placement.get(
+            '/resource_providers/%s/allocations' % rp['uuid'],
+            microversion='1.39',
+        ).json()['allocations']
         if a:
             out['allocations'][rp['name']] = list(a)
     print(json.dumps(out, indent=2))
