@@ -81,6 +81,7 @@ UNWANTED_PROPERTIES = (
     'hw_rescue_device', 'hw_rescue_bus', 'hw_cdrom_bus',
     'instance_uuid', 'base_image_ref', 'image_type', 'image_location',
     'boot_roles', 'owner_user_name', 'owner_project_name', 'user_id',
+    'owner_id', 'image_state',
 )
 #: suffixes of ``<prefix>*`` properties an output image must not carry
 UNWANTED_PREFIXED = ('media', 'featured', 'extractable', 'password_enabled',
@@ -361,7 +362,8 @@ class Build:
                                  if status else ''))
             self.event('waiting', what=what, status=status,
                        elapsed=round(now - start, 1))
-            if now - self._last_heartbeat >= opts.heartbeat_interval:
+            if (self._last_heartbeat and now - self._last_heartbeat >=
+                    opts.heartbeat_interval):
                 self.record(phase=self.phase)
             pause = min(interval, max(limit - now, 0.01))
             t = time.monotonic()
@@ -705,11 +707,19 @@ def _server_resource(server, prefix):
     md = server.metadata or {}
     record = {k[len(prefix):]: v for k, v in md.items()
               if k.startswith(prefix)}
-    fault = (server.fault or {}).get('message') if server.fault else None
+    fault = server_fault(server)
     return Resource(kind='server', id=server.id, name=server.name,
                     build_id=record.get('build_id'), role=record.get('role'),
                     status=server.status, record=record,
                     updated_at=server.updated_at, fault=fault)
+
+
+def server_fault(server):
+    """The message of a server's fault, or ``None``."""
+    fault = getattr(server, 'fault', None)
+    if isinstance(fault, dict):
+        return fault.get('message') or fault.get('details')
+    return fault or None
 
 
 def _image_resource(image, prefix):
@@ -1050,7 +1060,7 @@ def verify_image(build):
             raise exception.VerifyFailed(
                 build_id=build.id, phase='verify',
                 reason=_('the verify server went to ERROR: %s') %
-                ((srv.fault or {}).get('message') or _('no fault')))
+                (server_fault(srv) or _('no fault')))
         return srv.status == 'ACTIVE', srv.status
 
     def console():

@@ -185,7 +185,9 @@ class NovaRescueBackend(base.BuildBackend):
 
     @staticmethod
     def _fault(server):
-        return (server.fault or {}).get('message') if server.fault else None
+        from isoplugin import build as build_mod
+
+        return build_mod.server_fault(server)
 
     def boot(self, build):
         """Boot the temporary server from the blank disk; wait for ACTIVE.
