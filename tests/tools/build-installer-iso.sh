@@ -4,9 +4,9 @@
 # Usage: tests/tools/build-installer-iso.sh [OUT]
 #
 #   OUT defaults to ${ISOPLUGIN_CACHE:-$HOME/.cache/isoplugin}/installer.iso.
-#   Work files go into ${OUT%.iso}-work/ beside it (kernel .deb, unpacked
-#   kernel and disk drivers, initramfs trees, disk image; about 190 MB, safe
-#   to delete).
+#   Work files go into ${OUT%.iso}-work/ beside it (unpacked kernel and
+#   disk drivers, initramfs trees, disk image; about 125 MB), the kernel .deb
+#   into $ISOPLUGIN_CACHE/debs/ (70 MB); all safe to delete.
 #
 # The ISO (BIOS only, isolinux, El Torito no-emulation + isohybrid MBR) boots a
 # Debian kernel and a busybox initramfs whose /init writes a small bootable
@@ -86,8 +86,10 @@ mkdir -p "$WORK"
 cd "$WORK"
 
 # --- kernel -----------------------------------------------------------------
-mkdir -p deb
-deb=$(ls -1 deb/${KERNEL_PKG:-linux-image-*}_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+# downloaded .debs are shared by all outputs: $CACHE/debs
+DEBS=$CACHE/debs
+mkdir -p "$DEBS"
+deb=$(ls -1 "$DEBS"/${KERNEL_PKG:-linux-image-*}_*.deb 2>/dev/null | sort -V | tail -n1 || true)
 if [ -z "$deb" ]; then
     if [ -z "$KERNEL_PKG" ]; then
         KERNEL_PKG=$(apt-cache show linux-image-amd64 2>/dev/null \
@@ -99,8 +101,8 @@ if [ -z "$deb" ]; then
         fi
     fi
     log "apt-get download $KERNEL_PKG"
-    (cd deb && apt-get download "$KERNEL_PKG" 2>&1 | grep -v unsandboxed >&2 || true)
-    deb=$(ls -1 deb/"$KERNEL_PKG"_*.deb | sort -V | tail -n1)
+    (cd "$DEBS" && apt-get download "$KERNEL_PKG" 2>&1 | grep -v unsandboxed >&2 || true)
+    deb=$(ls -1 "$DEBS"/"$KERNEL_PKG"_*.deb | sort -V | tail -n1)
 fi
 # only the kernel and the module directories the installer's drivers and
 # their dependencies live in (about 40 MB instead of 450 MB)
