@@ -164,8 +164,9 @@ def test_output_image_properties(conn, conf, backend, sleeps):
 def test_failure_names_phase_and_cleans_up(conn, conf, backend, sleeps):
     b, events = _build(conn, conf, backend)
     server = fakes.generate_fake_resource(
-        _server.Server, fault=None, metadata={'isoplugin_build_id': b.id,
-                                  'isoplugin_role': 'build-server'})
+        _server.Server, fault=None,
+        metadata={'isoplugin_build_id': b.id,
+                  'isoplugin_role': 'build-server'})
     conn.compute.servers.return_value = [server]
     conn.compute.find_server.return_value = None
 
