@@ -267,19 +267,17 @@ class Catalog(object):
 
         if not name_or_id:
             raise exception.ISONotFound(iso=name_or_id)
-        try:
-            with self._cloud():
-                resp = self.conn.image.request(
-                    '/images/%s' % urllib.parse.quote(name_or_id), 'GET',
-                    raise_exc=False)
-                if resp.status_code not in (400, 404):
-                    sdk_exc.raise_from_response(resp)
-                    image = self._image(resp.json())
-                    if self._is_iso(image):
-                        return image
-                    raise exception.ISONotFound(iso=name_or_id)
-        except exception.NotFound:
-            pass
+        with self._cloud():
+            resp = self.conn.image.request(
+                '/images/%s' % urllib.parse.quote(name_or_id), 'GET',
+                raise_exc=False)
+            if resp.status_code not in (400, 404):
+                sdk_exc.raise_from_response(resp)
+        if resp.status_code not in (400, 404):
+            image = self._image(resp.json())
+            if self._is_iso(image):
+                return image
+            raise exception.ISONotFound(iso=name_or_id)
         matches = self.list(name=name_or_id, all_projects=True)
         own = [i for i in matches if i.owner == self._project_id()]
         if len(own) == 1:
