@@ -91,18 +91,23 @@ DEBS=$CACHE/debs
 mkdir -p "$DEBS"
 deb=$(ls -1 "$DEBS"/${KERNEL_PKG:-linux-image-*}_*.deb 2>/dev/null | sort -V | tail -n1 || true)
 if [ -z "$deb" ]; then
+    kernel_pkg() {   # what the linux-image-amd64 meta package depends on
+        { apt-cache show linux-image-amd64 2>/dev/null || true; } \
+            | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1
+    }
     if [ -z "$KERNEL_PKG" ]; then
-        KERNEL_PKG=$(apt-cache show linux-image-amd64 2>/dev/null \
-            | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+        KERNEL_PKG=$(kernel_pkg)
         if [ -z "$KERNEL_PKG" ]; then
+            [ "$(id -u)" = 0 ] || { log "no apt lists: run apt-get update (as root)"; exit 1; }
             apt_update_once
-            KERNEL_PKG=$(apt-cache show linux-image-amd64 \
-                | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+            KERNEL_PKG=$(kernel_pkg)
         fi
+        [ -n "$KERNEL_PKG" ] || { log "cannot find linux-image-amd64 in apt"; exit 1; }
     fi
     log "apt-get download $KERNEL_PKG"
     (cd "$DEBS" && apt-get download "$KERNEL_PKG" 2>&1 | grep -v unsandboxed >&2 || true)
-    deb=$(ls -1 "$DEBS"/"$KERNEL_PKG"_*.deb | sort -V | tail -n1)
+    deb=$(ls -1 "$DEBS"/"$KERNEL_PKG"_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+    [ -n "$deb" ] || { log "apt-get download $KERNEL_PKG failed"; exit 1; }
 fi
 # only the kernel and the module directories the installer's drivers and
 # their dependencies live in (about 40 MB instead of 450 MB)
