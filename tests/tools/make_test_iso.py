@@ -42,6 +42,7 @@ import re
 import sys
 
 import pycdlib
+from pycdlib import headervd as _headervd
 
 SECTOR = 2048
 VRS_START = 16  # first volume descriptor sector
@@ -173,7 +174,8 @@ def make_iso(path, volume_id='ISOPLUGIN_TEST', files=None, joliet=True,
     """Write an ISO image to ``path`` and return ``path``.
 
     volume_id     ISO 9660 volume identifier (d-characters, <= 32 chars;
-                  upper-cased); also the Joliet and UDF volume ids.
+                  upper-cased); also the UDF volume id, and its first 16
+                  characters the Joliet one.
     files         {"/dir/name": bytes|str} or a list of pairs.
     joliet        add a Joliet tree (level 3).
     rock_ridge    add Rock Ridge 1.09 names.
@@ -193,14 +195,23 @@ def make_iso(path, volume_id='ISOPLUGIN_TEST', files=None, joliet=True,
     if len(volume_id) > 32 or not re.fullmatch(r'[A-Z0-9_]*', volume_id):
         raise ValueError('volume id must be <= 32 of A-Z 0-9 _: %r' % volume_id)
     iso = pycdlib.PyCdlib()
-    # Joliet volume ids are UCS-2, 16 characters at most (xorriso also
-    # truncates them); the primary volume id keeps all 32.
-    iso.new(interchange_level=3, sys_ident=sys_ident, vol_ident=volume_id[:16],
-            app_ident_str=app_ident, pub_ident_str=pub_ident,
-            joliet=3 if joliet else None,
-            rock_ridge='1.09' if rock_ridge else None,
-            udf='2.60' if udf else None)
-    iso.pvd.volume_identifier = volume_id.encode('ascii').ljust(32, b' ')
+    # Joliet volume ids are UCS-2, 16 characters at most (xorriso truncates
+    # them too); pycdlib would refuse longer ones, so only the Joliet copy is
+    # cut. The primary and UDF volume ids keep them all.
+    orig_factory = _headervd.joliet_vd_factory
+
+    def joliet_factory(jol, sys_id, vol_id, *args, **kwargs):
+        return orig_factory(jol, sys_id, vol_id[:16], *args, **kwargs)
+
+    _headervd.joliet_vd_factory = joliet_factory
+    try:
+        iso.new(interchange_level=3, sys_ident=sys_ident, vol_ident=volume_id,
+                app_ident_str=app_ident, pub_ident_str=pub_ident,
+                joliet=3 if joliet else None,
+                rock_ridge='1.09' if rock_ridge else None,
+                udf='2.60' if udf else None)
+    finally:
+        _headervd.joliet_vd_factory = orig_factory
     b = _Builder(iso, joliet, rock_ridge, udf)
     for fpath, data in _normalize_files(files):
         b.add(fpath, data)

@@ -95,6 +95,8 @@ def test_udf_bridge(tmp_path):
     iso = _open(out)
     try:
         assert iso.has_udf()
+        assert iso.joliet_vd.volume_identifier.decode('utf-16-be').rstrip() == \
+            'ISOPLUGIN_TEST'
         assert _read(iso, udf_path='/f.txt') == b'u'
         assert _read(iso, udf_path='/.disk/info') == b'X 1 amd64'
         assert _read(iso, rr_path='/f.txt') == b'u'
@@ -116,6 +118,22 @@ def test_udf_only(tmp_path):
     assert anchor == b'\x02\x00'  # UDF tag identifier 2: anchor volume descriptor
     with pytest.raises(pycdlib.pycdlibexception.PyCdlibException):
         _open(out)
+
+
+def test_long_volume_id_joliet_and_udf(tmp_path):
+    out = str(tmp_path / 'l.iso')
+    m.make_iso(out, volume_id='TINYLINUX_1_0_AMD64', udf=True)
+    iso = _open(out)
+    try:
+        assert iso.pvd.volume_identifier.rstrip(b' ') == b'TINYLINUX_1_0_AMD64'
+        assert iso.joliet_vd.volume_identifier.decode('utf-16-be').rstrip() == \
+            'TINYLINUX_1_0_AM'
+    finally:
+        iso.close()
+    with open(out, 'rb') as f:
+        data = f.read(300 * 2048)
+    # UDF dstrings (8-bit, compression id 8) carry the full id
+    assert b'\x08TINYLINUX_1_0_AMD64' in data
 
 
 @pytest.mark.parametrize('fill', ['zero', 'random', 'urandom'])
