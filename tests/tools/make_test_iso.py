@@ -151,7 +151,8 @@ class _Builder(object):
         else:
             comp = _iso_component(name, False, self.taken[parent])
         iso_path = parent_iso.rstrip('/') + '/' + comp
-        self.iso.add_fp(io.BytesIO(data), len(data), **self._names(path, iso_path))
+        self.iso.add_fp(io.BytesIO(data), len(data),
+                        **self._names(path, iso_path))
         return iso_path
 
 
@@ -193,7 +194,8 @@ def make_iso(path, volume_id='ISOPLUGIN_TEST', files=None, joliet=True,
     udf = bool(udf or udf_only)
     volume_id = volume_id.upper()
     if len(volume_id) > 32 or not re.fullmatch(r'[A-Z0-9_]*', volume_id):
-        raise ValueError('volume id must be <= 32 of A-Z 0-9 _: %r' % volume_id)
+        raise ValueError('volume id must be <= 32 of A-Z 0-9 _: %r'
+                         % volume_id)
     iso = pycdlib.PyCdlib()
     # Joliet volume ids are UCS-2, 16 characters at most (xorriso truncates
     # them too); pycdlib would refuse longer ones, so only the Joliet copy is
@@ -251,8 +253,11 @@ def make_iso(path, volume_id='ISOPLUGIN_TEST', files=None, joliet=True,
 
 
 def read_volume_descriptors(path, limit=64):
-    """[(sector, type byte, 5-char identifier)] of the volume recognition
-    area, from sector 16 until the first empty or unknown sector."""
+    """List the volume recognition area.
+
+    Returns [(sector, type byte, 5-char identifier)] from sector 16 until
+    the first empty or unknown sector.
+    """
     out = []
     with open(path, 'rb') as f:
         for sector in range(VRS_START, VRS_START + limit):
@@ -289,8 +294,11 @@ def _strip_iso9660_descriptors(path):
 
 
 def _set_volume_space_size(head, sectors):
-    """Patch, in the bytearray ``head``, the volume space size of every
-    PVD/SVD (both-endian uint32 at byte 80 of the descriptor)."""
+    """Patch the volume space size of every PVD/SVD in ``head``.
+
+    ``head`` is a bytearray; the field is a both-endian uint32 at byte 80
+    of the descriptor.
+    """
     for sector in range(VRS_START, VRS_START + 64):
         off = sector * SECTOR
         if head[off + 1:off + 6] != b'CD001' or head[off] == 255:
@@ -302,8 +310,10 @@ def _set_volume_space_size(head, sectors):
 
 def make_padded_iso(path, size, fill='zero', volume_id='ISOPLUGIN_PADDED',
                     seed=0, chunk_size=4 << 20, **iso_kwargs):
-    """Write a ``size``-byte file: a real ISO 9660 image (make_iso with
-    ``iso_kwargs``) followed by non-sparse data up to ``size``.
+    """Write a ``size``-byte ISO: a real image, then padding.
+
+    The image is made by make_iso with ``iso_kwargs``; non-sparse data
+    follows up to ``size``.
 
     fill: 'zero' (zero bytes), 'random' (a seeded pseudo-random chunk with a
     chunk counter in its first 8 bytes: fast, does not compress, not
@@ -315,7 +325,8 @@ def make_padded_iso(path, size, fill='zero', volume_id='ISOPLUGIN_PADDED',
     if fill not in ('zero', 'random', 'urandom'):
         raise ValueError('fill must be zero, random or urandom')
     buf = io.BytesIO()
-    iso_kwargs.setdefault('files', {'/README.TXT': 'isoplugin padded test image\n'})
+    iso_kwargs.setdefault('files',
+                          {'/README.TXT': 'isoplugin padded test image\n'})
     make_iso(buf, volume_id=volume_id, **iso_kwargs)
     head = bytearray(buf.getvalue())
     if size < len(head):
@@ -323,7 +334,8 @@ def make_padded_iso(path, size, fill='zero', volume_id='ISOPLUGIN_PADDED',
                          % (size, len(head)))
     rng = random.Random(seed)
     if fill == 'random':
-        block = bytearray(rng.getrandbits(8 * chunk_size).to_bytes(chunk_size, 'little'))
+        block = bytearray(
+            rng.getrandbits(8 * chunk_size).to_bytes(chunk_size, 'little'))
     else:
         block = bytearray(chunk_size)
     with open(path, 'wb') as f:
@@ -347,7 +359,8 @@ def make_padded_iso(path, size, fill='zero', volume_id='ISOPLUGIN_PADDED',
 
 def _parse_kv(text, what):
     if '=' not in text:
-        raise argparse.ArgumentTypeError('%s must be KEY=VALUE: %r' % (what, text))
+        raise argparse.ArgumentTypeError('%s must be KEY=VALUE: %r'
+                                         % (what, text))
     return tuple(text.split('=', 1))
 
 
@@ -358,29 +371,40 @@ def main(argv=None):
     p.add_argument('-V', '--volume-id', default=None,
                    help='ISO 9660 volume id (default ISOPLUGIN_TEST, or '
                         'ISOPLUGIN_PADDED with --padded)')
-    p.add_argument('--file', action='append', default=[], metavar='ISO_PATH=LOCAL_FILE',
-                   type=lambda s: _parse_kv(s, '--file'), help='add a local file')
-    p.add_argument('--text', action='append', default=[], metavar='ISO_PATH=TEXT',
-                   type=lambda s: _parse_kv(s, '--text'), help='add a file with this text')
+    p.add_argument('--file', action='append', default=[],
+                   metavar='ISO_PATH=LOCAL_FILE',
+                   type=lambda s: _parse_kv(s, '--file'),
+                   help='add a local file')
+    p.add_argument('--text', action='append', default=[],
+                   metavar='ISO_PATH=TEXT',
+                   type=lambda s: _parse_kv(s, '--text'),
+                   help='add a file with this text')
     p.add_argument('--no-joliet', dest='joliet', action='store_false')
     p.add_argument('--no-rock-ridge', dest='rock_ridge', action='store_false')
-    p.add_argument('--eltorito', action='store_true', help='add an El Torito boot catalog')
-    p.add_argument('--efi', action='store_true', help='with --eltorito: add a UEFI entry')
+    p.add_argument('--eltorito', action='store_true',
+                   help='add an El Torito boot catalog')
+    p.add_argument('--efi', action='store_true',
+                   help='with --eltorito: add a UEFI entry')
     p.add_argument('--disk-info', help='text of /.disk/info')
     p.add_argument('--cfg', action='append', default=[], metavar='KEY=VALUE',
                    type=lambda s: _parse_kv(s, '--cfg'),
-                   help='a line of /ISOPLUGIN.CFG (action=install|hang|fail, '
-                        'delay=SECONDS, marker=TEXT, message=TEXT, snapshot=fail)')
+                   help='a line of /ISOPLUGIN.CFG (action=install|hang|'
+                        'fail, delay=SECONDS, marker=TEXT, message=TEXT, '
+                        'snapshot=fail)')
     p.add_argument('--udf', action='store_true', help='UDF 2.60 bridge image')
-    p.add_argument('--udf-only', action='store_true', help='UDF image without CD001 descriptors')
-    p.add_argument('--padded', metavar='SIZE', help='pad the file to SIZE (e.g. 1G, 4GiB)')
-    p.add_argument('--fill', choices=('zero', 'random', 'urandom'), default='zero')
+    p.add_argument('--udf-only', action='store_true',
+                   help='UDF image without CD001 descriptors')
+    p.add_argument('--padded', metavar='SIZE',
+                   help='pad the file to SIZE (e.g. 1G, 4GiB)')
+    p.add_argument('--fill', choices=('zero', 'random', 'urandom'),
+                   default='zero')
     a = p.parse_args(argv)
     files = [(k, v) for k, v in a.text]
     for iso_path, local in a.file:
         with open(local, 'rb') as f:
             files.append((iso_path, f.read()))
-    kwargs = dict(files=files or None, joliet=a.joliet, rock_ridge=a.rock_ridge,
+    kwargs = dict(files=files or None, joliet=a.joliet,
+                  rock_ridge=a.rock_ridge,
                   eltorito=a.eltorito, efi=a.efi, disk_info=a.disk_info,
                   isoplugin_cfg=a.cfg or None, udf=a.udf, udf_only=a.udf_only)
     if a.padded:

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope='module')
 def installer_iso():
-    out = subprocess.run([BUILD], check=True, stdout=subprocess.PIPE,
-                         universal_newlines=True).stdout.strip().splitlines()[-1]
+    r = subprocess.run([BUILD], check=True, stdout=subprocess.PIPE,
+                       universal_newlines=True)
+    out = r.stdout.strip().splitlines()[-1]
     assert os.path.isfile(out)
     return out
 

@@ -29,7 +29,8 @@ def _read(iso, **kw):
 def test_plain_iso(tmp_path):
     out = str(tmp_path / 'a.iso')
     m.make_iso(out, volume_id='TINYLINUX_1_0_AMD64',
-               files={'/README.TXT': 'hello', '/dir/sub/a.long-name.txt': b'x'})
+               files={'/README.TXT': 'hello',
+                      '/dir/sub/a.long-name.txt': b'x'})
     assert os.path.getsize(out) % 2048 == 0
     iso = _open(out)
     try:
@@ -49,8 +50,10 @@ def test_plain_iso(tmp_path):
 
 def test_disk_info_cfg_and_eltorito(tmp_path):
     out = str(tmp_path / 'b.iso')
-    m.make_iso(out, volume_id='tinylinux_1_0_amd64', disk_info='Tiny Linux 1.0 amd64',
-               isoplugin_cfg={'action': 'install', 'delay': 2, 'marker': 'M-1'},
+    m.make_iso(out, volume_id='tinylinux_1_0_amd64',
+               disk_info='Tiny Linux 1.0 amd64',
+               isoplugin_cfg={'action': 'install', 'delay': 2,
+                              'marker': 'M-1'},
                eltorito=True, efi=True)
     iso = _open(out)
     try:
@@ -95,8 +98,8 @@ def test_udf_bridge(tmp_path):
     iso = _open(out)
     try:
         assert iso.has_udf()
-        assert iso.joliet_vd.volume_identifier.decode('utf-16-be').rstrip() == \
-            'ISOPLUGIN_TEST'
+        jvid = iso.joliet_vd.volume_identifier.decode('utf-16-be')
+        assert jvid.rstrip() == 'ISOPLUGIN_TEST'
         assert _read(iso, udf_path='/f.txt') == b'u'
         assert _read(iso, udf_path='/.disk/info') == b'X 1 amd64'
         assert _read(iso, rr_path='/f.txt') == b'u'
@@ -115,7 +118,8 @@ def test_udf_only(tmp_path):
         f.seek(256 * 2048)
         anchor = f.read(2)
     assert b'CD001' not in data
-    assert anchor == b'\x02\x00'  # UDF tag identifier 2: anchor volume descriptor
+    # UDF tag identifier 2: anchor volume descriptor pointer
+    assert anchor == b'\x02\x00'
     with pytest.raises(pycdlib.pycdlibexception.PyCdlibException):
         _open(out)
 
@@ -126,8 +130,8 @@ def test_long_volume_id_joliet_and_udf(tmp_path):
     iso = _open(out)
     try:
         assert iso.pvd.volume_identifier.rstrip(b' ') == b'TINYLINUX_1_0_AMD64'
-        assert iso.joliet_vd.volume_identifier.decode('utf-16-be').rstrip() == \
-            'TINYLINUX_1_0_AM'
+        jvid = iso.joliet_vd.volume_identifier.decode('utf-16-be')
+        assert jvid.rstrip() == 'TINYLINUX_1_0_AM'
     finally:
         iso.close()
     with open(out, 'rb') as f:
@@ -212,12 +216,14 @@ def test_cli(tmp_path):
         assert iso.pvd.volume_identifier.rstrip(b' ') == b'CLI_TEST'
         assert _read(iso, rr_path='/bin/local.bin') == b'LOCAL'
         assert _read(iso, rr_path='/T.TXT') == b'text'
-        assert _read(iso, rr_path='/ISOPLUGIN.CFG') == b'action=hang\ndelay=5\n'
+        cfg = _read(iso, rr_path='/ISOPLUGIN.CFG')
+        assert cfg == b'action=hang\ndelay=5\n'
         assert iso.eltorito_boot_catalog is not None
     finally:
         iso.close()
     padded = str(tmp_path / 'pad.iso')
     subprocess.run(
         [sys.executable, os.path.join(HERE, 'make_test_iso.py'), padded,
-         '--padded', '3M', '--fill', 'random'], check=True, stdout=subprocess.PIPE)
+         '--padded', '3M', '--fill', 'random'],
+        check=True, stdout=subprocess.PIPE)
     assert os.path.getsize(padded) == 3 << 20
