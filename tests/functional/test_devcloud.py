@@ -404,6 +404,62 @@ def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
         c.image.delete_image(blank.id, ignore_missing=True)
 
 
+# ---------------------------------------------------------- restarts
+# (these stop services of the shared devcloud, so they run in CI (CI set) or
+# with DEVCLOUD_TEST_DOWN=1; they are the last tests of this module)
+
+disruptive = pytest.mark.skipif(
+    not (os.environ.get('CI') or os.environ.get('DEVCLOUD_TEST_DOWN')),
+    reason='stops the shared devcloud: set CI or DEVCLOUD_TEST_DOWN=1')
+
+
+@disruptive
+def test_compute_restart_remembers_instances(devcloud, demo_conn, iso_images,
+                                             leak_check):
+    c = demo_conn
+    iso = iso_images('action=install\ndelay=0\nmarker=AFTER-RESTART\n')
+    blank = _upload(c, 'dc-restart', b'\0' * 65536, 'raw')
+    sids = []
+    snap_id = None
+    try:
+        a = _boot(c, 'dc-restart-a', blank.id)['server']['id']
+        b = _boot(c, 'dc-restart-b', blank.id)['server']['id']
+        sids += [a, b]
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s['status'] == 'ACTIVE')
+        _action(c, a, {'os-stop': None})
+        _wait_server(c, a, lambda s: s['status'] == 'SHUTOFF')
+        _action(c, b, {'rescue': {'rescue_image_ref': iso.id}})
+        _wait_server(c, b, lambda s: s['status'] == 'RESCUE'
+                     and s['OS-EXT-STS:power_state'] == 4, 60)
+        devcloud.run('restart', 'nova-compute')
+        # after the restart: the states are kept (the periodic power sync
+        # would otherwise stop/flag them), and every operation works
+        time.sleep(12)
+        assert _st(_server(c, a))[:3] == ('SHUTOFF', 'stopped', 4)
+        assert _st(_server(c, b))[:3] == ('RESCUE', 'rescued', 4)
+        _action(c, a, {'os-start': None})
+        _wait_server(c, a, lambda s: s['status'] == 'ACTIVE'
+                     and s['OS-EXT-STS:task_state'] is None)
+        _action(c, b, {'unrescue': None})
+        _wait_server(c, b, lambda s: s['status'] == 'ACTIVE'
+                     and s['OS-EXT-STS:task_state'] is None)
+        assert 'AFTER-RESTART' in _console(c, b)
+        snap_id = _action(c, b, {'createImage': {'name': 'dc-restart-snap'}}) \
+            .json()['image_id']
+        assert _wait_image(c, snap_id).status == 'active'
+    finally:
+        for sid in sids:
+            _delete_server(c, sid)
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s is None, what='deletion')
+        for i in (snap_id, blank.id):
+            if i:
+                c.image.delete_image(i, ignore_missing=True)
+    for sid in sids:
+        assert not os.path.exists(os.path.join(devcloud.instances_dir, sid))
+
+
 # ---------------------------------------------------------- down / up
 # (last in this module: it stops and restarts the whole cloud, so it would
 # break the runs of other sessions sharing this machine's devcloud; it runs in

@@ -9,6 +9,7 @@ runs from a separate service virtualenv (default
     tools/devcloud up [--mode fake]  install what is missing, set up, start
     tools/devcloud status [--quiet]  what runs (exit 0 when all is up)
     tools/devcloud down              stop what devcloud started (by pid)
+    tools/devcloud restart [SVC...]  stop the named services, then up
     tools/devcloud clean             down + drop its databases, rabbit
                                      vhost/user and .devcloud/
     tools/devcloud rss               memory of all devcloud processes
@@ -358,6 +359,8 @@ def ensure_binaries(mode):
 
 
 def ensure_mariadb():
+    if not shutil.which('mysql'):
+        apt_install(['mariadb-client'])
     if tcp_open(3306):
         return
     if not os.path.exists('/usr/sbin/mariadbd'):
@@ -375,6 +378,9 @@ def ensure_mariadb():
             '--background',
             '--exec',
             '/usr/sbin/mariadbd',
+            '--',
+            '--user=mysql',
+            '--bind-address=127.0.0.1',
         ],
         log_name='mariadb-start.log',
     )
@@ -399,7 +405,11 @@ def ensure_rabbitmq():
     if tcp_open(5672):
         return
     log('starting RabbitMQ (not running; devcloud will stop it on down)')
-    run(['rabbitmq-server', '-detached'], log_name='rabbitmq-start.log')
+    # loopback only, like the rest of the devcloud
+    env = dict(os.environ, RABBITMQ_NODE_IP_ADDRESS='127.0.0.1',
+               ERL_EPMD_ADDRESS='127.0.0.1')
+    run(['rabbitmq-server', '-detached'], log_name='rabbitmq-start.log',
+        env=env)
     wait_for(lambda: tcp_open(5672), 120, 'RabbitMQ on 127.0.0.1:5672', 0.5)
     pid = pid_listening(5672)
     if pid:
@@ -1117,6 +1127,21 @@ def cmd_status(args):
     sys.exit(0 if up else 3)
 
 
+def cmd_restart(args):
+    """Stop the named services (all when none is named), then `up`."""
+    names = args.services or SERVICES
+    bad = [n for n in names if n not in SERVICES]
+    if bad:
+        die('unknown service(s) %s (known: %s)' % (bad, ', '.join(SERVICES)))
+    pids = [running(n) for n in names]
+    stop_pids(pids)
+    for n, p in zip(names, pids):
+        if p:
+            log('stopped %s (pid %d)' % (n, p))
+    args.mode = None
+    cmd_up(args)
+
+
 def cmd_down(args, quiet=False):
     t = time.time()
     # all at once (they shut down gracefully in parallel); SIGKILL after 30 s
@@ -1258,11 +1283,13 @@ def main():
     p = sub.add_parser('status')
     p.add_argument('--quiet', '-q', action='store_true')
     sub.add_parser('down')
+    p = sub.add_parser('restart', help='restart services (all if none given)')
+    p.add_argument('services', nargs='*', metavar='SERVICE')
     sub.add_parser('clean')
     sub.add_parser('rss')
     sub.add_parser('env')
     args = ap.parse_args()
-    if args.cmd in ('up', 'down', 'clean'):
+    if args.cmd in ('up', 'down', 'clean', 'restart'):
         lock_or_wait()
     if os.geteuid() != 0 and args.cmd in ('up', 'clean'):
         print(
@@ -1274,6 +1301,7 @@ def main():
         'up': cmd_up,
         'status': cmd_status,
         'down': cmd_down,
+        'restart': cmd_restart,
         'clean': cmd_clean,
         'rss': cmd_rss,
         'env': cmd_env,
