@@ -361,7 +361,8 @@ def test_fake_installer_install_snapshot_verify(
                 c.image.delete_image(i, ignore_missing=True)
 
 
-def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
+def test_fake_installer_fail_and_snapshot_fail(
+        demo_conn, admin_conn, iso_images):
     c = demo_conn
     fail = iso_images(
         'action=fail\nmessage=disk not found by fake installer\n'
@@ -396,12 +397,62 @@ def test_fake_installer_fail_and_snapshot_fail(demo_conn, iso_images):
         assert c.image.find_image(snap_id) is None  # nova deleted it
         s = _wait_server(c, b, lambda s: s['OS-EXT-STS:task_state'] is None)
         assert s['status'] == 'ACTIVE'
+        # nova 34 runs the snapshot as a task after the RPC handler
+        # returned: the createImage action's event says Success; the failure
+        # shows only as the deleted image (and in nova-compute.log)
+        acts = admin_conn.compute.get('/servers/%s/os-instance-actions' % b,
+                                      microversion=MV).json()
+        assert 'createImage' in [a['action'] for a in acts['instanceActions']]
     finally:
         for sid in sids:
             _delete_server(c, sid)
         for sid in sids:
             _wait_server(c, sid, lambda s: s is None, what='deletion')
         c.image.delete_image(blank.id, ignore_missing=True)
+
+
+# ---------------------------------------------------------- glance
+
+def test_web_download_any_port_and_copy_image(demo_conn, admin_conn,
+                                              leak_check):
+    """web-download from 127.0.0.1 on an ephemeral port; copy to cheap."""
+    import functools
+    import http.server
+    import tempfile
+    import threading
+
+    data = _make_iso('action=hang\n')
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, 'w.iso'), 'wb') as f:
+            f.write(data)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=d)
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        im = demo_conn.image.create_image(name='dc-webdl', disk_format='iso',
+                                          container_format='bare')
+        try:
+            demo_conn.image.import_image(
+                im, method='web-download',
+                uri='http://127.0.0.1:%d/w.iso' % srv.server_address[1])
+            im = _wait_image(demo_conn, im.id)
+            assert im.status == 'active'
+            assert im.size == len(data)
+            assert im.properties.get('stores') == 'fast'
+            admin_conn.image.import_image(im, method='copy-image',
+                                          stores=['cheap'])
+            end = time.time() + 60
+            while time.time() < end:
+                stores = admin_conn.image.get_image(im.id).properties.get(
+                    'stores')
+                if stores == 'fast,cheap':
+                    break
+                time.sleep(0.5)
+            assert stores == 'fast,cheap'
+        finally:
+            srv.shutdown()
+            demo_conn.image.delete_image(im.id, ignore_missing=True)
+    leak_check.assert_clean()
 
 
 # ---------------------------------------------------------- restarts
