@@ -461,7 +461,15 @@ def rabbitmqctl(*args, check=True):
 
 def setup_db_and_broker(setup):
     if not setup.get('databases'):
-        stmts = [
+        # no record of them in .devcloud/state: databases of that name are
+        # leftovers of a .devcloud/ deleted without `clean` (their fernet
+        # keys, image files and compute node identity are gone): start over
+        old = (mysql("SHOW DATABASES LIKE 'devcloud\\_%'") or '').split()
+        if old:
+            log('dropping leftover databases without .devcloud state: %s'
+                % ', '.join(old))
+        stmts = ['DROP DATABASE IF EXISTS `%s`' % d for d in old]
+        stmts += [
             'CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % d
             for d in DATABASES
         ]
@@ -999,6 +1007,12 @@ def cmd_up(args):
         )
     write(mode_file, mode_name + '\n')
     mode = modes.get_mode(mode_name)
+    for name, (_, port, _) in WSGI.items():
+        if not running(name) and tcp_open(port):
+            die('127.0.0.1:%d (%s) is in use by another process (pid %s), '
+                'maybe the devcloud of another checkout: run its '
+                '`tools/devcloud down` first'
+                % (port, name, pid_listening(port)))
     ensure_binaries(mode)
     ensure_mariadb()
     ensure_rabbitmq()
