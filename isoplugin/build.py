@@ -280,6 +280,7 @@ class Build:
             'visibility': req.visibility,
             'tags': ','.join(req.tags or ()),
             'verify': 'true' if self.verify else 'false',
+            'interactive': 'true' if req.interactive else 'false',
         }
         for key in ('flavor_id', 'disk_gb', 'network_id', 'image_id'):
             if self.state.get(key):
@@ -294,31 +295,55 @@ class Build:
                              'cloud (at most 255 characters)') % {'key': key})
         return {self.prefix + k: v for k, v in fields.items()}
 
-    def finish_requested(self, metadata):
-        """Whether ``openstack iso build finish`` was asked for.
+    def finish_requested(self, properties):
+        """Whether ``properties`` of the record say "finish requested".
 
-        :param metadata: the build server's metadata.
+        :param properties: the record image's properties (or a server's
+            metadata).
         :returns: a bool.
         """
-        return (metadata or {}).get(self.prefix + 'finish') == 'requested'
+        return (properties or {}).get(self.prefix + 'finish') == 'requested'
 
     def record(self, **fields):
-        """Write ``fields`` (prefix added) into the build server's metadata.
+        """Write ``fields`` (prefix added) into the build record.
 
-        Does nothing before the build server exists (the blank disk image
-        carries the record of the prepare phase).
+        The record lives in the properties of the *record image*
+        (``build.state['blank_id']``, the blank disk that exists for the
+        whole build): Glance lets its owner change them at any time,
+        whereas Nova refuses server metadata updates while a server is in
+        RESCUE. One JSON-patch request (``add`` replaces a value). Does
+        nothing before the record image exists. The heartbeat and the
+        client are renewed with every write.
 
         :param fields: record fields, strings.
+        :raises isoplugin.exception.CloudError: Glance refused.
         """
-        server_id = self.state.get('server_id')
-        if not server_id:
+        image_id = self.state.get('blank_id')
+        if not image_id:
             return
-        metadata = {self.prefix + k: str(v)[:255] for k, v in fields.items()}
-        metadata[self.prefix + 'heartbeat'] = str(int(time.time()))
-        metadata[self.prefix + 'client'] = CLIENT
-        with cloud.translate_errors(_('build server %s') % server_id):
-            self.conn.compute.set_server_metadata(server_id, **metadata)
+        fields = dict(fields, heartbeat=str(int(time.time())),
+                      client=CLIENT)
+        ops = [{'op': 'add', 'path': '/' + self.prefix + k,
+                'value': str(v)[:255]} for k, v in sorted(fields.items())]
+        with cloud.translate_errors(_('build record image %s') % image_id):
+            resp = self.conn.image.patch(
+                '/images/%s' % image_id, json=ops,
+                headers={'Content-Type':
+                         'application/openstack-images-v2.1-json-patch'})
+            _raise_for(resp)
         self._last_heartbeat = time.monotonic()
+
+    def finish_is_requested(self):
+        """Whether ``openstack iso build finish`` was run (one GET).
+
+        :returns: a bool.
+        """
+        image_id = self.state.get('blank_id')
+        if not image_id:
+            return False
+        with cloud.translate_errors(_('build record image %s') % image_id):
+            image = self.conn.image.get_image(image_id)
+        return self.finish_requested(image.properties)
 
     # -- waiting --------------------------------------------------------
 
@@ -471,7 +496,12 @@ class Build:
         with cloud.translate_errors():
             self.backend.start_install(self)
             if self.request.interactive:
-                console_type, url = self.backend.console_url(self)
+                try:
+                    console_type, url = self.backend.console_url(self)
+                except exception.CloudUnsupported as e:
+                    console_type = url = None
+                    self.event('warning', message=str(e))
+            if self.request.interactive and url:
                 message = _('Install through the %(type)s console %(url)s, '
                             'then power the server off or run "openstack '
                             'iso build finish %(id)s"') % {
@@ -482,6 +512,9 @@ class Build:
         def probe():
             with cloud.translate_errors():
                 state, detail = self.backend.install_state(self)
+            if (state is base.InstallState.RUNNING and
+                    self.request.interactive and self.finish_is_requested()):
+                return True, _('finish requested')
             if state is base.InstallState.FAILED:
                 raise exception.BuildFailed(build_id=self.id,
                                             phase=self.phase, reason=detail)
@@ -757,7 +790,8 @@ def find_resources(conn, conf, build_id=None):
                 query[prefix + 'build_id'] = build_id
             for image in conn.image.images(**query):
                 res = _image_resource(image, prefix)
-                if res.build_id:
+                if (res.build_id and res.role == role and
+                        res.id not in {r.id for r in found}):
                     found.append(res)
     return found
 
@@ -778,8 +812,10 @@ def delete_resources(conn, conf, build_id, build=None, resources=None):
     :raises isoplugin.exception.CloudError: some could not be deleted (the
         message lists them); the others were deleted.
     """
+    from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as sdk_exc
 
+    errors = (sdk_exc.SDKException, ks_exc.ClientException)
     if resources is None:
         resources = find_resources(conn, conf, build_id)
     opts = conf.isoplugin
@@ -800,7 +836,7 @@ def delete_resources(conn, conf, build_id, build=None, resources=None):
         try:
             conn.compute.delete_server(res.id, ignore_missing=True)
             note(res, 'deleting')
-        except sdk_exc.SDKException as e:
+        except errors as e:
             failures.append('server %s: %s' % (res.id, e))
     pending = {r.id for r in servers}
     start = time.monotonic()
@@ -813,8 +849,10 @@ def delete_resources(conn, conf, build_id, build=None, resources=None):
             try:
                 server = conn.compute.find_server(server_id,
                                                   ignore_missing=True)
-            except sdk_exc.SDKException:
+            except sdk_exc.NotFoundException:
                 server = None
+            except errors:
+                continue  # cannot tell: look again
             if server is None or server.status == 'DELETED':
                 pending.discard(server_id)
         if pending:
@@ -827,7 +865,7 @@ def delete_resources(conn, conf, build_id, build=None, resources=None):
         try:
             conn.image.delete_image(res.id, ignore_missing=True)
             note(res, 'deleted')
-        except sdk_exc.SDKException as e:
+        except errors as e:
             failures.append('image %s: %s' % (res.id, e))
     if failures:
         raise exception.CloudError(
@@ -875,16 +913,17 @@ def list_builds(conn, conf, build_id=None):
     now = time.time()
     builds = []
     for bid, resources in by_build.items():
-        servers = [r for r in resources if r.role == ROLE_BUILD_SERVER]
-        main = servers[0] if servers else resources[0]
-        record = dict(main.record)
-        for res in resources:  # fill what the main record lacks
-            for key, value in res.record.items():
-                record.setdefault(key, value)
+        # the record image (blank disk) is the live record; servers carry
+        # the record as it was when they were created
+        rank = {ROLE_BLANK: 3, ROLE_BUILD_SERVER: 2}
+        ordered = sorted(resources, key=lambda r: rank.get(r.role, 1))
+        record = {}
+        for res in ordered:
+            record.update(res.record)
         beats = [float(r.record.get('heartbeat') or 0) or
                  _to_epoch(r.updated_at) for r in resources]
         age = now - max(beats)
-        alive = _client_alive(main.record.get('client'))
+        alive = _client_alive(record.get('client'))
         phase = record.get('phase') or 'prepare'
         if phase == 'failed' or any(r.status == 'ERROR' and
                                     r.kind == 'server' for r in resources):
@@ -946,19 +985,19 @@ def delete_orphans(conn, conf, older_than=0):
 def finish_build(conn, conf, build_id):
     """Tell an interactive build that the person finished installing.
 
-    The build's client sees it at its next poll, then detaches the ISO and
-    snapshots (the server is stopped by the detach phase).
+    Sets ``<prefix>finish=requested`` in the build record; the build's
+    client sees it at its next poll, then detaches the ISO and snapshots
+    (the detach phase stops the server).
 
-    :raises isoplugin.exception.BuildNotFound: the build has no server.
+    :returns: the :class:`BuildInfo`.
+    :raises isoplugin.exception.BuildNotFound: the build has no record.
     """
     info = show_build(conn, conf, build_id)
-    servers = [r for r in info.resources if r.role == ROLE_BUILD_SERVER]
-    if not servers:
+    records = [r for r in info.resources if r.role == ROLE_BLANK]
+    if not records:
         raise exception.BuildNotFound(build_id=build_id)
-    with cloud.translate_errors():
-        conn.compute.set_server_metadata(
-            servers[0].id, **{conf.glance.property_prefix + 'finish':
-                              'requested'})
+    patch_image(conn, records[0].id,
+                {conf.glance.property_prefix + 'finish': 'requested'}, [])
     return info
 
 
@@ -991,33 +1030,26 @@ def resume_build(conn, conf, build_id, progress=None, backend=None):
     build.started = rec.get('started') or build.started
     with cloud.translate_errors(_('ISO %s') % request.iso):
         build.iso = conn.image.get_image(request.iso)
+    request.interactive = rec.get('interactive') == 'true'
+    for key in ('flavor_id', 'disk_gb', 'network_id', 'image_id'):
+        if rec.get(key):
+            build.state[key] = rec[key]
     for res in info.resources:
         if res.role == ROLE_BUILD_SERVER:
             build.state['server_id'] = res.id
-            build.state['flavor_id'] = res.record.get('flavor_id')
-            build.state['disk_gb'] = res.record.get('disk_gb')
-            if res.record.get('network_id'):
-                build.state['network_id'] = res.record['network_id']
-            if res.record.get('image_id'):
-                build.state['image_id'] = res.record['image_id']
         elif res.role == ROLE_BLANK:
             build.state['blank_id'] = res.id
-            build.state.setdefault('flavor_id', res.record.get('flavor_id'))
-            build.state.setdefault('disk_gb', res.record.get('disk_gb'))
         elif res.role == ROLE_OUTPUT:
             build.state['image_id'] = res.id
         elif res.role == ROLE_VERIFY_SERVER:
-            build.state['stale_verify_ids'] = \
-                build.state.get('stale_verify_ids', []) + [res.id]
+            build.state.setdefault('stale_verify_ids', []).append(res.id)
     phase = info.phase
-    if phase in ('failed', 'cleanup'):
-        phase = 'cleanup' if phase == 'cleanup' else 'boot'
-    if phase == 'prepare':
-        if not build.state.get('blank_id'):
-            raise exception.BuildNotResumable(
-                build_id=build_id, reason=_('it stopped before creating '
-                                            'anything to resume from'))
-        phase = 'boot'  # prepare is done once the blank disk exists
+    if phase == 'failed':  # kept with keep-on-error: start again at boot
+        phase = 'boot'
+    if phase == 'prepare' and not build.state.get('blank_id'):
+        raise exception.BuildNotResumable(
+            build_id=build_id, reason=_('it stopped before creating '
+                                        'anything to resume from'))
     build.event('resume', from_phase=phase)
     if phase == 'cleanup':
         build._t0 = time.monotonic()

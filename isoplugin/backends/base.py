@@ -93,7 +93,12 @@ class BuildBackend(metaclass=abc.ABCMeta):
         the temporary server (the pipeline records the build's phase and
         heartbeat on its metadata);
     ``blank_id``
-        the temporary system disk image, if any;
+        the temporary system disk image. It exists for the whole build and
+        also holds the *build record* (phase, heartbeat, finish request) in
+        its properties: Glance lets its owner change them at any time,
+        whereas Nova refuses server metadata updates in some states
+        (RESCUE). A backend without a blank disk image creates a small
+        image for the record and sets this key to it;
     ``flavor_id``
         the flavor of the temporary server (the verify server uses it too);
     ``network_id``
@@ -201,8 +206,8 @@ class BuildBackend(metaclass=abc.ABCMeta):
         """Report how the install stands, from one look at the cloud.
 
         Called repeatedly by the pipeline's wait loop; it must cost one
-        status request. A finish requested with ``openstack iso build
-        finish`` (``build.finish_requested(metadata)``) counts as FINISHED.
+        status request. (A finish requested with ``openstack iso build
+        finish`` is the pipeline's business: it is in the build record.)
 
         :param build: the :class:`isoplugin.build.Build`.
         :returns: ``(InstallState, detail)``: ``detail`` is a short status

@@ -152,7 +152,11 @@ class NovaRescueBackend(base.BuildBackend):
                 ignore_missing=False)
             build.state['network_id'] = network.id
         if build.state.get('blank_id'):
-            return
+            blank = conn.image.get_image(build.state['blank_id'])
+            if blank.status == 'active':
+                return
+            # the client died while uploading it: make a new one
+            conn.image.delete_image(blank.id, ignore_missing=True)
         body = {'name': '%sdisk-%s' % (self.options.server_name_prefix,
                                        build.id),
                 'disk_format': 'raw', 'container_format': 'bare',
@@ -253,8 +257,6 @@ class NovaRescueBackend(base.BuildBackend):
             return base.InstallState.FAILED, (
                 _('the build server went to ERROR: %s') %
                 (self._fault(server) or _('no fault given')))
-        if build.finish_requested(server.metadata):
-            return base.InstallState.FINISHED, _('finish requested')
         if server.task_state:
             return base.InstallState.RUNNING, detail
         if (server.status == 'RESCUE' and

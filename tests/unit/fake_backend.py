@@ -50,7 +50,8 @@ class FakeBackend(base.BuildBackend):
 
     def prepare(self, build):
         self.calls.append('prepare')
-        build.state.update(flavor_id='flavor-1', disk_gb=3)
+        build.state.update(flavor_id='flavor-1', disk_gb=3,
+                           blank_id='blank-' + build.id)
 
     def boot(self, build):
         self.calls.append('boot')

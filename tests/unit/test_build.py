@@ -124,13 +124,20 @@ def test_phase_is_recorded_on_the_server(conn, conf, backend, sleeps):
 
     b.run()
 
-    phases = [c.kwargs.get('isoplugin_phase')
-              for c in conn.compute.set_server_metadata.call_args_list]
-    assert phases[:4] == ['install', 'detach', 'snapshot', 'snapshot']
+    records = [(c.args[0], {op['path']: op['value']
+                            for op in c.kwargs['json']})
+               for c in conn.image.patch.call_args_list
+               if c.args[0] == '/images/blank-' + b.id]
+    phases = [ops.get('/isoplugin_phase') for _url, ops in records]
+    assert phases[:5] == ['boot', 'install', 'detach', 'snapshot',
+                          'snapshot']
     assert 'verify' in phases and phases[-1] == 'cleanup'
-    server_ids = {c.args[0] for c in
-                  conn.compute.set_server_metadata.call_args_list}
-    assert server_ids == {'server-' + b.id}
+    assert all(op['op'] == 'add' for c in conn.image.patch.call_args_list
+               if c.args[0] == '/images/blank-' + b.id
+               for op in c.kwargs['json'])
+    assert all(ops['/isoplugin_client'] == build_mod.CLIENT
+               for _url, ops in records)
+    conn.compute.set_server_metadata.assert_not_called()
 
 
 def test_output_image_properties(conn, conf, backend, sleeps):
@@ -143,7 +150,8 @@ def test_output_image_properties(conn, conf, backend, sleeps):
 
     b.run()
 
-    patches = [c.kwargs['json'] for c in conn.image.patch.call_args_list]
+    patches = [c.kwargs['json'] for c in conn.image.patch.call_args_list
+               if not c.args[0].startswith('/images/blank-')]
     first = {op['path']: op for op in patches[0]}
     assert first['/os_distro']['value'] == 'debian'
     assert first['/os_version']['value'] == '12'
@@ -210,8 +218,9 @@ def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps):
 
     conn.compute.delete_server.assert_not_called()
     conn.image.delete_image.assert_not_called()
-    md = conn.compute.set_server_metadata.call_args.kwargs
-    assert md['isoplugin_phase'] == 'failed'
+    ops = {op['path']: op['value']
+           for op in conn.image.patch.call_args.kwargs['json']}
+    assert ops['/isoplugin_phase'] == 'failed'
     assert 'kept' in [e['event'] for e in events]
 
 
@@ -338,14 +347,19 @@ def test_delete_build_unknown_id(conn, conf):
 
 
 def test_finish_build_sets_the_flag(conn, conf):
-    conn.compute.servers.return_value = [
-        _server_of('b-1', 'elsewhere:1', time.time())]
+    blank = fakes.generate_fake_resource(_image.Image, status='active')
+    blank.properties = {'isoplugin_build_id': 'b-1',
+                        'isoplugin_role': 'blank-disk'}
+    conn.image.images.side_effect = lambda **q: (
+        [blank] if q.get('isoplugin_role') == 'blank-disk' else [])
+    conn.image.get.return_value = FakeJson({'id': blank.id})
 
     build_mod.finish_build(conn, conf, 'b-1')
 
-    server_id = conn.compute.servers.return_value[0].id
-    conn.compute.set_server_metadata.assert_called_once_with(
-        server_id, isoplugin_finish='requested')
+    ops = conn.image.patch.call_args.kwargs['json']
+    assert conn.image.patch.call_args.args[0] == '/images/' + blank.id
+    assert ops == [{'op': 'add', 'path': '/isoplugin_finish',
+                    'value': 'requested'}]
 
 
 def test_resume_refuses_a_live_build(conn, conf):

@@ -136,8 +136,7 @@ class TestNovaRescue(test_base.TestCase):
             self._server('RESCUE', power_state=1),
             self._server('RESCUE', power_state=4),
             self._server('ERROR', fault='cannot be rescued: ISO broken'),
-            self._server('RESCUE', metadata={
-                'isoplugin_finish': 'requested'}),
+            self._server('SHUTOFF', power_state=4),
         ])
 
         states = [self.backend.install_state(self.build) for _i in range(4)]

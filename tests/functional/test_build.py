@@ -1,0 +1,406 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The build pipeline against the local OpenStack (tools/devcloud).
+
+Builds run as the demo user with the nova-rescue backend; the fake compute
+driver plays the installer from /ISOPLUGIN.CFG. Every test checks that its
+own build left nothing behind (by build id; other engineers share the
+cloud), and the failure tests check the error names the phase and carries
+the cloud's own fault message.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import openstack
+import pytest
+
+from isoplugin import build as build_mod
+from isoplugin import catalog
+from isoplugin import conf as iso_conf
+from isoplugin import exception
+from tests.tools import make_test_iso
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+PREFIX = 'bldft-%s-' % uuid.uuid4().hex[:6]
+NOVA_API_LOG = os.path.join(ROOT, '.devcloud', 'logs', 'nova-api.log')
+
+# A client driving one build; with PAUSE=<phase> it stops (as if hung) at
+# the first wait of that phase, so that the test can kill it while the
+# cloud shows that phase.
+DRIVER = r'''
+import sys, time
+import openstack
+from isoplugin import build, conf as iso_conf
+cloud, iso, name, pause = sys.argv[1:5]
+conf = iso_conf.load_config(config_files=[])
+conf.set_override('poll_interval', 0.5, 'isoplugin')
+conf.set_override('poll_max_interval', 2, 'isoplugin')
+conn = openstack.connect(cloud=cloud)
+original = build.Build.wait
+def wait(self, probe, what, timeout):
+    if self.phase == pause:
+        print('PAUSED', self.id, flush=True)
+        time.sleep(3600)
+    return original(self, probe, what, timeout)
+build.Build.wait = wait
+b = build.Build(conn, conf, build.BuildRequest(
+    iso=iso, name=name, flavor='m1.tiny', verify=True))
+print('BUILD', b.id, flush=True)
+image = b.run()
+print('DONE', image.id, flush=True)
+'''
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('OS_') and k != 'ISOPLUGIN_CONFIG_FILE'}
+    env['OS_CLIENT_CONFIG_FILE'] = os.path.join(ROOT, '.devcloud',
+                                                'clouds.yaml')
+    env['PYTHONPATH'] = ROOT
+    return env
+
+
+def osc(*args, check=True, timeout=600):
+    cmd = [os.path.join(BIN, 'openstack'), '--os-cloud', 'devcloud-demo']
+    result = subprocess.run(cmd + list(args), capture_output=True,
+                            text=True, env=_env(), timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope='module')
+def conf():
+    c = iso_conf.load_config(config_files=[])
+    c.set_override('poll_interval', 0.5, 'isoplugin')
+    c.set_override('poll_max_interval', 2, 'isoplugin')
+    return c
+
+
+@pytest.fixture(scope='module')
+def demo(devcloud):
+    return openstack.connect(cloud='devcloud-demo')
+
+
+@pytest.fixture(scope='module')
+def admin(devcloud):
+    return openstack.connect(cloud='devcloud-admin')
+
+
+@pytest.fixture(scope='module')
+def isos(demo, conf, tmp_path_factory):
+    """ISOs registered as demo, one per installer behaviour."""
+    d = tmp_path_factory.mktemp('isos')
+    kinds = {
+        'install': {'action': 'install', 'delay': '2',
+                    'marker': 'BLDFT-BOOTED'},
+        'slow': {'action': 'install', 'delay': '25'},
+        'fail': {'action': 'fail', 'message': 'BLDFT-MEDIUM-BROKEN'},
+        'hang': {'action': 'hang'},
+        'snapfail': {'action': 'install', 'delay': '1',
+                     'snapshot': 'fail'},
+        'nomarker': {'action': 'install', 'delay': '1',
+                     'marker': 'NOTHING-TO-SEE'},
+    }
+    cat = catalog.Catalog(demo, conf)
+    out = {}
+    for kind, cfg in kinds.items():
+        path = str(d / ('%s.iso' % kind))
+        make_test_iso.make_iso(path, volume_id='BLDFT_' + kind.upper(),
+                               isoplugin_cfg=cfg)
+        image = cat.create(PREFIX + kind, filename=path, os_type='linux',
+                           os_distro='debian', os_version='12')
+        out[kind] = getattr(image, 'id', None) or image['id']
+    yield out
+    for image_id in out.values():
+        demo.image.delete_image(image_id, ignore_missing=True)
+    for image in demo.image.images():
+        if image.name.startswith(PREFIX):
+            demo.image.delete_image(image.id, ignore_missing=True)
+
+
+def assert_no_leftovers(conn, conf, build_id):
+    left = build_mod.find_resources(conn, conf, build_id)
+    assert left == [], 'build %s left %r' % (build_id, left)
+
+
+def _build(demo, conf, iso, **kwargs):
+    kwargs.setdefault('flavor', 'm1.tiny')
+    kwargs.setdefault('name', PREFIX + uuid.uuid4().hex[:6])
+    return build_mod.Build(demo, conf, build_mod.BuildRequest(
+        iso=iso, **kwargs))
+
+
+def _image(conn, image_id):
+    return conn.image.get('/images/%s' % image_id).json()
+
+
+def _nova_api_line(request_id):
+    with open(NOVA_API_LOG) as f:
+        for line in f:
+            if request_id in line and 'microversion' in line:
+                return line
+    return None
+
+
+# -- success ---------------------------------------------------------------
+
+def test_full_build_from_the_command_line(demo, admin, conf, isos):
+    name = PREFIX + 'full'
+    result = osc('iso', 'build', 'create', PREFIX + 'install', '--name',
+                 name, '--flavor', 'm1.tiny', '--verify', '--tag', 'bldft',
+                 '-f', 'json')
+    shown = json.loads(result.stdout)
+    image = _image(demo, shown['id'])
+    build_id = image['isoplugin_build_id']
+
+    assert image['status'] == 'active'
+    assert image['name'] == name
+    assert image['tags'] == ['bldft']
+    assert image['os_distro'] == 'debian'
+    assert image['os_version'] == '12'
+    assert image['os_type'] == 'linux'
+    assert image['min_disk'] == 1
+    assert image['hw_disk_bus'] == 'virtio'
+    assert image['isoplugin_source_iso_id'] == isos['install']
+    iso = _image(demo, isos['install'])
+    assert image['isoplugin_source_iso_hash'] == '%s:%s' % (
+        iso['os_hash_algo'], iso['os_hash_value'])
+    assert image['isoplugin_backend'] == 'nova-rescue'
+    assert image['isoplugin_version']
+    assert image['isoplugin_build_time'].endswith('Z')
+    assert image['isoplugin_verified'] == 'passed'
+    for key in ('hw_rescue_device', 'hw_rescue_bus', 'hw_cdrom_bus',
+                'isoplugin_media', 'isoplugin_role', 'instance_uuid',
+                'base_image_ref'):
+        assert key not in image, key
+    # every phase on the terminal
+    for phase in build_mod.PHASES:
+        assert '%s %-8s phase-start' % (build_id, phase) in result.stderr
+    assert_no_leftovers(demo, conf, build_id)
+
+    # Nova received a rescue with the ISO, at microversion 2.87: the build
+    # server (deleted now) as admin, its instance actions, and nova-api's
+    # log line for that very request.
+    servers = list(admin.compute.servers(
+        all_projects=True, deleted=True,
+        name='isoplugin-build-' + build_id))
+    assert len(servers) == 1 and servers[0].status == 'DELETED'
+    actions = admin.compute.get(
+        '/servers/%s/os-instance-actions' % servers[0].id,
+        microversion='2.84').json()['instanceActions']
+    names = [a['action'] for a in actions]
+    assert names.count('rescue') == 1
+    for expected in ('create', 'unrescue', 'stop', 'createImage',
+                     'delete'):
+        assert expected in names
+    rescue = [a for a in actions if a['action'] == 'rescue'][0]
+    url = '/servers/%s/os-instance-actions/%s' % (servers[0].id,
+                                                  rescue['request_id'])
+    detail = admin.compute.get(url, microversion='2.84').json()[
+        'instanceAction']
+    assert [e['result'] for e in detail['events']] == ['Success']
+    line = _nova_api_line(rescue['request_id'])
+    assert line is not None and '/action' in line
+    microversion = re.search(r'microversion: (\d+)\.(\d+)', line)
+    assert (int(microversion.group(1)), int(microversion.group(2))) >= \
+        (2, 87), line
+    # the ISO was the rescue image: the fake driver logged it on the
+    # console of the build server... which is gone; the compute log has it
+    compute_log = os.path.join(ROOT, '.devcloud', 'logs',
+                               'nova-compute.log')
+    with open(compute_log) as f:
+        text = f.read()
+    assert isos['install'] in text
+    demo.image.delete_image(image['id'])
+
+
+# -- failures ----------------------------------------------------------------
+
+def test_server_error_names_phase_and_fault(demo, conf, isos):
+    b = _build(demo, conf, isos['fail'], verify=False)
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'install'
+    assert 'BLDFT-MEDIUM-BROKEN' in str(e.value)
+    assert 'cannot be rescued' in str(e.value)
+    assert_no_leftovers(demo, conf, b.id)
+
+
+def test_install_timeout(demo, conf, isos):
+    b = _build(demo, conf, isos['hang'], install_timeout=6, verify=False)
+
+    with pytest.raises(exception.BuildTimeout) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'install'
+    assert 'RESCUE' in str(e.value)
+    assert_no_leftovers(demo, conf, b.id)
+
+
+def test_snapshot_failure(demo, conf, isos):
+    b = _build(demo, conf, isos['snapfail'], verify=False)
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'snapshot'
+    assert 'createImage' in str(e.value)
+    assert_no_leftovers(demo, conf, b.id)
+    assert demo.image.find_image(b.request.name) is None
+
+
+def test_verify_failure_deletes_the_image(demo, conf, isos):
+    conf.set_override('verify_timeout', 10, 'isoplugin')
+    try:
+        b = _build(demo, conf, isos['nomarker'], verify=True)
+        with pytest.raises(exception.VerifyFailed) as e:
+            b.run()
+    finally:
+        conf.clear_override('verify_timeout', 'isoplugin')
+
+    assert e.value.kwargs['phase'] == 'verify'
+    assert_no_leftovers(demo, conf, b.id)
+    assert demo.image.find_image(b.request.name) is None
+
+
+def _driver(iso, pause='-', name=None):
+    name = name or PREFIX + uuid.uuid4().hex[:6]
+    proc = subprocess.Popen(
+        [sys.executable, '-c', DRIVER, 'devcloud-demo', iso, name, pause],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env())
+    first = proc.stdout.readline().split()
+    assert first and first[0] == 'BUILD', proc.stderr.read()
+    return proc, first[1], name
+
+
+def _wait_phase(demo, conf, build_id, phase, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        builds = build_mod.list_builds(demo, conf, build_id)
+        if builds and builds[0].phase == phase:
+            return builds[0]
+        time.sleep(0.5)
+    raise AssertionError('build %s never showed phase %s'
+                         % (build_id, phase))
+
+
+def test_sigint_during_install_cleans_up(demo, conf, isos):
+    proc, build_id, _name = _driver(isos['hang'])
+    _wait_phase(demo, conf, build_id, 'install')
+
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode != 0
+    assert 'interrupted in phase install' in err
+    assert_no_leftovers(demo, conf, build_id)
+
+
+KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
+
+
+def _kill_in(demo, conf, iso, phase):
+    proc, build_id, name = _driver(iso, pause=phase)
+    if phase == 'install':  # a real wait: the installer takes 25 s
+        _wait_phase(demo, conf, build_id, 'install')
+        time.sleep(2)
+    else:
+        assert proc.stdout.readline().split() == ['PAUSED', build_id]
+        if phase != 'prepare':  # prepare has no server yet: images only
+            _wait_phase(demo, conf, build_id, phase)
+    proc.kill()
+    proc.wait()
+    info = build_mod.show_build(demo, conf, build_id)
+    assert info.status == 'orphaned'
+    return build_id, name
+
+
+@pytest.mark.parametrize('phase', KILL_PHASES)
+def test_sigkill_then_delete_orphans(demo, conf, isos, phase):
+    iso = isos['slow'] if phase == 'install' else isos['install']
+    build_id, name = _kill_in(demo, conf, iso, phase)
+
+    result = osc('iso', 'build', 'delete', '--orphans')
+
+    assert 'deleted %s' % build_id in result.stdout
+    assert_no_leftovers(demo, conf, build_id)
+    assert demo.image.find_image(name) is None
+
+
+@pytest.mark.parametrize('phase', KILL_PHASES)
+def test_sigkill_then_resume(demo, conf, isos, phase):
+    iso = isos['slow'] if phase == 'install' else isos['install']
+    build_id, name = _kill_in(demo, conf, iso, phase)
+
+    result = osc('iso', 'build', 'resume', build_id, '-f', 'json')
+
+    shown = json.loads(result.stdout)
+    image = _image(demo, shown['id'])
+    assert image['status'] == 'active'
+    assert image['name'] == name
+    assert image['isoplugin_build_id'] == build_id
+    assert image['isoplugin_verified'] == 'passed'
+    assert 'isoplugin_role' not in image
+    assert_no_leftovers(demo, conf, build_id)
+    demo.image.delete_image(image['id'])
+
+
+def test_build_list_show_and_finish(demo, conf, isos, tmp_path):
+    # An ISO without /ISOPLUGIN.CFG: the "installer" waits for a person.
+    path = str(tmp_path / 'human.iso')
+    make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN')
+    iso = catalog.Catalog(demo, conf).create(PREFIX + 'human', filename=path)
+    iso_id = getattr(iso, 'id', None) or iso['id']
+    b = _build(demo, conf, iso_id, verify=False, interactive=True)
+    events = []
+    b.progress = events.append
+    import threading
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        image=b.run()))
+    worker.start()
+    try:
+        _wait_phase(demo, conf, b.id, 'install')
+        listed = osc('iso', 'build', 'list', '-f', 'json')
+        rows = {r['Build']: r for r in json.loads(listed.stdout)}
+        assert rows[b.id]['Status'] == 'running'
+        assert rows[b.id]['Phase'] == 'install'
+        shown = json.loads(osc('iso', 'build', 'show', b.id, '-f',
+                               'json').stdout)
+        assert shown['iso_id'] == iso_id
+        osc('iso', 'build', 'finish', b.id)
+        worker.join(180)
+    finally:
+        b.cancelled.set()
+        worker.join(180)
+        demo.image.delete_image(iso_id, ignore_missing=True)
+    console = [e for e in events if e['event'] in ('console', 'warning')]
+    assert result.get('image') is not None, events[-3:]
+    assert console  # the URL was offered (or why not)
+    assert_no_leftovers(demo, conf, b.id)
+    demo.image.delete_image(result['image'].id)
