@@ -411,6 +411,50 @@ def test_fake_installer_fail_and_snapshot_fail(
         c.image.delete_image(blank.id, ignore_missing=True)
 
 
+def test_spawn_disks_iso_and_qcow2(devcloud, demo_conn, iso_images,
+                                   leak_check, tmp_path):
+    """Spawn: ISO -> cdrom.iso + blank root disk; qcow2 -> raw disk.
+
+    Both root disks are grown (sparse) to the flavor's root_gb.
+    """
+    c = demo_conn
+    iso = iso_images(None)
+    head = os.urandom(65536)
+    raw = tmp_path / 'src.raw'
+    raw.write_bytes(head + b'\0' * 65536)
+    qcow = tmp_path / 'src.qcow2'
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2',
+                    str(raw), str(qcow)], check=True)
+    q = _upload(c, 'dc-qcow2', qcow.read_bytes(), 'qcow2')
+    sids = []
+    try:
+        a = _boot(c, 'dc-from-iso', iso.id, flavor='m1.small')['server']['id']
+        b = _boot(c, 'dc-from-qcow2', q.id)['server']['id']
+        sids += [a, b]
+        for sid in sids:
+            s = _wait_server(
+                c, sid, lambda s: s['status'] in ('ACTIVE', 'ERROR'))
+            assert s['status'] == 'ACTIVE', s.get('fault')
+        da = os.path.join(devcloud.instances_dir, a)
+        assert os.path.getsize(os.path.join(da, 'disk')) == 2 * GiB
+        with open(os.path.join(da, 'cdrom.iso'), 'rb') as f:
+            assert f.read(32768 + 6)[-5:] == b"CD001"   # an ISO 9660
+        assert 'booting from cdrom' in _console(c, a)
+        db = os.path.join(devcloud.instances_dir, b)
+        assert os.path.getsize(os.path.join(db, 'disk')) == 1 * GiB
+        with open(os.path.join(db, 'disk'), 'rb') as f:
+            assert f.read(len(head)) == head
+        assert 'booting from disk' in _console(c, b)
+    finally:
+        for sid in sids:
+            _delete_server(c, sid)
+        for sid in sids:
+            _wait_server(c, sid, lambda s: s is None, what='deletion')
+        c.image.delete_image(q.id, ignore_missing=True)
+    for sid in sids:
+        assert not os.path.exists(os.path.join(devcloud.instances_dir, sid))
+
+
 # ---------------------------------------------------------- glance
 
 def test_web_download_any_port_and_copy_image(demo_conn, admin_conn,
