@@ -455,22 +455,59 @@ def mysql(sql, check=True):
     return None
 
 
+OWNER = 'devcloud:' + D     # database COMMENT: which checkout made it
+
+
+def devcloud_databases():
+    """{name: owner comment} of the devcloud_* databases in MariaDB."""
+    out = mysql("SELECT SCHEMA_NAME, SCHEMA_COMMENT FROM "
+                "information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE "
+                "'devcloud\\_%'", check=False) or ''
+    dbs = {}
+    for line in out.splitlines():
+        name, _, comment = line.partition('\t')
+        if name:
+            dbs[name] = comment.strip()
+    return dbs
+
+
+def foreign(dbs):
+    """Databases made by another checkout's devcloud (one per machine)."""
+    return {n: c for n, c in dbs.items() if c and c != OWNER}
+
+
 def rabbitmqctl(*args, check=True):
     return run(['rabbitmqctl', '-q'] + list(args), check=check)
 
 
 def setup_db_and_broker(setup):
+    if setup.get('databases'):
+        # mark databases made before ownership comments existed
+        unmarked = [n for n, c in devcloud_databases().items()
+                    if not c and n in DATABASES]
+        if unmarked:
+            mysql('; '.join("ALTER DATABASE `%s` COMMENT '%s'"
+                            % (n, OWNER.replace("'", "''"))
+                            for n in unmarked))
     if not setup.get('databases'):
         # no record of them in .devcloud/state: databases of that name are
         # leftovers of a .devcloud/ deleted without `clean` (their fernet
         # keys, image files and compute node identity are gone): start over
-        old = (mysql("SHOW DATABASES LIKE 'devcloud\\_%'") or '').split()
+        dbs = devcloud_databases()
+        other = foreign(dbs)
+        if other and not os.environ.get('DEVCLOUD_TAKEOVER'):
+            die('the databases %s belong to another checkout (%s); run '
+                '`tools/devcloud clean` there (or set DEVCLOUD_TAKEOVER=1 to '
+                'drop them)' % (', '.join(sorted(other)),
+                                sorted(set(other.values()))))
+        old = sorted(dbs)
         if old:
             log('dropping leftover databases without .devcloud state: %s'
                 % ', '.join(old))
         stmts = ['DROP DATABASE IF EXISTS `%s`' % d for d in old]
         stmts += [
-            'CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % d
+            "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8 "
+            "COMMENT '%s'" % (d, OWNER.replace("'", "''"))
             for d in DATABASES
         ]
         for host in ('localhost', '127.0.0.1'):
@@ -1190,23 +1227,30 @@ def cmd_down(args, quiet=False):
 def cmd_clean(args):
     args.keep_system = True
     cmd_down(args)
+    ours = os.path.exists(os.path.join(STATE, 'setup.json'))
     if tcp_open(3306):
-        dbs = (
-            mysql("SHOW DATABASES LIKE 'devcloud\\_%'", check=False) or ''
-        ).split()
-        stmts = ['DROP DATABASE IF EXISTS `%s`' % d for d in dbs]
-        stmts += [
-            "DROP USER IF EXISTS '%s'@'%s'" % (DB_USER, h)
-            for h in ('localhost', '127.0.0.1')
-        ]
-        mysql('; '.join(stmts), check=False)
-        log(
-            'MariaDB: dropped %s and user %s'
-            % (', '.join(dbs) or 'no databases', DB_USER)
-        )
+        dbs = devcloud_databases()
+        other = foreign(dbs)
+        mine = sorted(n for n in dbs if n not in other)
+        if other:
+            log('MariaDB: not touching %s (made by %s)'
+                % (', '.join(sorted(other)), sorted(set(other.values()))))
+        stmts = ['DROP DATABASE IF EXISTS `%s`' % d for d in mine]
+        if not other:
+            stmts += [
+                "DROP USER IF EXISTS '%s'@'%s'" % (DB_USER, h)
+                for h in ('localhost', '127.0.0.1')
+            ]
+        if stmts:
+            mysql('; '.join(stmts), check=False)
+        log('MariaDB: dropped %s%s'
+            % (', '.join(mine) or 'no databases',
+               '' if other else ' and user %s' % DB_USER))
+        ours = ours or bool(mine)
+        ours = ours and not other
     else:
         log('MariaDB not running: databases not dropped')
-    if tcp_open(5672):
+    if tcp_open(5672) and ours:
         rabbitmqctl('delete_vhost', RABBIT_VHOST, check=False)
         rabbitmqctl('delete_user', RABBIT_USER, check=False)
         log(
