@@ -26,9 +26,12 @@ import hashlib
 import http.server
 import json
 import os
+import pathlib
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 
@@ -58,8 +61,9 @@ def osc(*args, cloud='demo', check=True, env=None, user=None):
     """Run ``openstack --os-cloud devcloud-<cloud> ARGS``."""
     cmd = [OPENSTACK, '--os-cloud', 'devcloud-%s' % cloud] + list(args)
     if user:
-        cmd = ['setpriv', '--reuid=%s' % user, '--regid=%s' % user,
-               '--clear-groups'] + cmd
+        pw = pwd.getpwnam(user)
+        cmd = ['setpriv', '--reuid=%d' % pw.pw_uid,
+               '--regid=%d' % pw.pw_gid, '--clear-groups'] + cmd
     result = subprocess.run(cmd, capture_output=True, text=True,
                             env=env or _env(), stdin=subprocess.DEVNULL,
                             timeout=600)
@@ -240,7 +244,7 @@ def test_set_retire_restore(conns, isodir):
     assert out['architecture'] == 'x86_64'
     assert out['extractable'] is False
     assert out['password_enabled'] is True
-    assert out['tags'] == 'a, b'
+    assert sorted(out['tags'].split(', ')) == ['a', 'b']
     assert out['visibility'] == 'shared'
     assert out['protected'] is True
     out = osc_json('iso', 'set', new, '--remove-tag', 'a', '--unprotected')
@@ -459,7 +463,7 @@ def test_create_from_url_streamed(conns, web, isodir):
 
 # -- bad input: a clear error, non-zero exit, no image left -----------------
 
-def _bad_files(tmp):
+def _bad_files(tmp, quota_mib):
     """Make the files of the bad-input table; return {case: path}."""
     paths = {}
     p = tmp / 'random.iso'
@@ -492,7 +496,8 @@ def _bad_files(tmp):
     paths['missing'] = tmp / 'missing.iso'
     p = tmp / 'huge.iso'
     make_test_iso.make_iso(str(p), volume_id='HUGE')
-    os.truncate(str(p), 200 * 1024 ** 4)  # sparse 200 TiB: over any quota
+    # sparse, 1 GiB more than the project's whole image_size_total limit
+    os.truncate(str(p), (quota_mib + 1024) * 1024 * 1024)
     paths['huge'] = p
     p = tmp / 'ok.iso'
     make_test_iso.make_iso(str(p), volume_id='OK')
@@ -501,11 +506,18 @@ def _bad_files(tmp):
 
 
 @pytest.fixture(scope='module')
-def bad(tmp_path_factory, web):
-    tmp = tmp_path_factory.mktemp('bad')
+def bad(web, conns):
+    # Not under pytest's tmp dir (mode 0700): the unreadable-file case runs
+    # as an unprivileged user who must reach the file and find exactly the
+    # file itself unreadable.
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix='isoplugin-catft-'))
     os.chmod(str(tmp), 0o755)
-    paths = _bad_files(tmp)
-    return paths
+    usage = conns['demo'].image.get('/info/usage').json()['usage']
+    limit = usage['image_size_total']['limit']
+    assert limit >= 0, 'the over-quota case needs an image_size_total limit'
+    paths = _bad_files(tmp, limit)
+    yield paths
+    shutil.rmtree(str(tmp), ignore_errors=True)
 
 
 BAD_CASES = [
@@ -561,8 +573,7 @@ def duplicate(conns, bad):
 
 @pytest.mark.parametrize('case,args,message', BAD_CASES,
                          ids=[c[0] for c in BAD_CASES])
-def test_bad_input(conns, bad, web, duplicate, tmp_path, case, args,
-                   message):
+def test_bad_input(conns, bad, web, duplicate, case, args, message):
     subst = {k: str(v) for k, v in bad.items()}
     subst['web'] = web
     args = [a.format(**subst) for a in args]
@@ -577,13 +588,15 @@ def test_bad_input(conns, bad, web, duplicate, tmp_path, case, args,
     if case == 'unreadable-file':
         # We run as root, who reads any file: run this case as an
         # unprivileged user, with a readable copy of clouds.yaml.
-        cfg = tmp_path / 'clouds.yaml'
+        home = bad['unreadable'].parent / 'home'
+        home.mkdir(exist_ok=True)
+        os.chmod(str(home), 0o777)
+        cfg = home / 'clouds.yaml'
         shutil.copy(CLOUDS, str(cfg))
-        os.chmod(str(tmp_path), 0o755)
         os.chmod(str(cfg), 0o644)
         kwargs = {'user': 'nobody',
                   'env': _env(OS_CLIENT_CONFIG_FILE=str(cfg),
-                              HOME=str(tmp_path))}
+                              HOME=str(home))}
     result = osc('iso', 'create', name, '--no-progress', *args,
                  check=False, **kwargs)
     assert result.returncode != 0, result.stdout
