@@ -37,6 +37,7 @@ class CatalogTestCase(base.TestCase):
         self.use_glance()
         self.conf = iso_conf.load_config(config_files=[])
         self.cat = catalog.Catalog(self.cloud, self.conf)
+        self.cat.parallel_checks = False
         self.project = self.cloud.current_project_id
         admin = mock.patch.object(catalog.Catalog, 'is_admin',
                                   return_value=False)
@@ -204,6 +205,19 @@ class TestCreate(CatalogTestCase):
                                          '.*over quota.*over a limit'):
             self.cat.create('ubuntu', filename=path)
         self.assert_calls()
+
+    def test_parallel_checks_refuse_duplicate(self):
+        path = self.make_iso()
+        self.cat.parallel_checks = True
+        self.register_uris(self.list_uris(
+            'ubuntu', hidden_images=[self.image()]) + [self.usage_uri()])
+
+        with testtools.ExpectedException(exception.DuplicateISO):
+            self.cat.create('ubuntu', filename=path)
+        methods = [(r.method, urllib.parse.urlsplit(r.url).path)
+                   for r in self.adapter.request_history]
+        self.assertIn(('GET', '/v2/info/usage'), methods)
+        self.assertNotIn(('POST', '/v2/images'), methods)
 
     def test_duplicate_name_refused_before_upload(self):
         path = self.make_iso()
