@@ -251,7 +251,9 @@ class Build:
         """
         data = {'build_id': self.id, 'phase': self.phase, 'event': event}
         data.update(details)
-        LOG.info('isoplugin build %(build_id)s %(phase)s: %(event)s', data)
+        # every poll is an event too: those go to debug
+        log = LOG.debug if event == 'waiting' else LOG.info
+        log('isoplugin build %(build_id)s %(phase)s: %(event)s', data)
         if self.progress is not None:
             self.progress(data)
         return data
@@ -560,10 +562,9 @@ class Build:
         self._set_output_properties()
 
     def _pending_output(self):
-        images = list(self.conn.image.images(**{
-            self.prefix + 'build_id': self.id,
-            self.prefix + 'role': ROLE_OUTPUT}))
-        return images[0].id if images else None
+        images = list_images(self.conn, {self.prefix + 'build_id': self.id,
+                                         self.prefix + 'role': ROLE_OUTPUT})
+        return images[0]['id'] if images else None
 
     def _set_output_properties(self):
         p = self.prefix
@@ -755,14 +756,40 @@ def server_fault(server):
     return fault or None
 
 
-def _image_resource(image, prefix):
-    props = dict(image.properties or {})
-    record = {k[len(prefix):]: str(v) for k, v in props.items()
+def _image_resource(body, prefix):
+    record = {k[len(prefix):]: str(v) for k, v in body.items()
               if k.startswith(prefix)}
-    return Resource(kind='image', id=image.id, name=image.name,
+    return Resource(kind='image', id=body['id'], name=body.get('name'),
                     build_id=record.get('build_id'), role=record.get('role'),
-                    status=image.status, record=record,
-                    updated_at=image.updated_at)
+                    status=body.get('status'), record=record,
+                    updated_at=body.get('updated_at'))
+
+
+def list_images(conn, filters):
+    """Glance images matching property ``filters``, as JSON dicts.
+
+    openstacksdk's ``images()`` drops query parameters it does not know,
+    and Glance filters on any property: the query is sent as it is, and
+    every page is followed.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param filters: dict of property name -> value.
+    :returns: a list of image dicts.
+    """
+    images = []
+    url = '/images'
+    params = dict(filters, limit=100)
+    while url:
+        resp = conn.image.get(url, params=params)
+        _raise_for(resp)
+        body = resp.json()
+        images.extend(body.get('images') or [])
+        url = body.get('next')
+        if url:
+            url = url.replace('/v2', '', 1) if url.startswith('/v2') \
+                else url
+            params = None
+    return images
 
 
 def find_resources(conn, conf, build_id=None):
@@ -788,9 +815,12 @@ def find_resources(conn, conf, build_id=None):
             query = {prefix + 'role': role}
             if build_id:
                 query[prefix + 'build_id'] = build_id
-            for image in conn.image.images(**query):
-                res = _image_resource(image, prefix)
+            for body in list_images(conn, query):
+                res = _image_resource(body, prefix)
+                # Glance filtered already; check again, it is cheap and a
+                # cleanup must never touch what is not its own
                 if (res.build_id and res.role == role and
+                        build_id in (None, res.build_id) and
                         res.id not in {r.id for r in found}):
                     found.append(res)
     return found
@@ -1114,11 +1144,9 @@ def verify_image(build):
             raise exception.VerifyFailed(
                 build_id=build.id, phase='verify', reason=str(e)) from e
     finally:
+        # cleanup waits for it to be gone, with the other servers
         with contextlib.suppress(sdk_exc.SDKException):
             conn.compute.delete_server(server.id, ignore_missing=True)
-            conn.compute.wait_for_delete(
-                conn.compute.get_server(server.id), interval=1,
-                wait=opts.delete_timeout)
 
 
 # -- many builds -----------------------------------------------------------

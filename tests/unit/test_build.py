@@ -85,8 +85,16 @@ def conn():
     c.image.images.return_value = []
     out = fakes.generate_fake_resource(_image.Image, status='active')
     c.image.get_image.return_value = out
-    c.image.get.return_value = FakeJson({'id': out.id, 'visibility':
-                                         'private', 'tags': []})
+    c.current = {'id': out.id, 'visibility': 'private', 'tags': []}
+    c.listed = {}  # role -> image dicts that GET /images answers
+
+    def get(url, params=None, **kwargs):
+        if url == '/images':
+            role = (params or {}).get('isoplugin_role')
+            return FakeJson({'images': c.listed.get(role, [])})
+        return FakeJson(c.current)
+
+    c.image.get.side_effect = get
     c.image.patch.return_value = mock.Mock(status_code=204, ok=True,
                                            headers={})
     return c
@@ -146,7 +154,7 @@ def test_output_image_properties(conn, conf, backend, sleeps):
     current = {'id': 'x', 'hw_rescue_device': 'cdrom', 'instance_uuid': 'u',
                'isoplugin_role': 'output-pending', 'visibility': 'private',
                'tags': []}
-    conn.image.get.return_value = FakeJson(current)
+    conn.current = current
 
     b.run()
 
@@ -192,11 +200,11 @@ def test_failure_names_phase_and_cleans_up(conn, conf, backend, sleeps):
 
 def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps):
     b, _events = _build(conn, conf, backend)
-    blank = fakes.generate_fake_resource(_image.Image)
-    blank.properties = {'isoplugin_build_id': b.id,
-                        'isoplugin_role': 'blank-disk'}
-    conn.image.images.side_effect = lambda **q: (
-        [blank] if q.get('isoplugin_role') == 'blank-disk' else [])
+    blank = {'id': 'blank-x', 'isoplugin_build_id': b.id,
+             'isoplugin_role': 'blank-disk', 'status': 'active'}
+    other = {'id': 'other', 'isoplugin_build_id': 'b-someone-else',
+             'isoplugin_role': 'blank-disk', 'status': 'active'}
+    conn.listed = {'blank-disk': [blank, other]}
 
     with mock.patch.object(backend, 'install_state',
                            side_effect=KeyboardInterrupt):
@@ -204,7 +212,8 @@ def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps):
             b.run()
 
     assert e.value.kwargs['phase'] == 'install'
-    conn.image.delete_image.assert_called_once_with(blank.id,
+    # only its own image, even if Glance answered with more
+    conn.image.delete_image.assert_called_once_with('blank-x',
                                                     ignore_missing=True)
 
 
@@ -347,17 +356,15 @@ def test_delete_build_unknown_id(conn, conf):
 
 
 def test_finish_build_sets_the_flag(conn, conf):
-    blank = fakes.generate_fake_resource(_image.Image, status='active')
-    blank.properties = {'isoplugin_build_id': 'b-1',
-                        'isoplugin_role': 'blank-disk'}
-    conn.image.images.side_effect = lambda **q: (
-        [blank] if q.get('isoplugin_role') == 'blank-disk' else [])
-    conn.image.get.return_value = FakeJson({'id': blank.id})
+    blank = {'id': 'blank-1', 'isoplugin_build_id': 'b-1',
+             'isoplugin_role': 'blank-disk', 'status': 'active'}
+    conn.listed = {'blank-disk': [blank]}
+    conn.current = {'id': 'blank-1'}
 
     build_mod.finish_build(conn, conf, 'b-1')
 
     ops = conn.image.patch.call_args.kwargs['json']
-    assert conn.image.patch.call_args.args[0] == '/images/' + blank.id
+    assert conn.image.patch.call_args.args[0] == '/images/blank-1'
     assert ops == [{'op': 'add', 'path': '/isoplugin_finish',
                     'value': 'requested'}]
 
