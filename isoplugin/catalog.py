@@ -536,14 +536,9 @@ class Catalog(object):
             elif resp.headers.get('Content-Length', '').isdigit():
                 size = int(resp.headers['Content-Length'])
             head = resp.raw.read(URL_HEAD_BYTES, decode_content=True)
-        if size is None:
-            size_for_check = None
-        else:
-            size_for_check = size
         info = isoinfo.inspect(io.BytesIO(head), name=url,
-                               size=size_for_check or len(head))
-        if size is None:
-            info.size = None
+                               size=size or len(head))
+        info.size = size
         return size, info
 
     def create(self, name, filename=None, url=None, description=None,
@@ -777,7 +772,13 @@ class Catalog(object):
                              'ours': ', '.join(digests)})
                 digests = dict(digests)
                 digests.update(_hash_file(fileobj, glance_algo))
-            if glance_algo in digests:
+            if glance_algo not in digests:
+                LOG.warning('Glance hashes with %(algo)s, the client '
+                            'computed %(ours)s: the upload of %(id)s is '
+                            'not verified', {'algo': glance_algo,
+                                             'ours': ', '.join(digests),
+                                             'id': image.id})
+            else:
                 if digests[glance_algo] != glance_value:
                     raise exception.ChecksumMismatch(
                         what=_('the upload of %s') % image.id,
@@ -854,7 +855,10 @@ class Catalog(object):
                     size, algorithms,
                     chunk_size=self.conf.glance.upload_chunk_size,
                     progress=progress)
-                self._put_data(image_id, data, store)
+                # Unknown size: a bare iterator, which requests sends
+                # chunked (HashingBody's len() needs the size).
+                self._put_data(image_id, data if size is not None
+                               else iter(data), store)
             digests = data.hexdigests()
             image = self._fetch(image_id)
             self._verify(image, digests, expected, notify=notify)

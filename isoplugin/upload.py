@@ -30,9 +30,12 @@ import threading
 from isoplugin import exception
 from isoplugin.i18n import _
 
-#: Chunks waiting for the hashing thread, at most; bounds memory use to
-#: (QUEUE_DEPTH + 2) * chunk_size.
-QUEUE_DEPTH = 4
+#: Chunks waiting for the hashing thread, at most. Hashing (~600 MB/s for
+#: sha512) is much faster than Glance takes data in, so the queue is
+#: nearly always empty; one slot bounds memory to about three chunks (the
+#: one read, the one hashed, the one on the socket; a chunk sent and
+#: hashed is the same bytes object).
+QUEUE_DEPTH = 1
 
 #: Algorithms a checksum may be given in, with their hex digest lengths.
 CHECKSUM_ALGORITHMS = {'md5': 32, 'sha1': 40, 'sha256': 64, 'sha384': 96,
@@ -72,8 +75,8 @@ class HashingBody(object):
     :param read: ``read(n)`` of the source (a file's or a response's raw
         stream); it returns ``b''`` at the end.
     :param size: number of bytes the source holds (sent as
-        Content-Length), or ``None`` when unknown (then requests falls back
-        to chunked transfer).
+        Content-Length). When it is unknown (``None``), give requests
+        ``iter(body)`` instead of the body: it then sends it chunked.
     :param algorithms: names of the hashlib algorithms to compute.
     :param chunk_size: bytes read at a time.
     :param progress: optional ``progress(sent, total)`` callable, called
@@ -135,8 +138,10 @@ class HashingBody(object):
     def hexdigests(self):
         """Return ``{algorithm: hex digest}`` of everything sent.
 
-        :raises isoplugin.exception.UploadError: the body was not sent
-            completely, or the source changed size while it was read.
+        :raises isoplugin.exception.CloudError: the body was not sent
+            completely.
+        :raises isoplugin.exception.SourceUnreadable: the source changed
+            size while it was read.
         """
         if self._thread is not None:
             self._thread.join()

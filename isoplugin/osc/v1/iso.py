@@ -246,15 +246,18 @@ class ShowIso(command.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
+        from isoplugin import exception
+
         with utils.command_errors():
             cat = _catalog(self.app)
             image = cat.get(parsed_args.iso)
             servers = cat.servers_using(image)
-            try:
-                members = cat.members(image.id) \
-                    if image.visibility == 'shared' else []
-            except Exception:
-                members = []
+            members = []
+            if image.visibility == 'shared':
+                try:
+                    members = cat.members(image.id)
+                except exception.PermissionDenied:
+                    pass  # not the owner: Glance shows the list to owners
             extra = {
                 'servers': ', '.join('%s (%s)' % (s.name, s.id)
                                      for s in servers),
