@@ -317,8 +317,9 @@ class Build:
         nothing before the record image exists. The heartbeat and the
         client are renewed with every write.
 
+        A failed write is reported as a ``warning`` event, not raised.
+
         :param fields: record fields, strings.
-        :raises isoplugin.exception.CloudError: Glance refused.
         """
         image_id = self.state.get('blank_id')
         if not image_id:
@@ -327,12 +328,19 @@ class Build:
                       client=CLIENT)
         ops = [{'op': 'add', 'path': '/' + self.prefix + k,
                 'value': str(v)[:255]} for k, v in sorted(fields.items())]
-        with cloud.translate_errors(_('build record image %s') % image_id):
-            resp = self.conn.image.patch(
-                '/images/%s' % image_id, json=ops,
-                headers={'Content-Type':
-                         'application/openstack-images-v2.1-json-patch'})
-            _raise_for(resp)
+        try:
+            with cloud.translate_errors(_('build record image %s')
+                                        % image_id):
+                resp = self.conn.image.patch(
+                    '/images/%s' % image_id, json=ops,
+                    headers={'Content-Type':
+                             'application/openstack-images-v2.1-json-patch'})
+                _raise_for(resp)
+        except exception.CloudError as e:
+            # The record helps other clients; losing it must not fail the
+            # build (the server and the output image carry the build id).
+            self.event('warning', message=_('could not update the build '
+                                            'record: %s') % e)
         self._last_heartbeat = time.monotonic()
 
     def finish_is_requested(self):
