@@ -558,7 +558,9 @@ class Build:
             except exception.NotFound:
                 image = None
             if image is None or image.status in ('killed', 'deleted'):
-                fault = self._fault() or _('the cloud deleted it')
+                fault = self._fault() or _(
+                    'Nova deleted it during createImage and gives no reason '
+                    '(the createImage instance action shows no error)')
                 raise exception.BuildFailed(
                     build_id=self.id, phase=self.phase,
                     reason=_('the snapshot image %(id)s failed: %(fault)s')

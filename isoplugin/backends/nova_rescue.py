@@ -344,20 +344,20 @@ class NovaRescueBackend(base.BuildBackend):
         if not resp.ok:
             return None
         actions = resp.json().get('instanceActions') or []
-        for action in actions:  # newest first
-            if not action.get('message'):
-                continue
+        for action in actions[:3]:  # newest first
             detail = conn.compute.get(
                 '/servers/%s/os-instance-actions/%s' %
                 (server_id, action['request_id']), microversion='2.84')
+            if not detail.ok:
+                continue
             events = (detail.json().get('instanceAction') or {}).get(
-                'events') or [] if detail.ok else []
+                'events') or []
             for event in events:
                 if event.get('result') == 'Error':
                     return '%s: %s' % (action['action'],
                                        event.get('details') or
-                                       action['message'])
-            return '%s: %s' % (action['action'], action['message'])
+                                       action.get('message') or
+                                       event['event'])
         return None
 
     def console_url(self, build):

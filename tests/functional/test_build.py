@@ -112,8 +112,7 @@ def isos(demo, conf, tmp_path_factory):
     """ISOs registered as demo, one per installer behaviour."""
     d = tmp_path_factory.mktemp('isos')
     kinds = {
-        'install': {'action': 'install', 'delay': '2',
-                    'marker': 'BLDFT-BOOTED'},
+        'install': {'action': 'install', 'delay': '2'},
         'slow': {'action': 'install', 'delay': '25'},
         'fail': {'action': 'fail', 'message': 'BLDFT-MEDIUM-BROKEN'},
         'hang': {'action': 'hang'},
