@@ -598,3 +598,21 @@ def test_down_stops_everything_then_warm_up(devcloud):
     print('warm start: %.1fs' % warm)
     assert devcloud.is_up()
     assert warm < 60
+
+
+def test_fake_mode_compute_is_the_only_enabled_one(devcloud, admin_conn):
+    """In fake mode only host 'devcloud' takes servers.
+
+    After a `tools/devcloud up --mode libvirt` and back (as tools/run-tests
+    does), the libvirt compute 'devcloud-libvirt' is stopped and disabled,
+    so the scheduler cannot pick it.
+    """
+    with open(os.path.join(os.path.dirname(devcloud.clouds_yaml),
+                           'mode')) as f:
+        assert f.read().strip() == 'fake'
+    computes = {s.host: (s.status, s.state)
+                for s in admin_conn.compute.services(binary='nova-compute')}
+    assert computes['devcloud'] == ('enabled', 'up'), computes
+    enabled = [h for h, (status, _) in computes.items()
+               if status == 'enabled']
+    assert enabled == ['devcloud'], computes

@@ -18,6 +18,9 @@
 # Environment:
 #   ISOPLUGIN_CACHE   cache folder (default $HOME/.cache/isoplugin)
 #   MARKER            marker printed by the installed system
+#   LINGER            seconds the installed system stays up after the
+#                     marker before it powers off (default 30; kernel
+#                     command line isoplugin_linger=N overrides)
 #                     (default ISOPLUGIN-INSTALLED-SYSTEM-BOOTED; no spaces)
 #   KERNEL_PKG        Debian kernel package (default: what linux-image-amd64
 #                     depends on)
@@ -35,6 +38,7 @@ OUT=${1:-$CACHE/installer.iso}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 WORK=${OUT%.iso}-work
 MARKER=${MARKER:-ISOPLUGIN-INSTALLED-SYSTEM-BOOTED}
+LINGER=${LINGER:-30}
 KERNEL_PKG=${KERNEL_PKG:-}
 VOLID=TINYLINUX_1_0_AMD64
 DISK_INFO='Tiny Linux 1.0 amd64'
@@ -44,7 +48,7 @@ case $MARKER in *[[:space:]]*|'') echo "MARKER must be one word" >&2; exit 2 ;; 
 
 log() { printf '[build-installer-iso] %s\n' "$*" >&2; }
 
-BUILD_ID=$( { sha256sum < "$SELF"; echo "MARKER=$MARKER KERNEL_PKG=$KERNEL_PKG"; } \
+BUILD_ID=$( { sha256sum < "$SELF"; echo "MARKER=$MARKER LINGER=$LINGER KERNEL_PKG=$KERNEL_PKG"; } \
             | sha256sum | cut -c1-16)
 if [ -z "${FORCE:-}" ] && [ -s "$OUT" ] && [ -f "$OUT.build-id" ] \
         && [ "$(cat "$OUT.build-id")" = "$BUILD_ID" ]; then
@@ -157,6 +161,7 @@ for w in $(cat /proc/cmdline); do
     case $w in
         isoplugin_marker=*) MARKER=${w#isoplugin_marker=} ;;
         installed_id=*) ID=${w#installed_id=} ;;
+        isoplugin_linger=*) LINGER=${w#isoplugin_linger=} ;;
     esac
 done
 OUT=/dev/ttyS0; [ -c $OUT ] || OUT=/dev/console
@@ -165,8 +170,15 @@ printf '\n%s\n' "$MARKER" > $OUT
 printf 'isoplugin: installed system id=%s kernel=%s uptime=%s disks=%s\n' \
     "$ID" "$(uname -r)" "$(cut -d' ' -f1 /proc/uptime)" "$ROOTDEV" > $OUT
 sync
+# Stay up a while, like a real system at its login prompt: Nova's libvirt
+# driver cannot read the console log of a guest that is already off, so a
+# verify step polling the log must find the guest still running.
+LINGER=${LINGER:-@LINGER@}
+printf 'isoplugin: up, powering off in %s s\n' "$LINGER" > $OUT
+sleep "$LINGER"
 poweroff -f
 EOF
+sed -i "s/@LINGER@/$LINGER/" sys-root/init
 chmod 755 sys-root/init
 mk_cpio sys-root sys-initrd.gz
 

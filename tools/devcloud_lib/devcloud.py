@@ -620,6 +620,7 @@ def ctx_for(mode, setup):
         'conductor_workers': 2,
         'scheduler_workers': 1,
         'venv_python': VPY,
+        'devcloud_dir': D,
     }
 
 
@@ -1037,13 +1038,15 @@ def cmd_up(args):
         open(mode_file).read().strip() if os.path.exists(mode_file) else None
     )
     mode_name = args.mode or old_mode or 'fake'
-    if old_mode and old_mode != mode_name and running('nova-compute'):
-        die(
-            'devcloud runs in mode %s; run tools/devcloud down first'
-            % old_mode
-        )
-    write(mode_file, mode_name + '\n')
     mode = modes.get_mode(mode_name)
+    if old_mode and old_mode != mode_name and running('nova-compute'):
+        # switch: only nova-compute changes (its own host name and state)
+        pid = running('nova-compute')
+        stop_pids([pid])
+        log('mode %s -> %s: stopped nova-compute (pid %d, host %s)'
+            % (old_mode, mode_name, pid,
+               modes.get_mode(old_mode).compute_host))
+    write(mode_file, mode_name + '\n')
     for name, (_, port, _) in WSGI.items():
         if not running(name) and tcp_open(port):
             die('127.0.0.1:%d (%s) is in use by another process (pid %s), '
@@ -1060,6 +1063,7 @@ def cmd_up(args):
     write_configs(mode, setup)
     setup_db_and_broker(setup)
     ctx = ctx_for(mode, setup)
+    mode.prepare(ctx, log)
     procs = db_schemas(setup)
     keystone_setup(setup)
     start_service('keystone', mode, ctx)
@@ -1092,7 +1096,7 @@ def cmd_up(args):
     # 'up' for service_down_time seconds)
     venvtool(
         'wait-nova',
-        COMPUTE_HOST,
+        mode.compute_host,
         '%.0f'
         % (
             min(STARTED.get(n, 0) or 9e9 for n in SERVICES[5:])
@@ -1100,9 +1104,12 @@ def cmd_up(args):
             else 0
         ),
     )
+    # the scheduler must never pick the other mode's (stopped) compute
+    venvtool('compute-services', mode.compute_host, *modes.other_hosts(mode))
     log(
-        'nova: conductor, scheduler, compute up; host %s mapped to cell1'
-        % COMPUTE_HOST
+        'nova: conductor, scheduler, compute up; host %s (mode %s) mapped '
+        'to cell1 and enabled; %s disabled'
+        % (mode.compute_host, mode_name, ', '.join(modes.other_hosts(mode)))
     )
     if not setup.get('flavors'):
         venvtool('flavors')
@@ -1210,6 +1217,7 @@ def cmd_down(args, quiet=False):
     if left:
         log('stopping leftover devcloud processes %s' % left)
         stop_pids(left, timeout=10)
+    libvirt_down(undefine=getattr(args, 'undefine', False))
     for svc in ('mariadb', 'rabbitmq'):
         f = os.path.join(RUN, svc + '.started')
         if getattr(args, 'keep_system', False) or not os.path.exists(f):
@@ -1224,8 +1232,36 @@ def cmd_down(args, quiet=False):
     log('devcloud down in %.1fs' % (time.time() - t))
 
 
+def libvirt_down(undefine=False):
+    """Stop libvirtd/virtlogd of tools/libvirt-host, if it started them.
+
+    With ``undefine`` first destroy and undefine the domains whose files
+    are in this devcloud (Nova's instances): a later cold start makes a new
+    compute service, and Nova refuses to start a new service on a
+    hypervisor that already has instances.
+    """
+    lv = os.path.join(D, 'libvirt')
+    if not os.path.exists(os.path.join(lv, 'libvirtd.pid')):
+        return
+    if undefine and shutil.which('virsh'):
+        uri = ['virsh', '-q', '-c', 'qemu:///system']
+        p = run(uri + ['list', '--all', '--name'], check=False)
+        for name in (p.stdout or '').split():
+            xml = run(uri + ['dumpxml', name], check=False).stdout or ''
+            if D + '/' in xml:
+                run(uri + ['destroy', name], check=False)
+                run(uri + ['undefine', '--nvram', name], check=False)
+                log('libvirt: removed domain %s' % name)
+    env = dict(os.environ, DEVCLOUD_STATE=D)
+    p = run([os.path.join(REPO, 'tools', 'libvirt-host'), 'down'],
+            check=False, env=env)
+    for line in (p.stdout + p.stderr).splitlines():
+        log(line)
+
+
 def cmd_clean(args):
     args.keep_system = True
+    args.undefine = True
     cmd_down(args)
     ours = os.path.exists(os.path.join(STATE, 'setup.json'))
     if tcp_open(3306):
@@ -1258,6 +1294,7 @@ def cmd_clean(args):
             % (RABBIT_VHOST, RABBIT_USER)
         )
     args.keep_system = False
+    args.undefine = False
     cmd_down(args)
     shutil.rmtree(D, ignore_errors=True)
     log('removed %s (the service venv %s is kept)' % (D, VENV))

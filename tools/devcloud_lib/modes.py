@@ -1,28 +1,44 @@
 """Compute modes of the devcloud: which virt driver nova-compute runs.
 
 A mode is the only piece that knows about the hypervisor: the value of
-[DEFAULT]compute_driver, extra nova.conf lines for nova-compute, and the
-command line that starts nova-compute. `tools/devcloud up --mode NAME` picks
-one; the choice is remembered in .devcloud/mode (change it with down + up
---mode, or clean).
+[DEFAULT]compute_driver, extra nova.conf lines for nova-compute, the
+command line that starts nova-compute, the compute service's host name and
+whatever the host needs first (system packages, daemons).
+`tools/devcloud up --mode NAME` picks one; the choice is remembered in
+.devcloud/mode, and `up` without --mode keeps it.
 
-Only "fake" exists today. A later "libvirt" mode adds an entry here (driver
-libvirt.LibvirtDriver, [libvirt] virt_type=qemu, ..., command
-[venv/bin/nova-compute]) and whatever system packages it needs.
+* fake: Nova's fake driver extended with real disk files (fakevirt.py),
+  compute host "devcloud".
+* libvirt: Nova's libvirt driver with QEMU software emulation
+  (virt_type=qemu), compute host "devcloud-libvirt", libvirtd and virtlogd
+  started by tools/libvirt-host (no systemd).
+
+Each mode has its own compute host name and its own nova state_path (the
+stable compute node UUID lives in <state_path>/compute_id), so the two
+computes are two Nova services and two resource providers; `up` enables the
+current mode's compute service and disables the other one, so that the
+scheduler never picks the stopped one.
 """
 
 import os
+import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 class FakeMode:
     """Nova's fake driver extended with real disk files (fakevirt.py)."""
 
     name = 'fake'
+    compute_host = 'devcloud'
     compute_driver = 'devcloud_fake.DevcloudFakeDriver'
     apt_packages = ['qemu-utils']  # qemu-img: qcow2 <-> raw
     required_binaries = ['qemu-img']
+
+    def prepare(self, ctx, log):
+        """Nothing to start on the host for the fake driver."""
 
     def compute_config(self, ctx):
         # the fake installer's power-off reaches nova as a lifecycle event
@@ -39,7 +55,114 @@ class FakeMode:
         ]
 
 
-MODES = {'fake': FakeMode}
+LIBVIRT_CONF = """\
+# libvirt mode (tools/devcloud_lib/modes.py); these override the lines above
+[DEFAULT]
+host = %(compute_host)s
+state_path = %(state)s/nova-libvirt
+instances_path = %(state)s/nova-libvirt/instances
+compute_driver = libvirt.LibvirtDriver
+# rescue and stop first ask the guest to shut down (ACPI) and wait this
+# long: the build server's blank disk never answers (no OS on it), so every
+# rescue would wait the full default of 60 s; the installers power off by
+# themselves anyway. 0 = power off at once.
+shutdown_timeout = 0
+# SIGTERM: nova-compute waits up to 160 s for its tasks by default, while it
+# still takes RPC casts (that it then drops): stop quickly
+graceful_shutdown_timeout = 5
+[libvirt]
+# /dev/kvm exists on these machines but KVM guests hang: always TCG
+virt_type = qemu
+connection_uri = qemu:///system
+cpu_mode = none
+[vnc]
+enabled = false
+[spice]
+enabled = false
+[serial_console]
+enabled = false
+[workarounds]
+handle_virt_lifecycle_events = true
+# nova-compute runs as root: its privsep daemons need no sudo (whose
+# secure_path lacks the venv), just the venv's privsep-helper
+[nova_sys_admin]
+helper_command = %(helper)s
+[privsep_osbrick]
+helper_command = %(helper)s
+[vif_plug_linux_bridge_privileged]
+helper_command = %(helper)s
+[vif_plug_ovs_privileged]
+helper_command = %(helper)s
+"""
+
+
+class LibvirtMode:
+    """Nova's libvirt driver, QEMU software emulation (virt_type=qemu)."""
+
+    name = 'libvirt'
+    compute_host = 'devcloud-libvirt'
+    compute_driver = 'libvirt.LibvirtDriver'
+    # tools/libvirt-host up installs QEMU, libvirt and libvirt-dev; these
+    # build the Python binding in the service venv
+    apt_packages = ['qemu-utils', 'gcc', 'python3-dev', 'pkg-config']
+    required_binaries = ['qemu-img', 'gcc', 'pkg-config']
+    binding = 'libvirt-python==12.8.0'
+
+    def prepare(self, ctx, log):
+        """libvirtd + virtlogd up, the binding installed, dirs traversable.
+
+        :param ctx: the devcloud context (paths, venv).
+        :param log: a function printing one progress line.
+        """
+        env = dict(os.environ, DEVCLOUD_STATE=ctx['devcloud_dir'])
+        p = subprocess.run(
+            [os.path.join(REPO, 'tools', 'libvirt-host'), 'up'],
+            env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in p.stdout.splitlines():
+            log(line)
+        if p.returncode != 0:
+            raise SystemExit('devcloud: tools/libvirt-host up failed')
+        probe = [ctx['venv_python'], '-c', 'import libvirt']
+        if subprocess.run(probe, capture_output=True).returncode != 0:
+            log('installing %s into the service venv' % self.binding)
+            with open(os.path.join(ctx['logs'], 'pip.log'), 'ab') as f:
+                rc = subprocess.run(
+                    [ctx['venv_python'], '-m', 'pip', 'install', '-q',
+                     self.binding], stdout=f, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL).returncode
+            if rc != 0:
+                raise SystemExit('devcloud: pip install %s failed (see %s/'
+                                 'pip.log)' % (self.binding, ctx['logs']))
+        # QEMU runs as libvirt-qemu: every directory down to the instances
+        # must be traversable by "other" (/root is 0700: nothing there)
+        inst = os.path.join(ctx['state'], 'nova-libvirt', 'instances')
+        os.makedirs(inst, exist_ok=True)
+        path = inst
+        while path != '/':
+            mode = os.stat(path).st_mode
+            if not mode & 0o001:
+                os.chmod(path, mode | 0o001)
+            path = os.path.dirname(path)
+
+    def compute_config(self, ctx):
+        helper = '%s/privsep-helper --config-file %s' % (
+            os.path.dirname(ctx['venv_python']),
+            os.path.join(ctx['etc'], 'nova', 'nova-compute.conf'))
+        return LIBVIRT_CONF % dict(ctx, compute_host=self.compute_host,
+                                   helper=helper)
+
+    def compute_command(self, ctx):
+        return [
+            os.path.join(os.path.dirname(ctx['venv_python']), 'nova-compute'),
+            '--config-file',
+            '%(etc)s/nova/nova-compute.conf' % ctx,
+            '--log-file',
+            '%(logs)s/nova-compute.log' % ctx,
+        ]
+
+
+MODES = {'fake': FakeMode, 'libvirt': LibvirtMode}
 
 
 def get_mode(name):
@@ -49,3 +172,13 @@ def get_mode(name):
         raise SystemExit(
             'unknown mode %r (known: %s)' % (name, ', '.join(sorted(MODES)))
         )
+
+
+def other_hosts(mode):
+    """Compute host names of the modes other than ``mode``."""
+    return sorted(m.compute_host for m in MODES.values()
+                  if m.compute_host != mode.compute_host)
+
+
+if __name__ == '__main__':
+    print(get_mode(sys.argv[1]).compute_host)

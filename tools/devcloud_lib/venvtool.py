@@ -5,6 +5,8 @@ service venv's python (devcloud.py does that).
     venvtool.py wait-nova HOST  until conductor/scheduler/compute are up,
                                 the compute RP has inventory, HOST is in a
                                 cell
+    venvtool.py compute-services HOST [OTHER...]
+                                enable nova-compute on HOST, disable OTHERs
     venvtool.py flavors         create the devcloud flavors
     venvtool.py leaks           print what is left (servers, images,
                                 allocations)
@@ -155,6 +157,8 @@ def wait_nova(host, since=0, timeout=240):
                 c = admin()
             svcs = {}
             for s in c.compute.services():
+                if s.binary == 'nova-compute' and s.host != host:
+                    continue  # the other mode's compute (stopped)
                 fresh = True
                 if since and s.updated_at:
                     ts = s.updated_at.replace('Z', '').split('.')[0]
@@ -163,13 +167,16 @@ def wait_nova(host, since=0, timeout=240):
                         >= since - 1
                     )
                 svcs[s.binary] = s.state if fresh else 'stale'
-            rps = c.placement.get(
-                '/resource_providers', microversion='1.39'
-            ).json()['resource_providers']
+            # the resource provider of HOST's node (uuid = hypervisor id)
+            rps = [
+                h.id
+                for h in c.compute.hypervisors(details=True)
+                if (h.service_details or {}).get('host') == host
+            ]
             inv = (
                 rps
                 and c.placement.get(
-                    '/resource_providers/%s/inventories' % rps[0]['uuid']
+                    '/resource_providers/%s/inventories' % rps[0]
                 ).json()['inventories']
             )
             db = pymysql.connect(
@@ -220,6 +227,24 @@ def wait_nova(host, since=0, timeout=240):
     raise SystemExit('nova did not come up in %ds; last: %s' % (timeout, last))
 
 
+def compute_services(enable, disable):
+    """Enable nova-compute on host ENABLE, disable it on DISABLE hosts.
+
+    Only one compute of the devcloud runs at a time (one per mode); a
+    stopped one still counts as up for service_down_time seconds, and the
+    scheduler must not pick it.
+    """
+    c = admin()
+    for s in c.compute.services(binary='nova-compute'):
+        if s.host == enable and s.status != 'enabled':
+            c.compute.enable_service(s)
+            print('enabled nova-compute on %s' % s.host)
+        elif s.host in disable and s.status != 'disabled':
+            c.compute.disable_service(
+                s, disabled_reason='devcloud: other compute mode')
+            print('disabled nova-compute on %s' % s.host)
+
+
 def flavors():
     c = admin()
     for name, (vcpus, ram, disk) in FLAVORS.items():
@@ -258,6 +283,8 @@ if __name__ == '__main__':
         keystone_init()
     elif cmd == 'wait-nova':
         wait_nova(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    elif cmd == 'compute-services':
+        compute_services(sys.argv[2], sys.argv[3:])
     elif cmd == 'flavors':
         flavors()
     elif cmd == 'leaks':

@@ -1,0 +1,283 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""End to end: a real installer ISO, a real install under QEMU, a real image.
+
+Needs the local OpenStack in libvirt mode (``tools/devcloud up --mode
+libvirt``: Nova's libvirt driver, QEMU software emulation). The tiny
+installer of ``tests/tools/build-installer-iso.sh`` is registered with
+``openstack iso create``; ``openstack iso build create --verify`` rescues a
+blank-disk server with it, the installer writes the disk and powers off, the
+server is unrescued, stopped and snapshotted, and the verify step boots the
+new image and waits for ``ISOPLUGIN-INSTALLED-SYSTEM-BOOTED`` in its console
+log. The test prints that console log (run it with ``pytest -s``), the phase
+times, the image size, and checks that nothing of the build is left: no
+server, no temporary image, no libvirt domain, no instance directory.
+
+Every test here is marked ``libvirt``: tools/run-tests runs them in the
+libvirt pass only (``-m libvirt``) and deselects them in the fake pass.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import openstack
+import pytest
+
+from isoplugin import build as build_mod
+from isoplugin import conf as iso_conf
+
+pytestmark = pytest.mark.libvirt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+DEVCLOUD_DIR = os.environ.get('DEVCLOUD_DIR') or os.path.join(ROOT,
+                                                              '.devcloud')
+INSTANCES = os.path.join(DEVCLOUD_DIR, 'state', 'nova-libvirt', 'instances')
+PREFIX = 'lve2e-%s-' % uuid.uuid4().hex[:6]
+MARKER = 'ISOPLUGIN-INSTALLED-SYSTEM-BOOTED'
+COMPUTE_HOST = 'devcloud-libvirt'
+
+
+def _env(config_file=None):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('OS_') and k != 'ISOPLUGIN_CONFIG_FILE'}
+    env['OS_CLIENT_CONFIG_FILE'] = os.path.join(DEVCLOUD_DIR, 'clouds.yaml')
+    if config_file:
+        env['ISOPLUGIN_CONFIG_FILE'] = config_file
+    return env
+
+
+def osc(*args, config_file=None, timeout=1200):
+    """Run isoplugin's `openstack` CLI as the demo user."""
+    cmd = [os.path.join(BIN, 'openstack'), '--os-cloud', 'devcloud-demo']
+    return subprocess.run(cmd + list(args), capture_output=True, text=True,
+                          env=_env(config_file), timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def say(text):
+    """Print to the test's stdout (visible with pytest -s, in CI's log)."""
+    print(text, flush=True)
+
+
+@pytest.fixture(scope='module')
+def demo(devcloud):
+    return openstack.connect(cloud='devcloud-demo')
+
+
+@pytest.fixture(scope='module')
+def admin(devcloud):
+    return openstack.connect(cloud='devcloud-admin')
+
+
+@pytest.fixture(scope='module')
+def libvirt_cloud(admin):
+    """The devcloud runs in libvirt mode: fail (never skip) otherwise."""
+    with open(os.path.join(DEVCLOUD_DIR, 'mode')) as f:
+        mode = f.read().strip()
+    assert mode == 'libvirt', (
+        'the local OpenStack runs in mode %r; these tests need '
+        '`tools/devcloud up --mode libvirt`' % mode)
+    computes = {s.host: (s.status, s.state) for s in
+                admin.compute.services(binary='nova-compute')}
+    assert computes.get(COMPUTE_HOST) == ('enabled', 'up'), computes
+    enabled = [h for h, (status, _) in computes.items()
+               if status == 'enabled']
+    assert enabled == [COMPUTE_HOST], computes
+    return computes
+
+
+@pytest.fixture(scope='module')
+def installer_iso(tmp_path_factory):
+    """The tiny unattended installer (built once, cached across runs)."""
+    t = time.time()
+    result = subprocess.run(
+        [os.path.join(ROOT, 'tests', 'tools', 'build-installer-iso.sh')],
+        capture_output=True, text=True, timeout=900,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = result.stdout.strip().splitlines()[-1]
+    assert os.path.isfile(path), result.stdout
+    say('installer ISO %s (%d bytes), ready in %.1fs'
+        % (path, os.path.getsize(path), time.time() - t))
+    return path
+
+
+@pytest.fixture(scope='module')
+def registered_iso(libvirt_cloud, installer_iso, demo):
+    """The installer registered with `openstack iso create` as demo."""
+    name = PREFIX + 'installer'
+    t = time.time()
+    result = osc('iso', 'create', name, '--file', installer_iso,
+                 '-f', 'json')
+    assert result.returncode == 0, result.stderr
+    iso = json.loads(result.stdout)
+    say('registered ISO %s (%s) in %.1fs'
+        % (name, iso['id'], time.time() - t))
+    assert iso['status'] == 'active'
+    yield iso
+    demo.image.delete_image(iso['id'], ignore_missing=True)
+
+
+class ConsoleWatcher(threading.Thread):
+    """Reads the console log of the build's verify server while it lives.
+
+    The verify step deletes its server as soon as the marker shows, so the
+    log is read here, in parallel, every half second.
+    """
+
+    def __init__(self, conn, iso_id):
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.iso_id = iso_id
+        self.output = ''
+        self.server_id = None
+        self.stop = threading.Event()
+
+    def _find(self):
+        for server in self.conn.compute.servers(details=True):
+            meta = server.metadata or {}
+            if (meta.get('isoplugin_role') == 'verify-server' and
+                    meta.get('isoplugin_iso_id') == self.iso_id):
+                return server.id
+        return None
+
+    def run(self):
+        while not self.stop.is_set() and MARKER not in self.output:
+            try:
+                if not self.server_id:
+                    self.server_id = self._find()
+                if self.server_id:
+                    out = self.conn.compute.get_server_console_output(
+                        self.server_id).get('output') or ''
+                    if len(out) >= len(self.output):
+                        self.output = out
+            except openstack.exceptions.SDKException:
+                pass  # not there yet, or gone
+            self.stop.wait(0.5)
+
+
+def _boot_and_read_console(conn, image_id, flavor, timeout=600):
+    """Boot the image ourselves and return its console log (fallback)."""
+    server = conn.compute.create_server(
+        name=PREFIX + 'proof', image_id=image_id, flavor_id=flavor.id,
+        networks='none')
+    try:
+        end = time.time() + timeout
+        out = ''
+        while time.time() < end and MARKER not in out:
+            time.sleep(2)
+            try:
+                out = conn.compute.get_server_console_output(
+                    server.id).get('output') or ''
+            except openstack.exceptions.SDKException:
+                pass
+        return out
+    finally:
+        conn.compute.delete_server(server.id)
+        conn.compute.wait_for_delete(server, wait=300)
+
+
+def _deleted_servers(admin, build_id):
+    return list(admin.compute.servers(
+        all_projects=True, deleted=True, details=True,
+        **{'name': build_id}))
+
+
+@pytest.mark.parametrize('disk_bus', ['virtio', 'sata'])
+def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
+                                 tmp_path):
+    """A real install; the snapshot boots on its own on the given bus."""
+    config_file = str(tmp_path / 'isoplugin.conf')
+    with open(config_file, 'w') as f:
+        f.write('[isoplugin]\n'
+                'poll_interval = 1\n'
+                'poll_max_interval = 3\n'
+                '[backend_nova_rescue]\n'
+                # the bus the verify server (and every server booted from
+                # the image) gets for its system disk
+                'hw_disk_bus = %s\n' % disk_bus)
+    name = PREFIX + disk_bus
+    watcher = ConsoleWatcher(demo, registered_iso['id'])
+    watcher.start()
+    t0 = time.time()
+    try:
+        result = osc('iso', 'build', 'create', registered_iso['name'],
+                     '--name', name, '--flavor', 'm1.tiny', '--verify',
+                     '-f', 'json', config_file=config_file)
+    finally:
+        total = time.time() - t0
+        watcher.stop.set()
+        watcher.join(10)
+    say('\n=== openstack iso build create (%s, %.1fs), progress:\n%s'
+        % (disk_bus, total, result.stderr))
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    image = demo.image.get('/images/%s' % shown['id']).json()
+    build_id = image['isoplugin_build_id']
+    try:
+        times = re.findall(r'^\S+ (\w+)\s+waited done \(([\d.]+)s\)',
+                           result.stderr, re.M)
+        say('phase waits: %s; total build %.1fs; image %s: %s, %d bytes '
+            '(%.1f MiB), virtual size %s'
+            % (', '.join('%s %ss' % t for t in times), total, image['id'],
+               image['disk_format'], image['size'],
+               image['size'] / 2.0 ** 20, image.get('virtual_size')))
+
+        assert image['status'] == 'active'
+        assert image['disk_format'] == 'qcow2'
+        assert image['isoplugin_verified'] == 'passed'
+        assert image['hw_disk_bus'] == disk_bus
+        assert image['isoplugin_source_iso_id'] == registered_iso['id']
+
+        console = watcher.output
+        if MARKER in console:
+            say('=== console log of the verify server %s (booted from the '
+                'new image, system disk on %s):\n%s'
+                % (watcher.server_id, disk_bus, console))
+        else:
+            # the verify server came and went between two reads: boot the
+            # image once more so that the log shows the installed system
+            say('verify server console not caught (%d bytes); booting the '
+                'image again' % len(console))
+            flavor = demo.compute.find_flavor('m1.tiny', ignore_missing=False)
+            console = _boot_and_read_console(demo, image['id'], flavor)
+            say('=== console log of a server booted from image %s (system '
+                'disk on %s):\n%s' % (image['id'], disk_bus, console))
+        assert MARKER in console
+        assert 'isoplugin: installed system' in console
+
+        # nothing of the build is left: servers, temporary images, domains,
+        # instance directories
+        conf = iso_conf.load_config(config_files=[])
+        assert build_mod.find_resources(demo, conf, build_id) == []
+        gone = _deleted_servers(admin, build_id)
+        roles = sorted((s.metadata or {}).get('isoplugin_role', '?')
+                       for s in gone)
+        assert roles == ['build-server', 'verify-server'], roles
+        assert all(s.status == 'DELETED' for s in gone), gone
+        for server in gone:
+            assert not os.path.exists(os.path.join(INSTANCES, server.id))
+        domains = subprocess.run(
+            ['virsh', '-q', '-c', 'qemu:///system', 'list', '--all',
+             '--uuid'], capture_output=True, text=True).stdout.split()
+        assert not {s.id for s in gone} & set(domains), domains
+    finally:
+        demo.image.delete_image(image['id'], ignore_missing=True)
