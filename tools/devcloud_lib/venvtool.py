@@ -167,11 +167,15 @@ def wait_nova(host, since=0, timeout=240):
                         >= since - 1
                     )
                 svcs[s.binary] = s.state if fresh else 'stale'
-            # the resource provider of HOST's node (uuid = hypervisor id)
+            # the resource provider of HOST's node (uuid = hypervisor id
+            # from 2.53); not 2.88+, whose details ask every compute for its
+            # uptime by RPC (60 s timeout for a stopped one)
             rps = [
-                h.id
-                for h in c.compute.hypervisors(details=True)
-                if (h.service_details or {}).get('host') == host
+                h['id']
+                for h in c.compute.get(
+                    '/os-hypervisors/detail', microversion='2.53'
+                ).json()['hypervisors']
+                if (h.get('service') or {}).get('host') == host
             ]
             inv = (
                 rps
