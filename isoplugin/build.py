@@ -1083,6 +1083,7 @@ def resume_build(conn, conf, build_id, progress=None, backend=None):
             build.state['image_id'] = res.id
         elif res.role == ROLE_VERIFY_SERVER:
             build.state.setdefault('stale_verify_ids', []).append(res.id)
+    build.image_id = build.state.get('image_id')
     phase = info.phase
     if phase == 'failed':  # kept with keep-on-error: start again at boot
         phase = 'boot'
