@@ -284,6 +284,13 @@ def main(argv=None):
     sizes = args.sizes.split(',')
     methods = args.methods.split(',')
     os.makedirs(args.dir, exist_ok=True)
+    # An installed isoplugin has byte-compiled modules (pip compiles them),
+    # as OSC and glanceclient have; an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile isoplugin at every start, which
+    # costs the CLI about 3 MiB of peak RSS and 100 ms. Compile it first.
+    import compileall
+    compileall.compile_dir(os.path.join(ROOT, 'isoplugin'), quiet=1,
+                           force=False)
     bench = Bench(args)
     files = {label: make_file(args.dir, label, SIZES[label])
              for label in sizes}
