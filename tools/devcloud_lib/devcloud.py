@@ -1092,6 +1092,9 @@ def cmd_up(args):
         start_service(name, mode, ctx)
     for name in ('glance', 'placement', 'neutron', 'nova-api'):
         wait_http(name)
+    # the other mode's compute: forced down and disabled now; this mode's:
+    # no longer forced down (else it never shows 'up'), enabled
+    venvtool('compute-services', mode.compute_host, *modes.other_hosts(mode))
     # a compute started just now must report in (a stopped one still shows
     # 'up' for service_down_time seconds)
     venvtool(

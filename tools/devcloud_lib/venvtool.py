@@ -239,14 +239,38 @@ def compute_services(enable, disable):
     scheduler must not pick it.
     """
     c = admin()
-    for s in c.compute.services(binary='nova-compute'):
-        if s.host == enable and s.status != 'enabled':
-            c.compute.enable_service(s)
-            print('enabled nova-compute on %s' % s.host)
-        elif s.host in disable and s.status != 'disabled':
-            c.compute.disable_service(
-                s, disabled_reason='devcloud: other compute mode')
-            print('disabled nova-compute on %s' % s.host)
+
+    def put(service, body):
+        r = c.compute.put(
+            '/os-services/%s' % service['id'],
+            json=body,
+            microversion='2.53',
+        )
+        if r.status_code != 200:
+            raise SystemExit('PUT os-services %s %s: %s %s'
+                             % (service['host'], body, r.status_code, r.text))
+
+    services = c.compute.get(
+        '/os-services?binary=nova-compute', microversion='2.53'
+    ).json()['services']
+    for s in services:
+        # forced_down first: a stopped compute counts as up for
+        # service_down_time, and disabling an "up" compute makes nova-api
+        # wait for an RPC answer (60 s) that a stopped one never gives
+        if s['host'] == enable:
+            if s['forced_down']:
+                put(s, {'forced_down': False})
+            if s['status'] != 'enabled':
+                put(s, {'status': 'enabled'})
+                print('enabled nova-compute on %s' % s['host'])
+        elif s['host'] in disable:
+            if not s['forced_down']:
+                put(s, {'forced_down': True})
+            if s['status'] != 'disabled':
+                put(s, {'status': 'disabled',
+                        'disabled_reason': 'devcloud: other compute mode'})
+                print('disabled nova-compute on %s (forced down)'
+                      % s['host'])
 
 
 def flavors():
