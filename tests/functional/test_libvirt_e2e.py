@@ -82,16 +82,23 @@ def osc_timed(*args, config_file=None, timeout=1200):
                             stderr=subprocess.PIPE, text=True,
                             env=_env(config_file), stdin=subprocess.DEVNULL)
     lines = []
+    out = []
 
-    def read():
+    def read_stderr():
         for line in proc.stderr:
             lines.append((time.time() - t0, line.rstrip('\n')))
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    out = proc.communicate(timeout=timeout)[0]
-    reader.join(10)
-    return proc.returncode, out, lines
+    def read_stdout():
+        out.append(proc.stdout.read())
+
+    readers = [threading.Thread(target=f, daemon=True)
+               for f in (read_stderr, read_stdout)]
+    for reader in readers:
+        reader.start()
+    proc.wait(timeout=timeout)
+    for reader in readers:
+        reader.join(10)
+    return proc.returncode, ''.join(out), lines
 
 
 def phase_times(lines, total):

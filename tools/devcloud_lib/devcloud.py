@@ -1093,8 +1093,9 @@ def cmd_up(args):
     for name in ('glance', 'placement', 'neutron', 'nova-api'):
         wait_http(name)
     # the other mode's compute: forced down and disabled now; this mode's:
-    # no longer forced down (else it never shows 'up'), enabled
-    venvtool('compute-services', mode.compute_host, *modes.other_hosts(mode))
+    # no longer forced down (else it never shows 'up'); enabled once up
+    venvtool('compute-services', '--prepare', mode.compute_host,
+             *modes.other_hosts(mode))
     # a compute started just now must report in (a stopped one still shows
     # 'up' for service_down_time seconds)
     venvtool(

@@ -5,8 +5,10 @@ service venv's python (devcloud.py does that).
     venvtool.py wait-nova HOST  until conductor/scheduler/compute are up,
                                 the compute RP has inventory, HOST is in a
                                 cell
-    venvtool.py compute-services HOST [OTHER...]
-                                enable nova-compute on HOST, disable OTHERs
+    venvtool.py compute-services [--prepare] HOST [OTHER...]
+                                enable nova-compute on HOST (--prepare:
+                                only clear its forced_down), force down
+                                and disable OTHERs
     venvtool.py flavors         create the devcloud flavors
     venvtool.py leaks           print what is left (servers, images,
                                 allocations)
@@ -231,7 +233,7 @@ def wait_nova(host, since=0, timeout=240):
     raise SystemExit('nova did not come up in %ds; last: %s' % (timeout, last))
 
 
-def compute_services(enable, disable):
+def compute_services(enable, disable, prepare=False):
     """Enable nova-compute on host ENABLE, disable it on DISABLE hosts.
 
     Only one compute of the devcloud runs at a time (one per mode); a
@@ -260,7 +262,11 @@ def compute_services(enable, disable):
         if s['host'] == enable:
             if s['forced_down']:
                 put(s, {'forced_down': False})
-            if s['status'] != 'enabled':
+            # enable only once the compute is up: nova-api then tells it to
+            # drop the COMPUTE_STATUS_DISABLED trait from its provider (for
+            # a compute it believes down it skips that, and the trait stays
+            # until the compute's next periodic update)
+            if s['status'] != 'enabled' and not prepare:
                 put(s, {'status': 'enabled'})
                 print('enabled nova-compute on %s' % s['host'])
         elif s['host'] in disable:
@@ -312,7 +318,9 @@ if __name__ == '__main__':
     elif cmd == 'wait-nova':
         wait_nova(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif cmd == 'compute-services':
-        compute_services(sys.argv[2], sys.argv[3:])
+        prepare = sys.argv[2] == '--prepare'
+        args = sys.argv[3:] if prepare else sys.argv[2:]
+        compute_services(args[0], args[1:], prepare=prepare)
     elif cmd == 'flavors':
         flavors()
     elif cmd == 'leaks':
