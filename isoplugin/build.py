@@ -81,7 +81,7 @@ UNWANTED_PROPERTIES = (
     'hw_rescue_device', 'hw_rescue_bus', 'hw_cdrom_bus',
     'instance_uuid', 'base_image_ref', 'image_type', 'image_location',
     'boot_roles', 'owner_user_name', 'owner_project_name', 'user_id',
-    'owner_id', 'image_state',
+    'owner_id', 'image_state', 'os_shutdown_timeout',
 )
 #: suffixes of ``<prefix>*`` properties an output image must not carry
 UNWANTED_PREFIXED = ('media', 'featured', 'extractable', 'password_enabled',
@@ -1141,6 +1141,19 @@ def verify_image(build):
             output = conn.compute.get_server_console_output(
                 server.id).get('output') or ''
         except sdk_exc.SDKException as e:
+            # libvirt has no console log for a guest that is off: if the
+            # image powered itself off before the log matched, waiting
+            # longer cannot help.
+            with cloud.translate_errors():
+                srv = conn.compute.get_server(server.id)
+            if srv.status in ('SHUTOFF', 'ERROR'):
+                raise exception.VerifyFailed(
+                    build_id=build.id, phase='verify',
+                    reason=_('the verify server is %(status)s and its '
+                             'console log cannot be read (%(error)s); '
+                             'the log never matched %(regex)s') % {
+                        'status': srv.status, 'error': e,
+                        'regex': opts.verify_console_regex})
             return False, str(e)
         return bool(pattern.search(output)), _('%d bytes of console log') \
             % len(output)

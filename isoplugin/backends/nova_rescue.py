@@ -161,6 +161,13 @@ class NovaRescueBackend(base.BuildBackend):
                                        build.id),
                 'disk_format': 'raw', 'container_format': 'bare',
                 'visibility': 'private'}
+        # The build server installs onto the bus the output image will use.
+        body.update(self.image_properties(build))
+        # Rescue first asks the guest to shut down and waits up to the
+        # cloud's shutdown_timeout (60 s by default) for an answer that a
+        # blank disk never gives: power it off at once. The output image
+        # does not inherit this (UNWANTED_PROPERTIES).
+        body['os_shutdown_timeout'] = '0'
         body.update(build.record_fields(build_mod.ROLE_BLANK))
         resp = conn.image.post('/images', json=body)
         sdk_exc.raise_from_response(resp)

@@ -18,6 +18,7 @@ import tempfile
 from unittest import mock
 import uuid
 
+from openstack.compute.v2 import flavor as flavor_mod
 from oslo_config import cfg
 
 from isoplugin.backends import base
@@ -201,6 +202,41 @@ class TestNovaRescue(test_base.TestCase):
         self.assertEqual(('spice-html5', 'http://c/spice'),
                          self.backend.console_url(self.build))
         self.assert_calls()
+
+    def test_prepare_blank_disk_carries_bus_and_no_shutdown_wait(self):
+        self.use_glance()
+        self.conf.set_override('hw_disk_bus', 'sata',
+                               group='backend_nova_rescue')
+        flavor = mock.Mock(spec=flavor_mod.Flavor, id='f1', disk=2)
+        blank_id = uuid.uuid4().hex
+        images = self.get_mock_url('image', append=['images'],
+                                   base_url_append='v2')
+        self.register_uris([
+            dict(method='POST', uri=images, status_code=201,
+                 json={'id': blank_id, 'status': 'queued'}),
+            dict(method='PUT', uri='%s/%s/file' % (images, blank_id),
+                 status_code=204),
+            dict(method='GET', uri='%s/%s' % (images, blank_id),
+                 json={'id': blank_id, 'status': 'active'}),
+        ])
+
+        with mock.patch.object(self.backend, '_choose_flavor',
+                               return_value=flavor):
+            self.backend.prepare(self.build)
+
+        self.assert_calls()
+        post = [r for r in self.adapter.request_history
+                if r.method == 'POST' and r.url == images][0].json()
+        # the build server installs onto the bus the image will boot from,
+        # and rescue does not wait for a blank disk to shut down
+        self.assertEqual('sata', post['hw_disk_bus'])
+        self.assertEqual('0', post['os_shutdown_timeout'])
+        self.assertEqual('raw', post['disk_format'])
+        self.assertEqual('b-123', post['isoplugin_build_id'])
+        self.assertEqual(build_mod.ROLE_BLANK, post['isoplugin_role'])
+        self.assertEqual(blank_id, self.build.state['blank_id'])
+        self.assertEqual(2, self.build.state['disk_gb'])
+        self.assertIn('os_shutdown_timeout', build_mod.UNWANTED_PROPERTIES)
 
     def test_image_properties_from_configuration(self):
         self.conf.set_override('image_properties',
