@@ -1,16 +1,16 @@
-"""Slow, opt-in checks of the real tiny installer ISO.
+"""Checks of the real tiny installer ISO, in the libvirt pass.
 
-Run with ISOPLUGIN_INSTALLER_TESTS=1 (builds the ISO: needs root for the
-Debian packages the first time, and about 70 MB of kernel download), and
-with ISOPLUGIN_QEMU_TESTS=1 also an install + boot under QEMU/TCG (~25 s
-per disk bus).
+They build the ISO (root for the Debian packages the first time, about
+70 MB of kernel download) and install + boot it under plain QEMU/TCG on a
+disk bus the Nova end-to-end test does not use. Marked ``libvirt``: they
+run where the local OpenStack runs in libvirt mode (QEMU is installed),
+``tools/run-tests`` passes tests/tools to that pass.
 """
 
 import io
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -18,10 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, 'build-installer-iso.sh')
 QEMU_TEST = os.path.join(HERE, 'qemu-install-test.sh')
 
-pytestmark = pytest.mark.skipif(
-    not (os.environ.get('ISOPLUGIN_INSTALLER_TESTS')
-         or os.environ.get('ISOPLUGIN_QEMU_TESTS')),
-    reason='set ISOPLUGIN_INSTALLER_TESTS=1 to build the installer ISO')
+pytestmark = pytest.mark.libvirt
 
 
 @pytest.fixture(scope='module')
@@ -34,7 +31,8 @@ def installer_iso():
 
 
 def test_identity(installer_iso):
-    pycdlib = pytest.importorskip('pycdlib')
+    import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.open(installer_iso)
     try:
@@ -52,18 +50,19 @@ def test_identity(installer_iso):
     assert os.path.getsize(installer_iso) < 40 * 1024 * 1024
 
 
-def test_cached_rebuild_is_fast(installer_iso):
-    t0 = time.time()
-    subprocess.run([BUILD], check=True, stdout=subprocess.PIPE)
-    assert time.time() - t0 < 2
+def test_cached_iso_is_not_rebuilt(installer_iso):
+    before = os.stat(installer_iso)
+    r = subprocess.run([BUILD], check=True, stdout=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.stdout.strip().splitlines()[-1] == installer_iso
+    after = os.stat(installer_iso)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino,
+                                                 before.st_mtime_ns)
 
 
-@pytest.mark.skipif(not os.environ.get('ISOPLUGIN_QEMU_TESTS'),
-                    reason='set ISOPLUGIN_QEMU_TESTS=1 to run QEMU')
-@pytest.mark.skipif(shutil.which('qemu-system-x86_64') is None,
-                    reason='qemu-system-x86_64 missing')
-@pytest.mark.parametrize('bus', ['virtio', 'sata'])
+@pytest.mark.parametrize('bus', ['scsi'])
 def test_install_and_boot(installer_iso, tmp_path, bus):
+    assert shutil.which("qemu-system-x86_64"), "QEMU is not installed"
     env = dict(os.environ, DISKBUS=bus)
     r = subprocess.run([QEMU_TEST, installer_iso, str(tmp_path)], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
