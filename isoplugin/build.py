@@ -58,6 +58,7 @@ import uuid
 
 from oslo_log import log as logging
 
+from isoplugin import catalog
 from isoplugin import cloud
 from isoplugin import exception
 from isoplugin.i18n import _
@@ -333,8 +334,7 @@ class Build:
                                         % image_id):
                 resp = self.conn.image.patch(
                     '/images/%s' % image_id, json=ops,
-                    headers={'Content-Type':
-                             'application/openstack-images-v2.1-json-patch'})
+                    headers={'Content-Type': catalog.PATCH_TYPE})
                 _raise_for(resp)
         except exception.CloudError as e:
             # The record helps other clients; losing it must not fail the
@@ -705,8 +705,6 @@ def resolve_iso(conn, conf, name_or_id):
     :raises isoplugin.exception.ISONotFound: no such ISO.
     :raises isoplugin.exception.ISORetired: the ISO is retired.
     """
-    from isoplugin import catalog
-
     iso = catalog.Catalog(conn, conf).get(name_or_id)
     retired = _image_field(iso, conf.glance.property_prefix + 'retired')
     if str(retired).lower() == 'true':
@@ -736,8 +734,7 @@ def patch_image(conn, image_id, set_fields, remove):
             return
         resp = conn.image.patch(
             '/images/%s' % image_id, json=ops,
-            headers={'Content-Type':
-                     'application/openstack-images-v2.1-json-patch'})
+            headers={'Content-Type': catalog.PATCH_TYPE})
         _raise_for(resp)
 
 
