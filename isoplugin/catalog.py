@@ -551,10 +551,10 @@ class Catalog(object):
         """Register an installer ISO from a local file or a URL.
 
         A file is checked to be an ISO 9660 or UDF image before anything is
-        sent, then streamed to Glance with a ``Content-Length`` while it is
-        hashed in the same pass; when Glance is done the client compares
-        its hash with the image's ``os_hash_value`` (and with ``checksum``
-        when given). A URL is checked (scheme, reachability, size, the
+        sent, then streamed to Glance (chunked, or with a Content-Length:
+        ``[glance] chunked_upload``) while it is hashed in the same pass;
+        when Glance is done the client compares its hash with the image's
+        ``os_hash_value`` (and with ``checksum`` when given). A URL is checked (scheme, reachability, size, the
         first bytes being an ISO), then imported by Glance itself
         (web-download) when the cloud offers that, or streamed through the
         client. Any failure after the image record was created deletes it.
@@ -736,7 +736,7 @@ class Catalog(object):
                 fileobj.read, size, algorithms,
                 chunk_size=self.conf.glance.upload_chunk_size,
                 progress=progress)
-            self._put_data(image_id, data, store)
+            self._put_data(image_id, self._body(data), store)
             digests = data.hexdigests()
             image = self._fetch(image_id)
             self._verify(image, digests, expected, fileobj=fileobj,
@@ -745,6 +745,17 @@ class Catalog(object):
                 image = self._patch(image_id, [
                     {'op': 'replace', 'path': '/protected', 'value': True}])
         return image
+
+    def _body(self, data):
+        """What requests is given to send a HashingBody.
+
+        A bare iterator is sent chunked (``[glance] chunked_upload``, and
+        always when the size is unknown); the body itself has a length and
+        is sent with a Content-Length.
+        """
+        if self.conf.glance.chunked_upload or data.size is None:
+            return iter(data)
+        return data
 
     def _put_data(self, image_id, data, store):
         headers = {'Content-Type': 'application/octet-stream'}
@@ -855,10 +866,7 @@ class Catalog(object):
                     size, algorithms,
                     chunk_size=self.conf.glance.upload_chunk_size,
                     progress=progress)
-                # Unknown size: a bare iterator, which requests sends
-                # chunked (HashingBody's len() needs the size).
-                self._put_data(image_id, data if size is not None
-                               else iter(data), store)
+                self._put_data(image_id, self._body(data), store)
             digests = data.hexdigests()
             image = self._fetch(image_id)
             self._verify(image, digests, expected, notify=notify)

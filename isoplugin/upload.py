@@ -13,14 +13,17 @@
 """Streaming upload bodies that hash what they send, in the same pass.
 
 :class:`HashingBody` is given to requests as the body of
-``PUT /v2/images/{id}/file``. It has a length, so requests sends a
-``Content-Length`` header instead of ``Transfer-Encoding: chunked`` (which
-uWSGI-hosted Glance handles badly with big chunks), and it is an iterator
-of big chunks (1 MiB by default), which http.client writes to the socket
-as they come. Every chunk is also handed to a hashing thread through a
-small bounded queue: hashlib releases the GIL for big buffers, so hashing
-overlaps the network I/O on another core, and memory stays at a few
-chunks whatever the size of the file.
+``PUT /v2/images/{id}/file``. It is an iterator of chunks (``[glance]
+upload_chunk_size``, 64 KiB), which http.client writes to the socket as they come; given as
+``iter(body)`` requests sends them with ``Transfer-Encoding: chunked`` (as
+glanceclient does, and Glance reads that faster), given as the body itself
+it has a length and requests sends a ``Content-Length`` instead. Every
+chunk is also handed to a hashing thread through a small bounded queue:
+hashlib releases the GIL for big buffers, so hashing overlaps the network
+I/O on another core, and memory stays at a few chunks whatever the size of
+the file. :meth:`HashingBody.hexdigests` refuses a body that was not sent
+completely or whose source changed size, so a chunked upload (whose size
+Glance cannot check) is checked by the client.
 """
 
 import hashlib
@@ -74,9 +77,10 @@ class HashingBody(object):
 
     :param read: ``read(n)`` of the source (a file's or a response's raw
         stream); it returns ``b''`` at the end.
-    :param size: number of bytes the source holds (sent as
-        Content-Length). When it is unknown (``None``), give requests
-        ``iter(body)`` instead of the body: it then sends it chunked.
+    :param size: number of bytes the source holds (``None`` when
+        unknown). Give requests the body itself to send it with this
+        Content-Length (only when the size is known), or ``iter(body)``
+        to send it chunked.
     :param algorithms: names of the hashlib algorithms to compute.
     :param chunk_size: bytes read at a time.
     :param progress: optional ``progress(sent, total)`` callable, called
@@ -96,6 +100,11 @@ class HashingBody(object):
         self._error = None
         self.sent = 0
         self.finished = False
+
+    @property
+    def size(self):
+        """Bytes the source holds, or ``None`` when unknown."""
+        return self._size
 
     def __len__(self):
         return self._size

@@ -47,11 +47,25 @@ OPTS = [
     cfg.IntOpt('upload_chunk_size',
                default=64 * 1024, min=4096,
                help='Bytes read from the ISO file at a time while '
-                    'uploading; about three chunks are in memory at once '
-                    '(read, hashed, sent). 64 KiB keeps the client as '
-                    'small as OpenStackClient\'s own upload; bigger chunks '
-                    'do not make the upload faster, Glance is the '
-                    'bottleneck.'),
+                    'uploading, and the size of each HTTP chunk when '
+                    'chunked_upload is on; about three chunks are in '
+                    'memory at once (read, hashed, sent). 64 KiB, as '
+                    'glanceclient sends, keeps the client small; bigger '
+                    'chunks do not make the upload faster (Glance is the '
+                    'bottleneck) and uWSGI refuses chunks over its '
+                    'chunked-input-limit.'),
+    cfg.BoolOpt('chunked_upload',
+                default=True,
+                help='Send the bytes of an ISO to Glance with '
+                     '"Transfer-Encoding: chunked", as glanceclient does, '
+                     'rather than with a Content-Length. Glance reads a '
+                     'chunked body faster (measured on gunicorn: 1 GiB in '
+                     'about 5.2 s instead of 7.6 s); the client still '
+                     'checks that every byte of the file was sent and '
+                     'verifies the hash. Turn it off for a Glance behind a '
+                     'proxy or WSGI server that refuses chunked request '
+                     'bodies (for example mod_wsgi without '
+                     'WSGIChunkedRequest On).'),
     cfg.IntOpt('import_timeout',
                default=3600, min=10,
                help='Seconds to wait for a web-download import (Glance '

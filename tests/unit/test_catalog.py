@@ -13,6 +13,7 @@
 """isoplugin.catalog, request by request (openstacksdk's test base)."""
 
 import hashlib
+import os
 from unittest import mock
 import urllib.parse
 
@@ -105,7 +106,18 @@ def _consume(received):
 class TestCreate(CatalogTestCase):
 
     def test_create_from_file(self):
+        # sent chunked by default ([glance] chunked_upload), as
+        # glanceclient does
         path = self.make_iso(eltorito=True)
+        self._create_from_file(path, {'Transfer-Encoding': 'chunked'})
+
+    def test_create_from_file_with_content_length(self):
+        self.conf.set_override('chunked_upload', False, group='glance')
+        path = self.make_iso(eltorito=True)
+        self._create_from_file(
+            path, {'Content-Length': str(os.path.getsize(path))})
+
+    def _create_from_file(self, path, headers):
         data = open(path, 'rb').read()
         digest = hashlib.sha512(data).hexdigest()
         notes = []
@@ -129,9 +141,9 @@ class TestCreate(CatalogTestCase):
                      'architecture': 'x86_64'})),
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume(received),
-                 validate=dict(headers={
-                     'Content-Type': 'application/octet-stream',
-                     'Content-Length': str(len(data))})),
+                 validate=dict(headers=dict(
+                     headers, **{'Content-Type': 'application/octet-stream'}
+                 ))),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
                  json=self.image(os_hash_value=digest)),
         ])

@@ -69,6 +69,19 @@ def test_hashing_body_sent_with_content_length():
     assert 'Transfer-Encoding' not in prepared.headers
 
 
+def test_hashing_body_sent_chunked_as_an_iterator():
+    data = b'x' * 1000
+    body = upload.HashingBody(io.BytesIO(data).read, len(data), ['md5'],
+                              chunk_size=300)
+    prepared = requests.Request('PUT', 'http://glance.example/v2/x',
+                                data=iter(body)).prepare()
+    assert prepared.headers['Transfer-Encoding'] == 'chunked'
+    assert 'Content-Length' not in prepared.headers
+    assert b''.join(prepared.body) == data
+    assert body.size == 1000
+    assert body.hexdigests() == {'md5': hashlib.md5(data).hexdigest()}
+
+
 def test_hashing_body_incomplete():
     data = b'x' * 1000
     body = upload.HashingBody(io.BytesIO(data).read, 2000, ['md5'],
