@@ -554,10 +554,11 @@ class Catalog(object):
         sent, then streamed to Glance (chunked, or with a Content-Length:
         ``[glance] chunked_upload``) while it is hashed in the same pass;
         when Glance is done the client compares its hash with the image's
-        ``os_hash_value`` (and with ``checksum`` when given). A URL is checked (scheme, reachability, size, the
-        first bytes being an ISO), then imported by Glance itself
-        (web-download) when the cloud offers that, or streamed through the
-        client. Any failure after the image record was created deletes it.
+        ``os_hash_value`` (and with ``checksum`` when given). A URL is
+        checked (scheme, reachability, size, the first bytes being an ISO),
+        then imported by Glance itself (web-download) when the cloud offers
+        that, or streamed through the client. Any failure after the image
+        record was created deletes it.
 
         :param name: the ISO's name, unique among the project's ISOs.
         :param filename: path of a local ISO file (or block device).

@@ -12,18 +12,19 @@
 
 """Streaming upload bodies that hash what they send, in the same pass.
 
-:class:`HashingBody` is given to requests as the body of
-``PUT /v2/images/{id}/file``. It is an iterator of chunks (``[glance]
-upload_chunk_size``, 64 KiB), which http.client writes to the socket as they come; given as
-``iter(body)`` requests sends them with ``Transfer-Encoding: chunked`` (as
-glanceclient does, and Glance reads that faster), given as the body itself
-it has a length and requests sends a ``Content-Length`` instead. Every
-chunk is also handed to a hashing thread through a small bounded queue:
-hashlib releases the GIL for big buffers, so hashing overlaps the network
-I/O on another core, and memory stays at a few chunks whatever the size of
-the file. :meth:`HashingBody.hexdigests` refuses a body that was not sent
-completely or whose source changed size, so a chunked upload (whose size
-Glance cannot check) is checked by the client.
+:class:`HashingBody` is given to requests as the body of ``PUT
+/v2/images/{id}/file``. It is an iterator of chunks (``[glance]
+upload_chunk_size``, 64 KiB), which http.client writes to the socket as
+they come; given as ``iter(body)`` requests sends them with
+``Transfer-Encoding: chunked`` (as glanceclient does, and Glance reads that
+faster), given as the body itself it has a length and requests sends a
+``Content-Length`` instead. Every chunk is also handed to a hashing thread
+through a small bounded queue: hashlib releases the GIL for big buffers, so
+hashing overlaps the network I/O on another core, and memory stays at a few
+chunks whatever the size of the file. :meth:`HashingBody.hexdigests`
+refuses a body that was not sent completely or whose source changed size,
+so a chunked upload (whose size Glance cannot check) is checked by the
+client.
 """
 
 import hashlib
