@@ -579,19 +579,20 @@ class Build:
     def _set_output_properties(self):
         p = self.prefix
         iso = self.iso
+        iso_fields = catalog.flat(iso)
         props = {}
         for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
-            value = _image_field(iso, key)
+            value = iso_fields.get(key)
             if value:
                 props[key] = value
         props.update(self.backend.image_properties(self))
         props.update(self.request.properties or {})
-        hash_value = _image_field(iso, 'os_hash_value')
+        hash_value = iso_fields.get('os_hash_value')
         props.update({
             p + 'build_id': self.id,
             p + 'source_iso_id': iso.id,
             p + 'source_iso_hash': '%s:%s' % (
-                _image_field(iso, 'os_hash_algo'), hash_value)
+                iso_fields.get('os_hash_algo'), hash_value)
             if hash_value else '',
             p + 'backend': self.backend.NAME,
             p + 'version': _version(),
@@ -667,15 +668,6 @@ def _version():
         return 'unknown'
 
 
-def _image_field(image, key):
-    """A field or property of an SDK image, ``None`` if it has none."""
-    aliases = {'os_hash_value': 'hash_value', 'os_hash_algo': 'hash_algo'}
-    value = getattr(image, aliases.get(key, key), None)
-    if value is None:
-        value = (getattr(image, 'properties', None) or {}).get(key)
-    return value
-
-
 @contextlib.contextmanager
 def _terminate_as_interrupt():
     """Make SIGTERM behave like Ctrl-C (in the main thread only)."""
@@ -706,7 +698,7 @@ def resolve_iso(conn, conf, name_or_id):
     :raises isoplugin.exception.ISORetired: the ISO is retired.
     """
     iso = catalog.Catalog(conn, conf).get(name_or_id)
-    retired = _image_field(iso, conf.glance.property_prefix + 'retired')
+    retired = catalog.flat(iso).get(conf.glance.property_prefix + 'retired')
     if str(retired).lower() == 'true':
         raise exception.ISORetired(iso=name_or_id)
     return iso
