@@ -28,10 +28,12 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 
 import pytest
@@ -245,6 +247,51 @@ def test_create_with_content_length(conns, isodir, tmp_path):
     assert raw['os_hash_value'] == hashlib.sha512(
         path.read_bytes()).hexdigest()
     _delete(iso['id'])
+
+
+def test_interrupted_upload_leaves_nothing(conns, tmp_path):
+    # Ctrl-C while Glance is receiving the bytes: the CLI exits non-zero
+    # without a traceback, and neither the image nor its partial data in
+    # the store is left.
+    path = tmp_path / 'big.iso'
+    make_test_iso.make_iso(str(path), volume_id='INTERRUPTED')
+    os.truncate(str(path), 1 << 30)  # sparse: a few seconds of upload
+    name = _name('interrupted')
+    proc = subprocess.Popen(
+        [OPENSTACK, '--os-cloud', 'devcloud-demo', 'iso', 'create', name,
+         '--file', str(path), '--no-progress'],
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        def saving():
+            return [i for i in _own_images(conns['admin'], name)
+                    if i['status'] == 'saving']
+
+        image = _wait_for(saving, 120)
+        assert image, 'the upload never reached Glance (status saving)'
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, out
+    assert 'Traceback' not in err, err
+    assert _wait_for(lambda: _own_images(conns['admin'], name) == [], 60), \
+        _own_images(conns['admin'], name)
+    store_file = os.path.join(os.path.dirname(CLOUDS), 'glance', 'fast',
+                              image[0]['id'])
+    assert _wait_for(lambda: not os.path.exists(store_file), 60), store_file
+
+
+def _wait_for(predicate, timeout):
+    """Poll ``predicate`` until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
 
 
 def test_usage(conns):

@@ -482,6 +482,17 @@ def rabbitmqctl(*args, check=True):
 
 def setup_db_and_broker(setup):
     if setup.get('databases'):
+        other = foreign(devcloud_databases())
+        if other:
+            # another checkout took them over (DEVCLOUD_TAKEOVER=1): they
+            # no longer match this checkout's fernet keys, image files and
+            # compute node identity (nova-compute would refuse to start)
+            die('the databases %s of this checkout were taken over by '
+                'another checkout (%s): the state in %s no longer matches '
+                'them. Run `tools/devcloud clean` here, then `tools/devcloud '
+                'up` (with DEVCLOUD_TAKEOVER=1 to drop the other '
+                "checkout's databases)"
+                % (', '.join(sorted(other)), sorted(set(other.values())), D))
         # mark databases made before ownership comments existed
         unmarked = [n for n, c in devcloud_databases().items()
                     if not c and n in DATABASES]
