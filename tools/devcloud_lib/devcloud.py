@@ -482,7 +482,8 @@ def rabbitmqctl(*args, check=True):
 
 def setup_db_and_broker(setup):
     if setup.get('databases'):
-        other = foreign(devcloud_databases())
+        dbs = devcloud_databases()
+        other = foreign(dbs)
         if other:
             # another checkout took them over (DEVCLOUD_TAKEOVER=1): they
             # no longer match this checkout's fernet keys, image files and
@@ -494,8 +495,7 @@ def setup_db_and_broker(setup):
                 "checkout's databases)"
                 % (', '.join(sorted(other)), sorted(set(other.values())), D))
         # mark databases made before ownership comments existed
-        unmarked = [n for n, c in devcloud_databases().items()
-                    if not c and n in DATABASES]
+        unmarked = [n for n, c in dbs.items() if not c and n in DATABASES]
         if unmarked:
             mysql('; '.join("ALTER DATABASE `%s` COMMENT '%s'"
                             % (n, OWNER.replace("'", "''"))
