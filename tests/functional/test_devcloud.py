@@ -561,10 +561,7 @@ def test_compute_restart_remembers_instances(devcloud, demo_conn, iso_images,
 # CI (CI set) or with DEVCLOUD_TEST_DOWN=1)
 
 
-@pytest.mark.skipif(
-    not (os.environ.get('CI') or os.environ.get('DEVCLOUD_TEST_DOWN')),
-    reason='stops the shared devcloud: set CI or DEVCLOUD_TEST_DOWN=1',
-)
+@disruptive
 def test_down_stops_everything_then_warm_up(devcloud):
     state = devcloud.state_dir
     venv = os.path.realpath(os.path.join(state, 'venv'))
