@@ -188,3 +188,28 @@ class ISOInUse(Conflict):
 
 class ImportFailed(CloudError):
     msg_fmt = _("Glance could not import %(what)s: %(reason)s")
+
+
+# Install profiles and prepared ISOs (isoplugin.profiles, isoplugin.remaster)
+
+class ProfileNotFound(InvalidInput):
+    msg_fmt = _("No install profile named '%(name)s' is installed. "
+                "Installed profiles: %(available)s.")
+
+
+class ProfileNotDetected(InvalidInput):
+    msg_fmt = _("The installer family of %(source)s could not be detected; "
+                "give a profile (one of: %(available)s). Looked at: "
+                "%(looked_at)s.")
+
+
+class AnswerFileInvalid(InvalidInput):
+    msg_fmt = _("The %(kind)s answer file is not valid: %(reason)s")
+
+
+class TemplateVariableError(InvalidInput):
+    msg_fmt = _("Profile '%(profile)s': %(reason)s")
+
+
+class PrepareFailed(IsopluginException):
+    msg_fmt = _("Cannot prepare a copy of %(source)s: %(reason)s")
