@@ -28,20 +28,18 @@ import sys
 import time
 import uuid
 
-import openstack
 import pytest
 
 from isoplugin import build as build_mod
 from isoplugin import catalog
 from isoplugin import conf as iso_conf
 from isoplugin import exception
+from tests.functional import base
 from tests.tools import make_test_iso
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
 PREFIX = 'bldft-%s-' % uuid.uuid4().hex[:6]
-NOVA_API_LOG = os.path.join(ROOT, '.devcloud', 'logs', 'nova-api.log')
+NOVA_API_LOG = os.path.join(base.Devcloud.logs_dir, 'nova-api.log')
+NOVA_COMPUTE_LOG = os.path.join(base.Devcloud.logs_dir, 'nova-compute.log')
 
 # A client driving one build; with PAUSE=<phase> it stops (as if hung) at
 # the first wait of that phase, so that the test can kill it while the
@@ -70,25 +68,6 @@ print('DONE', image.id, flush=True)
 '''
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith('OS_') and k != 'ISOPLUGIN_CONFIG_FILE'}
-    env['OS_CLIENT_CONFIG_FILE'] = os.path.join(ROOT, '.devcloud',
-                                                'clouds.yaml')
-    env['PYTHONPATH'] = ROOT
-    return env
-
-
-def osc(*args, check=True, timeout=600):
-    cmd = [os.path.join(BIN, 'openstack'), '--os-cloud', 'devcloud-demo']
-    result = subprocess.run(cmd + list(args), capture_output=True,
-                            text=True, env=_env(), timeout=timeout,
-                            stdin=subprocess.DEVNULL)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 @pytest.fixture(scope='module')
 def conf():
     c = iso_conf.load_config(config_files=[])
@@ -98,17 +77,7 @@ def conf():
 
 
 @pytest.fixture(scope='module')
-def demo(devcloud):
-    return openstack.connect(cloud='devcloud-demo')
-
-
-@pytest.fixture(scope='module')
-def admin(devcloud):
-    return openstack.connect(cloud='devcloud-admin')
-
-
-@pytest.fixture(scope='module')
-def isos(demo, conf, tmp_path_factory):
+def isos(demo_conn, conf, tmp_path_factory):
     """ISOs registered as demo, one per installer behaviour."""
     d = tmp_path_factory.mktemp('isos')
     kinds = {
@@ -121,7 +90,7 @@ def isos(demo, conf, tmp_path_factory):
         'nomarker': {'action': 'install', 'delay': '1',
                      'marker': 'NOTHING-TO-SEE'},
     }
-    cat = catalog.Catalog(demo, conf)
+    cat = catalog.Catalog(demo_conn, conf)
     out = {}
     for kind, cfg in kinds.items():
         path = str(d / ('%s.iso' % kind))
@@ -132,10 +101,9 @@ def isos(demo, conf, tmp_path_factory):
         out[kind] = getattr(image, 'id', None) or image['id']
     yield out
     for image_id in out.values():
-        demo.image.delete_image(image_id, ignore_missing=True)
-    for image in demo.image.images():
-        if image.name.startswith(PREFIX):
-            demo.image.delete_image(image.id, ignore_missing=True)
+        demo_conn.image.delete_image(image_id, ignore_missing=True)
+    for image in base.images(demo_conn, PREFIX):
+        demo_conn.image.delete_image(image.id, ignore_missing=True)
 
 
 def assert_no_leftovers(conn, conf, build_id):
@@ -143,15 +111,11 @@ def assert_no_leftovers(conn, conf, build_id):
     assert left == [], 'build %s left %r' % (build_id, left)
 
 
-def _build(demo, conf, iso, **kwargs):
+def _build(conn, conf, iso, **kwargs):
     kwargs.setdefault('flavor', 'm1.tiny')
     kwargs.setdefault('name', PREFIX + uuid.uuid4().hex[:6])
-    return build_mod.Build(demo, conf, build_mod.BuildRequest(
+    return build_mod.Build(conn, conf, build_mod.BuildRequest(
         iso=iso, **kwargs))
-
-
-def _image(conn, image_id):
-    return conn.image.get('/images/%s' % image_id).json()
 
 
 def _nova_api_line(request_id):
@@ -164,13 +128,14 @@ def _nova_api_line(request_id):
 
 # -- success ---------------------------------------------------------------
 
-def test_full_build_from_the_command_line(demo, admin, conf, isos):
+def test_full_build_from_the_command_line(demo_conn, admin_conn, conf, isos):
     name = PREFIX + 'full'
-    result = osc('iso', 'build', 'create', PREFIX + 'install', '--name',
-                 name, '--flavor', 'm1.tiny', '--verify', '--tag', 'bldft',
-                 '-f', 'json')
-    shown = json.loads(result.stdout)
-    image = _image(demo, shown['id'])
+    result = base.osc('iso', 'build', 'create', PREFIX + 'install',
+                      '--name', name, '--flavor', 'm1.tiny', '--verify',
+                      '--tag', 'bldft', '-f', 'json')
+    # one ISO: one object (a ShowOne, or a Lister of one row)
+    shown = base.one_row(json.loads(result.stdout))
+    image = base.image_json(demo_conn, shown['id'])
     build_id = image['isoplugin_build_id']
 
     assert image['status'] == 'active'
@@ -182,7 +147,7 @@ def test_full_build_from_the_command_line(demo, admin, conf, isos):
     assert image['min_disk'] == 1
     assert image['hw_disk_bus'] == 'virtio'
     assert image['isoplugin_source_iso_id'] == isos['install']
-    iso = _image(demo, isos['install'])
+    iso = base.image_json(demo_conn, isos['install'])
     assert image['isoplugin_source_iso_hash'] == '%s:%s' % (
         iso['os_hash_algo'], iso['os_hash_value'])
     assert image['isoplugin_backend'] == 'nova-rescue'
@@ -196,16 +161,16 @@ def test_full_build_from_the_command_line(demo, admin, conf, isos):
     # every phase on the terminal
     for phase in build_mod.PHASES:
         assert '%s %-8s phase-start' % (build_id, phase) in result.stderr
-    assert_no_leftovers(demo, conf, build_id)
+    assert_no_leftovers(demo_conn, conf, build_id)
 
     # Nova received a rescue with the ISO, at microversion 2.87: the build
     # server (deleted now) as admin, its instance actions, and nova-api's
     # log line for that very request.
-    servers = list(admin.compute.servers(
+    servers = list(admin_conn.compute.servers(
         all_projects=True, deleted=True,
         name='isoplugin-build-' + build_id))
     assert len(servers) == 1 and servers[0].status == 'DELETED'
-    actions = admin.compute.get(
+    actions = admin_conn.compute.get(
         '/servers/%s/os-instance-actions' % servers[0].id,
         microversion='2.84').json()['instanceActions']
     names = [a['action'] for a in actions]
@@ -216,7 +181,7 @@ def test_full_build_from_the_command_line(demo, admin, conf, isos):
     rescue = [a for a in actions if a['action'] == 'rescue'][0]
     url = '/servers/%s/os-instance-actions/%s' % (servers[0].id,
                                                   rescue['request_id'])
-    detail = admin.compute.get(url, microversion='2.84').json()[
+    detail = admin_conn.compute.get(url, microversion='2.84').json()[
         'instanceAction']
     assert [e['result'] for e in detail['events']] == ['Success']
     line = _nova_api_line(rescue['request_id'])
@@ -226,18 +191,16 @@ def test_full_build_from_the_command_line(demo, admin, conf, isos):
         (2, 87), line
     # the ISO was the rescue image: the fake driver logged it on the
     # console of the build server... which is gone; the compute log has it
-    compute_log = os.path.join(ROOT, '.devcloud', 'logs',
-                               'nova-compute.log')
-    with open(compute_log) as f:
+    with open(NOVA_COMPUTE_LOG) as f:
         text = f.read()
     assert isos['install'] in text
-    demo.image.delete_image(image['id'])
+    demo_conn.image.delete_image(image['id'])
 
 
 # -- failures ----------------------------------------------------------------
 
-def test_server_error_names_phase_and_fault(demo, conf, isos):
-    b = _build(demo, conf, isos['fail'], verify=False)
+def test_server_error_names_phase_and_fault(demo_conn, conf, isos):
+    b = _build(demo_conn, conf, isos['fail'], verify=False)
 
     with pytest.raises(exception.BuildFailed) as e:
         b.run()
@@ -245,44 +208,45 @@ def test_server_error_names_phase_and_fault(demo, conf, isos):
     assert e.value.kwargs['phase'] == 'install'
     assert 'BLDFT-MEDIUM-BROKEN' in str(e.value)
     assert 'cannot be rescued' in str(e.value)
-    assert_no_leftovers(demo, conf, b.id)
+    assert_no_leftovers(demo_conn, conf, b.id)
 
 
-def test_install_timeout(demo, conf, isos):
-    b = _build(demo, conf, isos['hang'], install_timeout=6, verify=False)
+def test_install_timeout(demo_conn, conf, isos):
+    b = _build(demo_conn, conf, isos['hang'], install_timeout=6,
+               verify=False)
 
     with pytest.raises(exception.BuildTimeout) as e:
         b.run()
 
     assert e.value.kwargs['phase'] == 'install'
     assert 'RESCUE' in str(e.value)
-    assert_no_leftovers(demo, conf, b.id)
+    assert_no_leftovers(demo_conn, conf, b.id)
 
 
-def test_snapshot_failure(demo, conf, isos):
-    b = _build(demo, conf, isos['snapfail'], verify=False)
+def test_snapshot_failure(demo_conn, conf, isos):
+    b = _build(demo_conn, conf, isos['snapfail'], verify=False)
 
     with pytest.raises(exception.BuildFailed) as e:
         b.run()
 
     assert e.value.kwargs['phase'] == 'snapshot'
     assert 'createImage' in str(e.value)
-    assert_no_leftovers(demo, conf, b.id)
-    assert demo.image.find_image(b.request.name) is None
+    assert_no_leftovers(demo_conn, conf, b.id)
+    assert demo_conn.image.find_image(b.request.name) is None
 
 
-def test_verify_failure_deletes_the_image(demo, conf, isos):
+def test_verify_failure_deletes_the_image(demo_conn, conf, isos):
     conf.set_override('verify_timeout', 10, 'isoplugin')
     try:
-        b = _build(demo, conf, isos['nomarker'], verify=True)
+        b = _build(demo_conn, conf, isos['nomarker'], verify=True)
         with pytest.raises(exception.VerifyFailed) as e:
             b.run()
     finally:
         conf.clear_override('verify_timeout', 'isoplugin')
 
     assert e.value.kwargs['phase'] == 'verify'
-    assert_no_leftovers(demo, conf, b.id)
-    assert demo.image.find_image(b.request.name) is None
+    assert_no_leftovers(demo_conn, conf, b.id)
+    assert demo_conn.image.find_image(b.request.name) is None
 
 
 def _driver(iso, pause='-', name=None):
@@ -290,91 +254,89 @@ def _driver(iso, pause='-', name=None):
     proc = subprocess.Popen(
         [sys.executable, '-c', DRIVER, 'devcloud-demo', iso, name, pause],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=_env())
+        env=base.osc_env(PYTHONPATH=base.ROOT))
     first = proc.stdout.readline().split()
     assert first and first[0] == 'BUILD', proc.stderr.read()
     return proc, first[1], name
 
 
-def _wait_phase(demo, conf, build_id, phase, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        builds = build_mod.list_builds(demo, conf, build_id)
-        if builds and builds[0].phase == phase:
-            return builds[0]
-        time.sleep(0.5)
-    raise AssertionError('build %s never showed phase %s'
-                         % (build_id, phase))
+def _wait_phase(conn, conf, build_id, phase, timeout=120):
+    builds = base.poll(
+        lambda: build_mod.list_builds(conn, conf, build_id),
+        'build %s to show phase %s' % (build_id, phase), timeout,
+        until=lambda builds: builds and builds[0].phase == phase)
+    return builds[0]
 
 
-def test_sigint_during_install_cleans_up(demo, conf, isos):
+def test_sigint_during_install_cleans_up(demo_conn, conf, isos):
     proc, build_id, _name = _driver(isos['hang'])
-    _wait_phase(demo, conf, build_id, 'install')
+    _wait_phase(demo_conn, conf, build_id, 'install')
 
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
 
     assert proc.returncode != 0
     assert 'interrupted in phase install' in err
-    assert_no_leftovers(demo, conf, build_id)
+    assert_no_leftovers(demo_conn, conf, build_id)
 
 
 KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
 
 
-def _kill_in(demo, conf, iso, phase):
+def _kill_in(conn, conf, iso, phase):
     proc, build_id, name = _driver(iso, pause=phase)
     if phase == 'install':  # a real wait: the installer takes 25 s
-        _wait_phase(demo, conf, build_id, 'install')
+        _wait_phase(conn, conf, build_id, 'install')
         time.sleep(2)
     else:
         assert proc.stdout.readline().split() == ['PAUSED', build_id]
         if phase != 'prepare':  # prepare has no server yet: images only
-            _wait_phase(demo, conf, build_id, phase)
+            _wait_phase(conn, conf, build_id, phase)
     proc.kill()
     proc.wait()
-    info = build_mod.show_build(demo, conf, build_id)
+    info = build_mod.show_build(conn, conf, build_id)
     assert info.status == 'orphaned'
     return build_id, name
 
 
 @pytest.mark.parametrize('phase', KILL_PHASES)
-def test_sigkill_then_delete_orphans(demo, conf, isos, phase):
+def test_sigkill_then_delete_orphans(demo_conn, conf, isos, phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
-    build_id, name = _kill_in(demo, conf, iso, phase)
+    build_id, name = _kill_in(demo_conn, conf, iso, phase)
 
-    result = osc('iso', 'build', 'delete', '--orphans')
+    result = base.osc('iso', 'build', 'delete', '--orphans')
 
     assert 'deleted %s' % build_id in result.stdout
-    assert_no_leftovers(demo, conf, build_id)
-    assert demo.image.find_image(name) is None
+    assert_no_leftovers(demo_conn, conf, build_id)
+    assert demo_conn.image.find_image(name) is None
 
 
 @pytest.mark.parametrize('phase', KILL_PHASES)
-def test_sigkill_then_resume(demo, conf, isos, phase):
+def test_sigkill_then_resume(demo_conn, conf, isos, phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
-    build_id, name = _kill_in(demo, conf, iso, phase)
+    build_id, name = _kill_in(demo_conn, conf, iso, phase)
 
-    result = osc('iso', 'build', 'resume', build_id, '-f', 'json')
+    result = base.osc('iso', 'build', 'resume', build_id, '-f', 'json')
 
-    shown = json.loads(result.stdout)
-    image = _image(demo, shown['id'])
+    shown = base.one_row(json.loads(result.stdout))
+    image = base.image_json(demo_conn, shown['id'])
     assert image['status'] == 'active'
     assert image['name'] == name
     assert image['isoplugin_build_id'] == build_id
     assert image['isoplugin_verified'] == 'passed'
     assert 'isoplugin_role' not in image
-    assert_no_leftovers(demo, conf, build_id)
-    demo.image.delete_image(image['id'])
+    assert_no_leftovers(demo_conn, conf, build_id)
+    demo_conn.image.delete_image(image['id'])
 
 
-def test_build_list_show_and_finish(demo, conf, isos, tmp_path):
+def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
     # An ISO without /ISOPLUGIN.CFG: the "installer" waits for a person.
     path = str(tmp_path / 'human.iso')
     make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN')
-    iso = catalog.Catalog(demo, conf).create(PREFIX + 'human', filename=path)
+    iso = catalog.Catalog(demo_conn, conf).create(PREFIX + 'human',
+                                                  filename=path)
     iso_id = getattr(iso, 'id', None) or iso['id']
-    b = _build(demo, conf, iso_id, verify=False, interactive=True)
+    b = _build(demo_conn, conf, iso_id, verify=False, interactive=True)
     events = []
     b.progress = events.append
     import threading
@@ -384,22 +346,21 @@ def test_build_list_show_and_finish(demo, conf, isos, tmp_path):
         image=b.run()))
     worker.start()
     try:
-        _wait_phase(demo, conf, b.id, 'install')
-        listed = osc('iso', 'build', 'list', '-f', 'json')
-        rows = {r['Build']: r for r in json.loads(listed.stdout)}
+        _wait_phase(demo_conn, conf, b.id, 'install')
+        listed = base.osc_json('iso', 'build', 'list')
+        rows = {r['Build']: r for r in listed}
         assert rows[b.id]['Status'] == 'running'
         assert rows[b.id]['Phase'] == 'install'
-        shown = json.loads(osc('iso', 'build', 'show', b.id, '-f',
-                               'json').stdout)
+        shown = base.osc_json('iso', 'build', 'show', b.id)
         assert shown['iso_id'] == iso_id
-        osc('iso', 'build', 'finish', b.id)
+        base.osc('iso', 'build', 'finish', b.id)
         worker.join(180)
     finally:
         b.cancelled.set()
         worker.join(180)
-        demo.image.delete_image(iso_id, ignore_missing=True)
+        demo_conn.image.delete_image(iso_id, ignore_missing=True)
     console = [e for e in events if e['event'] in ('console', 'warning')]
     assert result.get('image') is not None, events[-3:]
     assert console  # the URL was offered (or why not)
-    assert_no_leftovers(demo, conf, b.id)
-    demo.image.delete_image(result['image'].id)
+    assert_no_leftovers(demo_conn, conf, b.id)
+    demo_conn.image.delete_image(result['image'].id)

@@ -12,10 +12,11 @@
 
 """The ISO catalog against the local OpenStack (tools/devcloud).
 
-Every command runs as the real CLI, ``.venv/bin/openstack iso ...``, with
-the clouds of /work/main/.devcloud/clouds.yaml: ``devcloud-demo`` (member of
-project demo), ``devcloud-admin`` where Glance's policy needs an admin
-(copy-image, deleting from one store) and ``devcloud-other`` for sharing.
+Every command runs as the real CLI, ``openstack iso ...`` of the tests'
+virtualenv, with the clouds of .devcloud/clouds.yaml: ``devcloud-demo``
+(member of project demo), ``devcloud-admin`` where Glance's policy needs
+an admin (copy-image, deleting from one store) and ``devcloud-other`` for
+sharing.
 Every ISO of this module has a name starting with a per-run prefix; the
 module deletes them at the end and only looks at its own images for leaks,
 because other engineers use the same cloud at the same time.
@@ -30,92 +31,34 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 import uuid
 
 import pytest
 
+from tests.functional import base
 from tests.tools import make_test_iso
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-CLOUDS = os.environ.get('ISOPLUGIN_CLOUDS_YAML',
-                        os.path.join(ROOT, '.devcloud', 'clouds.yaml'))
-OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
 PREFIX = 'catft-%s-' % uuid.uuid4().hex[:8]
+osc = base.osc
+osc_json = base.osc_json
 
 
-def _env(**extra):
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith('OS_') or key == 'ISOPLUGIN_CONFIG_FILE':
-            del env[key]
-    env['OS_CLIENT_CONFIG_FILE'] = CLOUDS
-    env.update(extra)
-    return env
-
-
-# The tests run as root, who may read any file thanks to these capabilities:
-# without them, root is held to a file's permission bits like anyone else.
-DAC_CAPS = 'dac_override,dac_read_search'
-
-
-def osc(*args, cloud='demo', check=True, env=None, drop_dac=False):
-    """Run ``openstack --os-cloud devcloud-<cloud> ARGS``.
-
-    :param drop_dac: run it without root's power to read every file.
-    """
-    cmd = [OPENSTACK, '--os-cloud', 'devcloud-%s' % cloud] + list(args)
-    if drop_dac:
-        cmd = ['setpriv', '--bounding-set=-' + DAC_CAPS.replace(',', ',-'),
-               '--inh-caps=-' + DAC_CAPS.replace(',', ',-')] + cmd
-    result = subprocess.run(cmd, capture_output=True, text=True,
-                            env=env or _env(), stdin=subprocess.DEVNULL,
-                            timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError('%s failed (%d):\n%s\n%s' % (
-            ' '.join(cmd), result.returncode, result.stdout,
-            result.stderr))
-    return result
-
-
-def osc_json(*args, **kwargs):
-    return json.loads(osc(*(list(args) + ['-f', 'json']), **kwargs).stdout)
-
-
-@pytest.fixture(scope='module')
-def conns(devcloud):
-    # conftest's admin_conn & co. pass load_envvars=False, which makes
-    # openstacksdk ignore OS_CLIENT_CONFIG_FILE (reported); connect here.
-    import openstack
-
-    out = {name: openstack.connect(cloud='devcloud-%s' % name)
-           for name in ('admin', 'demo', 'other')}
-    yield out
-    # Cleanup: every image of this run, in every project.
-    admin = out['admin']
-    for image in _own_images(admin):
-        if image.get('protected'):
-            admin.image.update_image(image['id'], protected=False)
-        admin.image.delete_image(image['id'], ignore_missing=True)
-    assert _own_images(admin) == []
+@pytest.fixture(scope='module', autouse=True)
+def cleanup(admin_conn):
+    """At the end: delete every image of this run, in every project."""
+    yield
+    for image in base.images(admin_conn, PREFIX):
+        if image.is_protected:
+            admin_conn.image.update_image(image, is_protected=False)
+        admin_conn.image.delete_image(image, ignore_missing=True)
+    assert base.images(admin_conn, PREFIX) == []
 
 
 def _own_images(admin, name=None):
     """All images (hidden or not, any project) of this run."""
-    found = []
-    for hidden in ('false', 'true'):
-        params = {'os_hidden': hidden, 'limit': 1000}
-        if name is not None:
-            params['name'] = name
-        body = admin.image.get('/images', params=params).json()
-        found += [i for i in body['images']
-                  if i['name'].startswith(PREFIX) and
-                  (name is None or i['name'] == name)]
-    return found
+    return base.images(admin, PREFIX, name)
 
 
 @pytest.fixture(scope='module')
@@ -159,13 +102,9 @@ def _delete(name_or_id, cloud='demo'):
     osc('iso', 'delete', name_or_id, '--yes', cloud=cloud)
 
 
-def _image(conn, image_id):
-    return conn.image.get('/images/%s' % image_id).json()
-
-
 # -- register, list, show ---------------------------------------------------
 
-def test_create_from_file_detects_and_marks(conns, isodir):
+def test_create_from_file_detects_and_marks(admin_conn, isodir):
     name = _name('ubuntu')
     result = osc('iso', 'create', name, '--file', str(isodir / 'ubuntu.iso'),
                  '--no-progress', '--description', 'Ubuntu server',
@@ -175,7 +114,7 @@ def test_create_from_file_detects_and_marks(conns, isodir):
     assert 'Detected: os_type=linux, os_distro=ubuntu, os_version=24.04, ' \
            'architecture=x86_64' in result.stderr
     assert 'Verified: Glance sha512 matches the client' in result.stderr
-    raw = _image(conns['admin'], iso['id'])
+    raw = base.image_json(admin_conn, iso['id'])
     assert raw['disk_format'] == 'iso'
     assert raw['container_format'] == 'bare'
     assert raw['os_hidden'] is True
@@ -208,10 +147,10 @@ def test_create_from_file_detects_and_marks(conns, isodir):
     assert shown['servers'] == ''
     assert shown['checksum'] == 'sha512:' + digest
     _delete(name)
-    assert _own_images(conns['admin'], name) == []
+    assert _own_images(admin_conn, name) == []
 
 
-def test_create_udf_with_checksum_and_overrides(conns, isodir):
+def test_create_udf_with_checksum_and_overrides(isodir):
     name = _name('udf')
     path = isodir / 'udf.iso'
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -229,7 +168,7 @@ def test_create_udf_with_checksum_and_overrides(conns, isodir):
     _delete(iso['id'])
 
 
-def test_create_with_content_length(conns, isodir, tmp_path):
+def test_create_with_content_length(admin_conn, isodir, tmp_path):
     # The default upload is chunked (test above); [glance] chunked_upload =
     # false sends a Content-Length instead, for a Glance that refuses
     # chunked bodies. Both reach the same verified image.
@@ -238,10 +177,10 @@ def test_create_with_content_length(conns, isodir, tmp_path):
     name = _name('length')
     path = isodir / 'plain.iso'
     result = osc('iso', 'create', name, '--file', str(path), '--no-progress',
-                 '-f', 'json', env=_env(ISOPLUGIN_CONFIG_FILE=str(config)))
+                 '-f', 'json', config_file=config)
     iso = json.loads(result.stdout)
     assert 'Verified: Glance sha512 matches the client' in result.stderr
-    raw = _image(conns['admin'], iso['id'])
+    raw = base.image_json(admin_conn, iso['id'])
     assert raw['status'] == 'active'
     assert raw['size'] == path.stat().st_size
     assert raw['os_hash_value'] == hashlib.sha512(
@@ -249,26 +188,36 @@ def test_create_with_content_length(conns, isodir, tmp_path):
     _delete(iso['id'])
 
 
-def test_interrupted_upload_leaves_nothing(conns, tmp_path):
+def test_interrupted_upload_leaves_nothing(admin_conn, devcloud, tmp_path):
     # Ctrl-C while Glance is receiving the bytes: the CLI exits non-zero
     # without a traceback, and neither the image nor its partial data in
-    # the store is left.
+    # the store is left. The store folders are the ones Glance's own
+    # configuration names; the partial file is seen there during the upload,
+    # so that the last check looks where Glance writes.
+    stores = devcloud.glance_store_dirs()
+    assert 'fast' in stores, stores
+    for store, directory in stores.items():
+        assert os.path.isdir(directory), (store, directory)
     path = tmp_path / 'big.iso'
     make_test_iso.make_iso(str(path), volume_id='INTERRUPTED')
     os.truncate(str(path), 1 << 30)  # sparse: a few seconds of upload
     name = _name('interrupted')
     proc = subprocess.Popen(
-        [OPENSTACK, '--os-cloud', 'devcloud-demo', 'iso', 'create', name,
-         '--file', str(path), '--no-progress'],
-        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        base.osc_command('iso', 'create', name, '--file', str(path),
+                         '--no-progress'),
+        env=base.osc_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
-        def saving():
-            return [i for i in _own_images(conns['admin'], name)
-                    if i['status'] == 'saving']
+        image = base.poll(
+            lambda: [i for i in _own_images(admin_conn, name)
+                     if i.status == 'saving'],
+            'the upload to reach Glance (status saving)', 120)
+        store_files = [os.path.join(d, image[0].id) for d in stores.values()]
 
-        image = _wait_for(saving, 120)
-        assert image, 'the upload never reached Glance (status saving)'
+        def in_store():
+            return [f for f in store_files if os.path.exists(f)]
+
+        base.poll(in_store, 'the partial data in a Glance store', 60)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -277,24 +226,13 @@ def test_interrupted_upload_leaves_nothing(conns, tmp_path):
             proc.wait()
     assert proc.returncode != 0, out
     assert 'Traceback' not in err, err
-    assert _wait_for(lambda: _own_images(conns['admin'], name) == [], 60), \
-        _own_images(conns['admin'], name)
-    store_file = os.path.join(os.path.dirname(CLOUDS), 'glance', 'fast',
-                              image[0]['id'])
-    assert _wait_for(lambda: not os.path.exists(store_file), 60), store_file
+    base.poll(lambda: _own_images(admin_conn, name), 'the image to be gone',
+              60, until=lambda left: left == [])
+    base.poll(in_store, 'the partial data to be gone from the stores', 60,
+              until=lambda left: left == [])
 
 
-def _wait_for(predicate, timeout):
-    """Poll ``predicate`` until it returns something true; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
-
-
-def test_usage(conns):
+def test_usage():
     rows = osc_json('iso', 'usage')
     by_name = {r['Resource']: r for r in rows}
     assert 'image_count_total' in by_name
@@ -304,7 +242,7 @@ def test_usage(conns):
 
 # -- change, retire, restore ------------------------------------------------
 
-def test_set_retire_restore(conns, isodir):
+def test_set_retire_restore(admin_conn, isodir):
     name = _name('set')
     iso = _create(name, isodir / 'plain.iso')
     new = _name('set-renamed')
@@ -329,64 +267,63 @@ def test_set_retire_restore(conns, isodir):
     assert out['retired'] is True
     assert out['hidden'] is True
     assert out['status'] == 'deactivated'
-    raw = _image(conns['admin'], iso['id'])
+    raw = base.image_json(admin_conn, iso['id'])
     assert raw['isoplugin_retired'] == 'true'
     out = osc_json('iso', 'set', new, '--restore')
     assert out['retired'] is False
     assert out['status'] == 'active'
     assert out['hidden'] is True
-    assert 'isoplugin_retired' not in _image(conns['admin'], iso['id'])
+    assert 'isoplugin_retired' not in base.image_json(admin_conn, iso['id'])
     _delete(new)
 
 
-def test_public_as_member_is_refused_clearly(conns, isodir):
+def test_public_as_member_is_refused_clearly(admin_conn, isodir):
     name = _name('public')
     result = osc('iso', 'create', name, '--file', str(isodir / 'plain.iso'),
                  '--no-progress', '--visibility', 'public', check=False)
     assert result.returncode != 0
     assert 'only an administrator can make an ISO public' in result.stderr
     assert 'publicize_image' in result.stderr
-    assert _own_images(conns['admin'], name) == []
+    assert _own_images(admin_conn, name) == []
     # and on an existing ISO
     _create(name, isodir / 'plain.iso')
     result = osc('iso', 'set', name, '--visibility', 'public', check=False)
     assert result.returncode != 0
     assert 'publicize_image' in result.stderr
-    assert _image_by_name(conns, name)['visibility'] == 'private'
+    assert _image_by_name(admin_conn, name).visibility == 'private'
     # an admin may
-    out = osc_json('iso', 'set', _image_by_name(conns, name)['id'],
+    out = osc_json('iso', 'set', _image_by_name(admin_conn, name).id,
                    '--visibility', 'public', cloud='admin')
     assert out['visibility'] == 'public'
     _delete(name)
 
 
-def _image_by_name(conns, name):
-    images = _own_images(conns['admin'], name)
+def _image_by_name(admin, name):
+    images = _own_images(admin, name)
     assert len(images) == 1, images
     return images[0]
 
 
 # -- delete -----------------------------------------------------------------
 
-def test_protected_delete_refused(conns, isodir):
+def test_protected_delete_refused(admin_conn, isodir):
     name = _name('protected')
     _create(name, isodir / 'plain.iso', '--protected')
     result = osc('iso', 'delete', name, '--yes', check=False)
     assert result.returncode != 0
     assert "ISO '%s' is protected" % name in result.stderr
     assert '--unprotected' in result.stderr
-    assert len(_own_images(conns['admin'], name)) == 1
+    assert len(_own_images(admin_conn, name)) == 1
     osc('iso', 'set', name, '--unprotected', '-f', 'value', '-c', 'id')
     _delete(name)
-    assert _own_images(conns['admin'], name) == []
+    assert _own_images(admin_conn, name) == []
 
 
-def test_in_use_delete_refused(conns, isodir):
-    demo = conns['demo']
+def test_in_use_delete_refused(admin_conn, demo_conn, isodir):
     name = _name('inuse')
     iso = _create(name, isodir / 'plain.iso')
-    flavor = sorted(demo.compute.flavors(), key=lambda f: f.ram)[0]
-    server = demo.compute.create_server(
+    flavor = sorted(demo_conn.compute.flavors(), key=lambda f: f.ram)[0]
+    server = demo_conn.compute.create_server(
         name=_name('server'), image_id=iso['id'], flavor_id=flavor.id,
         networks='none', metadata={'isoplugin_iso_id': iso['id']})
     try:
@@ -396,15 +333,15 @@ def test_in_use_delete_refused(conns, isodir):
         assert result.returncode != 0
         assert 'is in use by 1 server(s)' in result.stderr
         assert server.id in result.stderr
-        assert len(_own_images(conns['admin'], name)) == 1
+        assert len(_own_images(admin_conn, name)) == 1
     finally:
-        demo.compute.delete_server(server)
-        demo.compute.wait_for_delete(server, wait=300)
+        demo_conn.compute.delete_server(server)
+        demo_conn.compute.wait_for_delete(server, wait=300)
     _delete(name)
-    assert _own_images(conns['admin'], name) == []
+    assert _own_images(admin_conn, name) == []
 
 
-def test_copy_to_second_store_then_delete_one(conns, isodir):
+def test_copy_to_second_store_then_delete_one(admin_conn, isodir):
     name = _name('copy')
     iso = _create(name, isodir / 'ubuntu.iso')
     assert iso['stores'] == 'fast'
@@ -424,16 +361,16 @@ def test_copy_to_second_store_then_delete_one(conns, isodir):
     assert 'hold every copy' in result.stderr
     osc('iso', 'delete', iso['id'], '--store', 'fast', '--yes',
         cloud='admin')
-    raw = _image(conns['admin'], iso['id'])
+    raw = base.image_json(admin_conn, iso['id'])
     assert raw['stores'] == 'cheap'
     assert raw['status'] == 'active'
     shown = osc_json('iso', 'show', name)
     assert shown['stores'] == 'cheap'
     _delete(name)
-    assert _own_images(conns['admin'], name) == []
+    assert _own_images(admin_conn, name) == []
 
 
-def test_copy_all_stores(conns, isodir):
+def test_copy_all_stores(isodir):
     name = _name('copyall')
     iso = _create(name, isodir / 'plain.iso')
     out = osc_json('iso', 'copy', iso['id'], '--all-stores', cloud='admin')
@@ -443,10 +380,10 @@ def test_copy_all_stores(conns, isodir):
 
 # -- sharing ----------------------------------------------------------------
 
-def test_share_with_other_project(conns, isodir):
+def test_share_with_other_project(other_conn, isodir):
     name = _name('shared')
     iso = _create(name, isodir / 'plain.iso')
-    other_project = conns['other'].current_project_id
+    other_project = other_conn.current_project_id
     # not visible before sharing
     result = osc('iso', 'show', iso['id'], cloud='other', check=False)
     assert result.returncode != 0
@@ -478,36 +415,36 @@ def test_share_with_other_project(conns, isodir):
     _delete(name)
 
 
-def test_remove_project_with_servers_refused(conns, isodir):
+def test_remove_project_with_servers_refused(other_conn, isodir):
     name = _name('sharedinuse')
     iso = _create(name, isodir / 'plain.iso')
-    other = conns['other']
-    osc('iso', 'add', 'project', name, other.current_project_id)
-    osc('iso', 'add', 'project', iso['id'], other.current_project_id,
+    osc('iso', 'add', 'project', name, other_conn.current_project_id)
+    osc('iso', 'add', 'project', iso['id'], other_conn.current_project_id,
         '--accept', cloud='other')
-    flavor = sorted(other.compute.flavors(), key=lambda f: f.ram)[0]
-    server = other.compute.create_server(
+    flavor = sorted(other_conn.compute.flavors(), key=lambda f: f.ram)[0]
+    server = other_conn.compute.create_server(
         name=_name('other-server'), image_id=iso['id'], flavor_id=flavor.id,
         networks='none')
     try:
         # the owner (a member of demo) cannot see project other's servers;
         # an admin can, and is refused
         result = osc('iso', 'remove', 'project', iso['id'],
-                     other.current_project_id, cloud='admin', check=False)
+                     other_conn.current_project_id, cloud='admin',
+                     check=False)
         assert result.returncode != 0
         assert 'in use by 1 server(s)' in result.stderr
         assert server.id in result.stderr
     finally:
-        other.compute.delete_server(server)
-        other.compute.wait_for_delete(server, wait=300)
-    osc('iso', 'remove', 'project', iso['id'], other.current_project_id,
+        other_conn.compute.delete_server(server)
+        other_conn.compute.wait_for_delete(server, wait=300)
+    osc('iso', 'remove', 'project', iso['id'], other_conn.current_project_id,
         cloud='admin')
     _delete(name)
 
 
 # -- URLs -------------------------------------------------------------------
 
-def test_create_from_url_web_download(conns, web, isodir):
+def test_create_from_url_web_download(web, isodir):
     name = _name('web')
     result = osc('iso', 'create', name, '--url', web + '/ubuntu.iso',
                  '--no-progress', '-f', 'json')
@@ -521,7 +458,7 @@ def test_create_from_url_web_download(conns, web, isodir):
     _delete(name)
 
 
-def test_create_from_url_streamed(conns, web, isodir):
+def test_create_from_url_streamed(web, isodir):
     name = _name('webstream')
     digest = hashlib.sha256((isodir / 'plain.iso').read_bytes()).hexdigest()
     result = osc('iso', 'create', name, '--url', web + '/plain.iso',
@@ -579,13 +516,13 @@ def _bad_files(tmp, quota_mib):
 
 
 @pytest.fixture(scope='module')
-def bad(web, conns):
+def bad(web, demo_conn):
     # Not under pytest's tmp dir (mode 0700): the unreadable-file case runs
     # as an unprivileged user who must reach the file and find exactly the
     # file itself unreadable.
     tmp = pathlib.Path(tempfile.mkdtemp(prefix='isoplugin-catft-'))
     os.chmod(str(tmp), 0o755)
-    usage = conns['demo'].image.get('/info/usage').json()['usage']
+    usage = demo_conn.image.get('/info/usage').json()['usage']
     limit = usage['image_size_total']['limit']
     assert limit >= 0, 'the over-quota case needs an image_size_total limit'
     paths = _bad_files(tmp, limit)
@@ -637,7 +574,7 @@ BAD_CASES = [
 
 
 @pytest.fixture(scope='module')
-def duplicate(conns, bad):
+def duplicate(bad):
     name = _name('dup')
     _create(name, bad['ok'])
     yield name
@@ -646,7 +583,8 @@ def duplicate(conns, bad):
 
 @pytest.mark.parametrize('case,args,message', BAD_CASES,
                          ids=[c[0] for c in BAD_CASES])
-def test_bad_input(conns, bad, web, duplicate, case, args, message):
+def test_bad_input(admin_conn, bad, web, duplicate, case, args,
+                   message):
     subst = {k: str(v) for k, v in bad.items()}
     subst['web'] = web
     args = [a.format(**subst) for a in args]
@@ -668,7 +606,7 @@ def test_bad_input(conns, bad, web, duplicate, case, args, message):
     assert message in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr
     # one line of error, no stack
-    left = _own_images(conns['admin'], name)
+    left = _own_images(admin_conn, name)
     if case == 'duplicate-name':
         assert len(left) == 1
     else:

@@ -30,7 +30,6 @@ libvirt pass only (``-m libvirt``) and deselects them in the fake pass.
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -40,47 +39,27 @@ import pytest
 
 from isoplugin import build as build_mod
 from isoplugin import conf as iso_conf
+from tests.functional import base
 
 pytestmark = pytest.mark.libvirt
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-BIN = os.path.dirname(sys.executable)
-DEVCLOUD_DIR = os.environ.get('DEVCLOUD_DIR') or os.path.join(ROOT,
-                                                              '.devcloud')
-INSTANCES = os.path.join(DEVCLOUD_DIR, 'state', 'nova-libvirt', 'instances')
+INSTANCES = os.path.join(base.STATE_DIR, 'state', 'nova-libvirt',
+                         'instances')
 PREFIX = 'lve2e-%s-' % uuid.uuid4().hex[:6]
 MARKER = 'ISOPLUGIN-INSTALLED-SYSTEM-BOOTED'
 COMPUTE_HOST = 'devcloud-libvirt'
 
 
-def _env(config_file=None):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith('OS_') and k != 'ISOPLUGIN_CONFIG_FILE'}
-    env['OS_CLIENT_CONFIG_FILE'] = os.path.join(DEVCLOUD_DIR, 'clouds.yaml')
-    if config_file:
-        env['ISOPLUGIN_CONFIG_FILE'] = config_file
-    return env
-
-
-def osc(*args, config_file=None, timeout=1200):
-    """Run isoplugin's `openstack` CLI as the demo user."""
-    cmd = [os.path.join(BIN, 'openstack'), '--os-cloud', 'devcloud-demo']
-    return subprocess.run(cmd + list(args), capture_output=True, text=True,
-                          env=_env(config_file), timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
 def osc_timed(*args, config_file=None, timeout=1200):
-    """Like :func:`osc`, and time-stamps every progress line on stderr.
+    """Like :func:`base.osc`, and time-stamps every progress line on stderr.
 
     :returns: ``(returncode, stdout, [(seconds since start, line)])``.
     """
-    cmd = [os.path.join(BIN, 'openstack'), '--os-cloud', 'devcloud-demo']
     t0 = time.time()
-    proc = subprocess.Popen(cmd + list(args), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(base.osc_command(*args), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env=_env(config_file), stdin=subprocess.DEVNULL)
+                            env=base.osc_env(config_file),
+                            stdin=subprocess.DEVNULL)
     lines = []
     out = []
 
@@ -118,25 +97,15 @@ def say(text):
 
 
 @pytest.fixture(scope='module')
-def demo(devcloud):
-    return openstack.connect(cloud='devcloud-demo')
-
-
-@pytest.fixture(scope='module')
-def admin(devcloud):
-    return openstack.connect(cloud='devcloud-admin')
-
-
-@pytest.fixture(scope='module')
-def libvirt_cloud(admin):
+def libvirt_cloud(admin_conn):
     """The devcloud runs in libvirt mode: fail (never skip) otherwise."""
-    with open(os.path.join(DEVCLOUD_DIR, 'mode')) as f:
+    with open(os.path.join(base.STATE_DIR, 'mode')) as f:
         mode = f.read().strip()
     assert mode == 'libvirt', (
         'the local OpenStack runs in mode %r; these tests need '
         '`tools/devcloud up --mode libvirt`' % mode)
     computes = {s.host: (s.status, s.state) for s in
-                admin.compute.services(binary='nova-compute')}
+                admin_conn.compute.services(binary='nova-compute')}
     assert computes.get(COMPUTE_HOST) == ('enabled', 'up'), computes
     enabled = [h for h, (status, _) in computes.items()
                if status == 'enabled']
@@ -149,7 +118,8 @@ def installer_iso(tmp_path_factory):
     """The tiny unattended installer (built once, cached across runs)."""
     t = time.time()
     result = subprocess.run(
-        [os.path.join(ROOT, 'tests', 'tools', 'build-installer-iso.sh')],
+        [os.path.join(base.ROOT, 'tests', 'tools',
+                      'build-installer-iso.sh')],
         capture_output=True, text=True, timeout=900,
         stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -161,19 +131,17 @@ def installer_iso(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def registered_iso(libvirt_cloud, installer_iso, demo):
+def registered_iso(libvirt_cloud, installer_iso, demo_conn):
     """The installer registered with `openstack iso create` as demo."""
     name = PREFIX + 'installer'
     t = time.time()
-    result = osc('iso', 'create', name, '--file', installer_iso,
-                 '-f', 'json')
-    assert result.returncode == 0, result.stderr
-    iso = json.loads(result.stdout)
+    iso = base.osc_json('iso', 'create', name, '--file', installer_iso,
+                        timeout=1200)
     say('registered ISO %s (%s) in %.1fs'
         % (name, iso['id'], time.time() - t))
     assert iso['status'] == 'active'
     yield iso
-    demo.image.delete_image(iso['id'], ignore_missing=True)
+    demo_conn.image.delete_image(iso['id'], ignore_missing=True)
 
 
 class ConsoleWatcher(threading.Thread):
@@ -219,17 +187,18 @@ def _boot_and_read_console(conn, image_id, flavor, timeout=600):
     server = conn.compute.create_server(
         name=PREFIX + 'proof', image_id=image_id, flavor_id=flavor.id,
         networks='none')
+
+    def console():
+        try:
+            return conn.compute.get_server_console_output(
+                server.id).get('output') or ''
+        except openstack.exceptions.SDKException:
+            return ''  # not there yet
+
     try:
-        end = time.time() + timeout
-        out = ''
-        while time.time() < end and MARKER not in out:
-            time.sleep(2)
-            try:
-                out = conn.compute.get_server_console_output(
-                    server.id).get('output') or ''
-            except openstack.exceptions.SDKException:
-                pass
-        return out
+        return base.poll(console, '%s in the console of server %s'
+                         % (MARKER, server.id), timeout,
+                         until=lambda out: MARKER in out, interval=2)
     finally:
         conn.compute.delete_server(server.id)
         conn.compute.wait_for_delete(server, wait=300)
@@ -242,8 +211,8 @@ def _deleted_servers(admin, build_id):
 
 
 @pytest.mark.parametrize('disk_bus', ['virtio', 'sata'])
-def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
-                                 tmp_path):
+def test_install_snapshot_verify(demo_conn, admin_conn, registered_iso,
+                                 disk_bus, tmp_path):
     """A real install; the snapshot boots on its own on the given bus."""
     config_file = str(tmp_path / 'isoplugin.conf')
     with open(config_file, 'w') as f:
@@ -255,7 +224,7 @@ def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
                 # the image) gets for its system disk
                 'hw_disk_bus = %s\n' % disk_bus)
     name = PREFIX + disk_bus
-    watcher = ConsoleWatcher(demo, registered_iso['id'])
+    watcher = ConsoleWatcher(demo_conn, registered_iso['id'])
     watcher.start()
     t0 = time.time()
     try:
@@ -271,8 +240,8 @@ def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
     say('\n=== openstack iso build create (%s, %.1fs), progress:\n%s'
         % (disk_bus, total, stderr))
     assert rc == 0, stderr
-    shown = json.loads(out)
-    image = demo.image.get('/images/%s' % shown['id']).json()
+    shown = base.one_row(json.loads(out))
+    image = base.image_json(demo_conn, shown['id'])
     build_id = image['isoplugin_build_id']
     try:
         say('phase times (%s): %s; total build %.1fs; image %s: %s, %d '
@@ -298,8 +267,9 @@ def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
             # image once more so that the log shows the installed system
             say('verify server console not caught (%d bytes); booting the '
                 'image again' % len(console))
-            flavor = demo.compute.find_flavor('m1.tiny', ignore_missing=False)
-            console = _boot_and_read_console(demo, image['id'], flavor)
+            flavor = demo_conn.compute.find_flavor('m1.tiny',
+                                                   ignore_missing=False)
+            console = _boot_and_read_console(demo_conn, image['id'], flavor)
             say('=== console log of a server booted from image %s (system '
                 'disk on %s):\n%s' % (image['id'], disk_bus, console))
         assert MARKER in console
@@ -308,8 +278,8 @@ def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
         # nothing of the build is left: servers, temporary images, domains,
         # instance directories
         conf = iso_conf.load_config(config_files=[])
-        assert build_mod.find_resources(demo, conf, build_id) == []
-        gone = _deleted_servers(admin, build_id)
+        assert build_mod.find_resources(demo_conn, conf, build_id) == []
+        gone = _deleted_servers(admin_conn, build_id)
         names = sorted(s.name for s in gone)
         assert names == ['isoplugin-build-' + build_id,
                          'isoplugin-verify-' + build_id], names
@@ -321,4 +291,4 @@ def test_install_snapshot_verify(demo, admin, registered_iso, disk_bus,
              '--uuid'], capture_output=True, text=True).stdout.split()
         assert not {s.id for s in gone} & set(domains), domains
     finally:
-        demo.image.delete_image(image['id'], ignore_missing=True)
+        demo_conn.image.delete_image(image['id'], ignore_missing=True)

@@ -1,0 +1,303 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What every functional test uses to reach the local OpenStack.
+
+The fixtures of conftest.py are built on these; test modules import the
+plain functions from here (a conftest is not meant to be imported):
+
+* :class:`Devcloud`: the paths of tools/devcloud and its state folder, and
+  the Glance store folders as Glance's own configuration names them.
+* :func:`connect`: an openstacksdk connection for ``admin``, ``demo`` or
+  ``other``.
+* :func:`osc`, :func:`osc_json`, :func:`osc_command`, :func:`osc_env`: run
+  the ``openstack`` CLI (this virtualenv's, with isoplugin) as one of them.
+* :func:`poll`: the one bounded wait for what the SDK has no wait for.
+* :func:`images`: the images of a name prefix, hidden ones included.
+* :class:`LeakCheck`: what a test left behind.
+"""
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+
+import openstack.config
+import openstack.connection
+from openstack import exceptions as sdk_exc
+from openstack import utils as sdk_utils
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
+DEVCLOUD = os.path.join(ROOT, 'tools', 'devcloud')
+STATE_DIR = os.environ.get('DEVCLOUD_DIR') or os.path.join(ROOT, '.devcloud')
+CLOUDS_YAML = os.path.join(STATE_DIR, 'clouds.yaml')
+CLOUDS = {
+    'admin': 'devcloud-admin',
+    'demo': 'devcloud-demo',
+    'other': 'devcloud-other',
+}
+# isoplugin's CLI: the `openstack` of the virtualenv running the tests
+OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
+# The tests run as root, who may read any file thanks to these capabilities:
+# without them, root is held to a file's permission bits like anyone else.
+DAC_CAPS = ('dac_override', 'dac_read_search')
+
+
+class Devcloud:
+    """The local OpenStack of tools/devcloud: its command and folders."""
+
+    root = ROOT
+    command = DEVCLOUD
+    state_dir = STATE_DIR
+    clouds_yaml = CLOUDS_YAML
+    logs_dir = os.path.join(STATE_DIR, 'logs')
+    venv_bin = os.path.join(STATE_DIR, 'venv', 'bin')
+    instances_dir = os.path.join(STATE_DIR, 'state', 'nova', 'instances')
+    glance_conf = os.path.join(STATE_DIR, 'etc', 'glance', 'glance-api.conf')
+    clouds = CLOUDS
+    flavors = {
+        'm1.tiny': (1, 512, 1),
+        'm1.small': (1, 1024, 2),
+        'm1.medium': (2, 2048, 4),
+    }
+    stores = ('fast', 'cheap')  # Glance file stores; fast is the default
+
+    def run(self, *args, check=True, timeout=900):
+        """Run tools/devcloud ARGS; output goes to the test's stdout."""
+        p = subprocess.run(
+            [DEVCLOUD] + list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        sys.stdout.write(p.stdout + p.stderr)
+        if check and p.returncode != 0:
+            raise AssertionError(
+                'tools/devcloud %s failed (rc %d):\n%s%s'
+                % (' '.join(args), p.returncode, p.stdout, p.stderr)
+            )
+        return p
+
+    def is_up(self):
+        return (
+            subprocess.run(
+                [DEVCLOUD, 'status', '--quiet'], capture_output=True
+            ).returncode
+            == 0
+        )
+
+    def openstack(self, *args, cloud='devcloud-demo', check=True):
+        """The `openstack` CLI of the service venv (no isoplugin)."""
+        return osc(*args, cloud=cloud, check=check, timeout=300,
+                   executable=os.path.join(self.venv_bin, 'openstack'))
+
+    def connect(self, name):
+        return connect(name)
+
+    def glance_store_dirs(self):
+        """{store: folder} of Glance's file stores, read from its config.
+
+        Every enabled file backend and the staging store, as the running
+        glance-api reads them (``filesystem_store_datadir``).
+        """
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        assert parser.read(self.glance_conf), (
+            'no Glance configuration at %s' % self.glance_conf)
+        out = {}
+        enabled = parser.get('DEFAULT', 'enabled_backends')
+        for item in enabled.split(','):
+            store, _sep, kind = item.strip().partition(':')
+            if kind.strip() == 'file':
+                out[store] = parser.get(store, 'filesystem_store_datadir')
+        out['os_glance_staging_store'] = parser.get(
+            'os_glance_staging_store', 'filesystem_store_datadir')
+        return {k: v.rstrip('/') for k, v in out.items()}
+
+
+def connect(name):
+    """An openstacksdk connection to the devcloud as ``name``.
+
+    :param name: admin, demo, other, or a cloud name of clouds.yaml.
+
+    Only the devcloud's clouds.yaml counts: nothing of the caller's OS_*
+    environment (OS_CLOUD, OS_PASSWORD, another OS_CLIENT_CONFIG_FILE).
+    """
+    cfg = openstack.config.OpenStackConfig(
+        config_files=[CLOUDS_YAML], load_envvars=False)
+    return openstack.connection.Connection(
+        config=cfg.get_one(cloud=CLOUDS.get(name, name)))
+
+
+def osc_env(config_file=None, **extra):
+    """The environment of a CLI run: the devcloud's clouds.yaml, no OS_*.
+
+    :param config_file: isoplugin configuration file, or None for none.
+    :param extra: further variables.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('OS_') and k != 'ISOPLUGIN_CONFIG_FILE'}
+    env['OS_CLIENT_CONFIG_FILE'] = CLOUDS_YAML
+    if config_file:
+        env['ISOPLUGIN_CONFIG_FILE'] = str(config_file)
+    env.update(extra)
+    return env
+
+
+def osc_command(*args, cloud='demo', drop_dac=False, executable=OPENSTACK):
+    """``openstack --os-cloud devcloud-<cloud> ARGS`` as an argv list.
+
+    :param drop_dac: run it without root's power to read every file.
+    """
+    cmd = [executable, '--os-cloud', CLOUDS.get(cloud, cloud)] + list(args)
+    if drop_dac:
+        caps = ','.join('-' + cap for cap in DAC_CAPS)
+        cmd = ['setpriv', '--bounding-set=' + caps,
+               '--inh-caps=' + caps] + cmd
+    return cmd
+
+
+def osc(*args, cloud='demo', check=True, env=None, config_file=None,
+        drop_dac=False, timeout=600, executable=OPENSTACK):
+    """Run the ``openstack`` CLI as ``cloud``; return the CompletedProcess.
+
+    :param check: raise AssertionError (with the command's output) when it
+        exits non-zero.
+    :param env: the environment (default: :func:`osc_env`).
+    :param config_file: an isoplugin configuration file.
+    """
+    cmd = osc_command(*args, cloud=cloud, drop_dac=drop_dac,
+                      executable=executable)
+    result = subprocess.run(cmd, capture_output=True, text=True,
+                            env=env or osc_env(config_file),
+                            stdin=subprocess.DEVNULL, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError('%s failed (rc %d):\n%s\n%s' % (
+            ' '.join(cmd), result.returncode, result.stdout,
+            result.stderr))
+    return result
+
+
+def osc_json(*args, **kwargs):
+    """:func:`osc` with ``-f json``; return the parsed output."""
+    return json.loads(osc(*(list(args) + ['-f', 'json']), **kwargs).stdout)
+
+
+def one_row(parsed):
+    """The one object a command printed with ``-f json``.
+
+    A ShowOne prints a dict; a Lister of one row a list of one dict whose
+    column names ("ID", "Name") are normalised here to the show form
+    ("id", "name").
+    """
+    if isinstance(parsed, list):
+        assert len(parsed) == 1, parsed
+        return {k.lower().replace(' ', '_'): v
+                for k, v in parsed[0].items()}
+    return parsed
+
+
+def poll(fetch, what, timeout=60, until=bool, interval=0.5):
+    """Call ``fetch()`` until ``until(value)``; return that value.
+
+    :param what: what is awaited, for the message when it does not come.
+    :raises AssertionError: after ``timeout`` seconds, with the last value.
+    """
+    value = None
+    try:
+        for _count in sdk_utils.iterate_timeout(timeout, what, interval):
+            value = fetch()
+            if until(value):
+                return value
+    except sdk_exc.ResourceTimeout:
+        pass
+    raise AssertionError('timed out after %ss waiting for %s; last seen: %r'
+                         % (timeout, what, value))
+
+
+def image_json(conn, image_id):
+    """The image as Glance shows it: extra properties at the top level."""
+    return conn.image.get('/images/%s' % image_id).json()
+
+
+def images(conn, prefix='', name=None):
+    """Images (hidden or not) whose name starts with ``prefix``.
+
+    :param name: only those of exactly this name.
+    """
+    query = {} if name is None else {'name': name}
+    return [image for hidden in (False, True)
+            for image in conn.image.images(is_hidden=hidden, **query)
+            if (image.name or '').startswith(prefix)]
+
+
+class LeakCheck:
+    """What a test left behind.
+
+    Servers (all projects), images (all visible to admin, hidden ones
+    included), Placement allocations (consumers) and volumes (None: the
+    devcloud has no Cinder).
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.baseline = self.snapshot()
+
+    def snapshot(self):
+        c = self.conn
+        out = {
+            'servers': {
+                s.id: '%s (%s)' % (s.name, s.status)
+                for s in c.compute.servers(all_projects=True)
+            },
+            'images': {
+                i.id: '%s (%s)' % (i.name, i.status) for i in images(c)
+            },
+            'allocations': {},
+            'volumes': None,
+        }
+        rps = c.placement.get('/resource_providers', microversion='1.39')
+        for rp in rps.json()['resource_providers']:
+            a = c.placement.get(
+                '/resource_providers/%s/allocations' % rp['uuid'],
+                microversion='1.39',
+            ).json()['allocations']
+            for consumer in a:
+                out['allocations'][consumer] = rp['name']
+        if c.has_service('block-storage') or c.has_service('volumev3'):
+            out['volumes'] = {
+                v.id: v.name
+                for v in c.block_storage.volumes(all_projects=True)
+            }
+        return out
+
+    def new_since_baseline(self):
+        now = self.snapshot()
+        return {
+            k: {
+                i: v
+                for i, v in (now[k] or {}).items()
+                if i not in (self.baseline[k] or {})
+            }
+            for k in now
+        }
+
+    def left(self):
+        """What is new since the baseline, by kind (kinds with none out)."""
+        return {k: v for k, v in self.new_since_baseline().items() if v}
+
+    def assert_clean(self, timeout=60):
+        """Wait up to timeout seconds for everything new to disappear."""
+        poll(self.left, 'nothing left behind', timeout,
+             until=lambda left: not left, interval=1)
