@@ -44,7 +44,9 @@ import urllib.parse
 
 from oslo_log import log as logging
 
+from isoplugin import cloud
 from isoplugin import exception
+from isoplugin import glance
 from isoplugin.i18n import _
 from isoplugin import isoinfo
 from isoplugin import upload
@@ -61,33 +63,13 @@ MIB = 1024 * 1024
 URL_HEAD_BYTES = 272 * isoinfo.SECTOR
 #: Descriptors Glance's format inspection accepts in sector 16.
 GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
-PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
+# Transition aliases for build.py, which moves to isoplugin.glance.
+PATCH_TYPE = glance.PATCH_TYPE
+flat = glance.flat
 
 
 def _bool(value):
     return str(value).lower() == 'true'
-
-
-def flat(image):
-    """Return all the attributes of an image as Glance names them.
-
-    :param image: an :class:`openstack.image.v2.image.Image`.
-    :returns: a dict of Glance's attribute names (``os_hidden``,
-        ``protected``...) and of every extra property.
-    """
-    d = image.to_dict(original_names=True, computed=False)
-    props = d.pop('properties', None) or {}
-    out = {k: v for k, v in d.items() if v is not None}
-    out.update(props)
-    return out
-
-
-def _details(error):
-    """The cloud's own message of an openstacksdk HTTP exception."""
-    details = getattr(error, 'details', None)
-    if details:
-        return str(details).replace('<br />', ' ').strip()
-    return getattr(error, 'message', None) or str(error)
 
 
 class Catalog(object):
@@ -117,59 +99,8 @@ class Catalog(object):
         """
         return self.prefix + name
 
-    @contextlib.contextmanager
-    def _cloud(self, what=None, forbidden=None):
-        """Translate SDK errors, keeping the cloud's message.
-
-        :param what: what is looked for, for 404 messages.
-        :param forbidden: message for a 403, with ``%(reason)s``.
-        """
-        from keystoneauth1 import exceptions as ks_exc
-        from openstack import exceptions as sdk_exc
-
-        try:
-            yield
-        except exception.IsopluginException:
-            raise
-        except sdk_exc.ForbiddenException as e:
-            reason = _details(e)
-            if forbidden:
-                reason = forbidden % {'reason': reason}
-            raise exception.PermissionDenied(reason=reason) from e
-        except sdk_exc.NotFoundException as e:
-            raise exception.NotFound(what=what or _details(e)) from e
-        except sdk_exc.ConflictException as e:
-            raise exception.Conflict(reason=_details(e)) from e
-        except sdk_exc.HttpException as e:
-            if getattr(e, 'status_code', None) == 413:
-                raise exception.CloudError(
-                    reason=_('over quota: %s') % _details(e)) from e
-            raise exception.CloudError(reason=_details(e)) from e
-        except sdk_exc.SDKException as e:
-            raise exception.CloudError(reason=_details(e)) from e
-        except ks_exc.ClientException as e:
-            raise exception.CloudError(reason=e) from e
-
-    def _glance(self, method, url, what=None, forbidden=None, **kwargs):
-        """One request to Glance (relative URL); errors translated."""
-        from openstack import exceptions as sdk_exc
-
-        with self._cloud(what=what, forbidden=forbidden):
-            resp = self.conn.image.request(url, method, raise_exc=False,
-                                           **kwargs)
-            sdk_exc.raise_from_response(resp)
-        return resp
-
-    def _image(self, body):
-        from openstack.image.v2 import image as _image
-
-        body = {k: v for k, v in body.items() if k != 'self'}
-        return _image.Image.existing(connection=self.conn, **body)
-
     def _fetch(self, image_id):
-        body = self._glance('GET', '/images/%s' % image_id,
-                            what=_("Image %s") % image_id).json()
-        return self._image(body)
+        return glance.get_image(self.conn, image_id)
 
     def _project_id(self):
         return self.conn.current_project_id
@@ -194,26 +125,6 @@ class Catalog(object):
             notify(text)
 
     # -- reading ---------------------------------------------------------
-
-    def _pages(self, params, limit=None):
-        """Yield images of a query, following Glance's pagination."""
-        params = dict(params)
-        params.setdefault('limit', 100)
-        yielded = 0
-        while True:
-            body = self._glance('GET', '/images', params=params).json()
-            for item in body.get('images', []):
-                yield self._image(item)
-                yielded += 1
-                if limit is not None and yielded >= limit:
-                    return
-            nxt = body.get('next')
-            if not nxt or not body.get('images'):
-                return
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(nxt).query)
-            params['marker'] = query.get('marker', [None])[0]
-            if params['marker'] is None:
-                return
 
     def list(self, all_projects=False, include_hidden=True, name=None,
              owner=None, limit=None, page_size=100, **filters):
@@ -251,7 +162,7 @@ class Catalog(object):
         found = {}
         for value in hidden:
             params['os_hidden'] = value
-            for image in self._pages(params):
+            for image in glance.images(self.conn, **params):
                 found[image.id] = image
         images = sorted(found.values(),
                         key=lambda i: ((i.name or ''), i.created_at or ''))
@@ -267,18 +178,10 @@ class Catalog(object):
         :raises isoplugin.exception.Conflict: the name matches several ISOs
             of other projects.
         """
-        from openstack import exceptions as sdk_exc
-
         if not name_or_id:
             raise exception.ISONotFound(iso=name_or_id)
-        with self._cloud():
-            resp = self.conn.image.request(
-                '/images/%s' % urllib.parse.quote(name_or_id), 'GET',
-                raise_exc=False)
-            if resp.status_code not in (400, 404):
-                sdk_exc.raise_from_response(resp)
-        if resp.status_code not in (400, 404):
-            image = self._image(resp.json())
+        image = glance.find_image(self.conn, name_or_id)
+        if image is not None:
             if self._is_iso(image):
                 return image
             raise exception.ISONotFound(iso=name_or_id)
@@ -307,15 +210,7 @@ class Catalog(object):
             it in ``/v2/info/usage`` (sizes in MiB; a limit of -1 means
             unlimited), or ``{}`` when the cloud does not report usage.
         """
-        from openstack import exceptions as sdk_exc
-
-        with self._cloud():
-            resp = self.conn.image.request('/info/usage', 'GET',
-                                           raise_exc=False)
-            if resp.status_code == 404:
-                return {}
-            sdk_exc.raise_from_response(resp)
-        return resp.json().get('usage', {})
+        return glance.usage(self.conn)
 
     def stores(self):
         """Return the IDs of the cloud's Glance stores.
@@ -323,33 +218,14 @@ class Catalog(object):
         :returns: a list of store IDs (the default one first), empty when
             the cloud has no multi-store configuration.
         """
-        from openstack import exceptions as sdk_exc
-
-        with self._cloud():
-            resp = self.conn.image.request('/info/stores', 'GET',
-                                           raise_exc=False)
-            if resp.status_code in (404, 410):
-                return []
-            sdk_exc.raise_from_response(resp)
-        stores = resp.json().get('stores', [])
-        return [s['id'] for s in sorted(
-            stores, key=lambda s: not s.get('default', False))]
+        return glance.stores(self.conn)
 
     def import_methods(self):
         """Return the import methods the cloud offers (``/v2/info/import``).
 
         :returns: a list such as ``['glance-direct', 'web-download']``.
         """
-        from openstack import exceptions as sdk_exc
-
-        with self._cloud():
-            resp = self.conn.image.request('/info/import', 'GET',
-                                           raise_exc=False)
-            if resp.status_code == 404:
-                return []
-            sdk_exc.raise_from_response(resp)
-        methods = resp.json().get('import-methods', {})
-        return list(methods.get('value', []))
+        return glance.import_methods(self.conn)
 
     def servers_using(self, image, project_id=None):
         """Return the servers that use an ISO.
@@ -370,7 +246,7 @@ class Catalog(object):
             query['all_projects'] = True
         if project_id and query:
             query['project_id'] = project_id
-        with self._cloud():
+        with cloud.translate_errors():
             servers = list(self.conn.compute.servers(details=True, **query))
         out = []
         for server in servers:
@@ -702,13 +578,11 @@ class Catalog(object):
                           "(Glance policy publicize_image); register it "
                           "as private, shared or community, or ask an "
                           "administrator. Glance said: %(reason)s")
-        resp = self._glance('POST', '/images', json=body,
-                            forbidden=forbidden)
-        return resp.json()
+        return glance.create_image(self.conn, forbidden=forbidden, **body)
 
     def _delete_quietly(self, image_id):
         try:
-            self._glance('DELETE', '/images/%s' % image_id)
+            glance.delete_image(self.conn, image_id)
         except exception.IsopluginException:
             LOG.warning('Could not delete the incomplete image %(id)s; '
                         'delete it with "openstack image delete %(id)s"',
@@ -731,7 +605,7 @@ class Catalog(object):
         if expected:
             algorithms.add(expected[0])
         created = self._post_image(body)
-        image_id = created['id']
+        image_id = created.id
         with self._cleanup_on_error(image_id):
             data = upload.HashingBody(
                 fileobj.read, size, algorithms,
@@ -743,8 +617,7 @@ class Catalog(object):
             self._verify(image, digests, expected, fileobj=fileobj,
                          notify=notify)
             if protected:
-                image = self._patch(image_id, [
-                    {'op': 'replace', 'path': '/protected', 'value': True}])
+                image = self._protect(image)
         return image
 
     def _body(self, data):
@@ -759,11 +632,7 @@ class Catalog(object):
         return data
 
     def _put_data(self, image_id, data, store):
-        headers = {'Content-Type': 'application/octet-stream'}
-        if store:
-            headers['X-Image-Meta-Store'] = store
-        self._glance('PUT', '/images/%s/file' % image_id, data=data,
-                     headers=headers)
+        glance.upload_data(self.conn, image_id, data, store=store)
 
     def _verify(self, image, digests, expected, fileobj=None, notify=None):
         """Compare the client's hashes with Glance's and the expected one."""
@@ -829,20 +698,16 @@ class Catalog(object):
         if use_import:
             self._notify(notify, _('Importing with Glance web-download'))
             created = self._post_image(body)
-            image_id = created['id']
+            image_id = created.id
             with self._cleanup_on_error(image_id):
-                payload = {'method': {'name': 'web-download', 'uri': url}}
-                if store:
-                    payload['stores'] = [store]
-                self._glance('POST', '/images/%s/import' % image_id,
-                             json=payload)
+                glance.import_image(self.conn, created, 'web-download',
+                                    uri=url,
+                                    stores=[store] if store else None)
                 image = self._wait_import(image_id, url,
                                           self.conf.glance.import_timeout)
                 self._verify(image, {}, expected, notify=notify)
                 if protected:
-                    image = self._patch(image_id, [
-                        {'op': 'replace', 'path': '/protected',
-                         'value': True}])
+                    image = self._protect(image)
             return image
 
         import requests
@@ -852,7 +717,7 @@ class Catalog(object):
         if expected:
             algorithms.add(expected[0])
         created = self._post_image(body)
-        image_id = created['id']
+        image_id = created.id
         with self._cleanup_on_error(image_id):
             try:
                 resp = requests.get(url, stream=True,
@@ -872,8 +737,7 @@ class Catalog(object):
             image = self._fetch(image_id)
             self._verify(image, digests, expected, notify=notify)
             if protected:
-                image = self._patch(image_id, [
-                    {'op': 'replace', 'path': '/protected', 'value': True}])
+                image = self._protect(image)
         return image
 
     def _wait_import(self, image_id, what, timeout):
@@ -907,8 +771,7 @@ class Catalog(object):
     def _task_failed(self, image_id):
         """The message of the image's last failed import task, if any."""
         try:
-            tasks = self._glance('GET', '/images/%s/tasks' % image_id
-                                 ).json().get('tasks', [])
+            tasks = glance.image_tasks(self.conn, image_id)
         except exception.IsopluginException:
             return None
         for task in tasks:
@@ -918,17 +781,11 @@ class Catalog(object):
 
     # -- changing --------------------------------------------------------
 
-    def _patch(self, image_id, ops):
-        if not ops:
-            return self._fetch(image_id)
-        resp = self._glance(
-            'PATCH', '/images/%s' % image_id, json=ops,
-            headers={'Content-Type': PATCH_TYPE},
-            forbidden=_("%(reason)s (making an ISO public needs the admin "
-                        "role, policy publicize_image)")
-            if any(op.get('path') == '/visibility' and
-                   op.get('value') == 'public' for op in ops) else None)
-        return self._image(resp.json())
+    def _protect(self, image):
+        """Protect a verified ISO against deletion."""
+        return glance.patch_image(self.conn, image.id,
+                                  set={'protected': True},
+                                  current=flat(image)) or image
 
     def update(self, iso, name=None, description=None, os_type=None,
                os_distro=None, os_version=None, architecture=None,
@@ -1000,37 +857,37 @@ class Catalog(object):
         if restore:
             changes[self.prop('retired')] = _REMOVE
             changes['os_hidden'] = self.conf.glance.hide_isos
-        ops = []
+        set_fields = {}
+        remove = []
         for key, value in changes.items():
-            if value is None:
-                continue
             if value is _REMOVE:
-                if key in current:
-                    ops.append({'op': 'remove', 'path': '/' + key})
-                continue
-            if current.get(key) == value:
-                continue
-            ops.append({'op': 'replace' if key in current else 'add',
-                        'path': '/' + key, 'value': value})
+                remove.append(key)
+            elif value is not None:
+                set_fields[key] = value
         tags = list(current.get('tags') or [])
         new_tags = [t for t in tags if t not in (remove_tags or [])]
         for tag in add_tags or []:
             if tag not in new_tags:
                 new_tags.append(tag)
         if new_tags != tags:
-            ops.append({'op': 'replace', 'path': '/tags',
-                        'value': new_tags})
+            set_fields['tags'] = new_tags
         if restore and current.get('status') == 'deactivated':
-            self._glance('POST', '/images/%s/actions/reactivate' % image.id,
-                         forbidden=_("%(reason)s (reactivating an image "
-                                     "needs the admin role or the owner's "
-                                     "member role)"))
-        image = self._patch(image.id, ops)
+            glance.reactivate_image(
+                self.conn, image.id,
+                forbidden=_("%(reason)s (reactivating an image needs the "
+                            "admin role or the owner's member role)"))
+        image = glance.patch_image(
+            self.conn, image.id, set=set_fields, remove=remove,
+            current=current,
+            forbidden=_("%(reason)s (making an ISO public needs the admin "
+                        "role, policy publicize_image)")
+            if set_fields.get('visibility') == 'public' else None
+        ) or self._fetch(image.id)
         if retire and flat(image).get('status') == 'active':
-            self._glance('POST', '/images/%s/actions/deactivate' % image.id,
-                         forbidden=_("%(reason)s (deactivating an image "
-                                     "needs the admin role or the owner's "
-                                     "member role)"))
+            glance.deactivate_image(
+                self.conn, image.id,
+                forbidden=_("%(reason)s (deactivating an image needs the "
+                            "admin role or the owner's member role)"))
             image = self._fetch(image.id)
         return image
 
@@ -1046,7 +903,7 @@ class Catalog(object):
         if project == self._project_id():
             return project
         try:
-            with self._cloud():
+            with cloud.translate_errors():
                 found = self.conn.identity.find_project(
                     project, ignore_missing=True)
         except exception.IsopluginException:
@@ -1089,27 +946,24 @@ class Catalog(object):
                         'iso': iso, 'owner': image.owner})
         else:
             if image.visibility == 'private':
-                self._patch(image.id, [{'op': 'replace',
-                                        'path': '/visibility',
-                                        'value': 'shared'}])
+                glance.patch_image(self.conn, image.id,
+                                   set={'visibility': 'shared'},
+                                   current=flat(image))
             elif image.visibility not in ('shared',):
                 raise exception.InvalidInput(
                     reason=_("ISO '%(iso)s' is %(vis)s: every project "
                              "sees it already; only private or shared "
                              "ISOs are shared with projects") % {
                         'iso': iso, 'vis': image.visibility})
-            member = self._glance(
-                'POST', '/images/%s/members' % image.id,
-                json={'member': project_id}).json()
+            member = glance.add_member(self.conn, image.id, project_id)
         if accept:
             if project_id != own:
                 raise exception.PermissionDenied(
                     reason=_('only a user of project %s can accept the '
                              'ISO; run this again as that user with '
                              '--accept') % project_id)
-            member = self._glance(
-                'PUT', '/images/%s/members/%s' % (image.id, project_id),
-                json={'status': 'accepted'}).json()
+            member = glance.update_member(self.conn, image.id, project_id,
+                                          'accepted')
         return member
 
     def remove_project(self, iso, project):
@@ -1132,10 +986,10 @@ class Catalog(object):
                 iso=iso, count=len(servers), servers=_server_list(servers),
                 hint=_('Delete or rebuild them before removing project '
                        '%s.') % project)
-        self._glance('DELETE', '/images/%s/members/%s' % (image.id,
-                                                          project_id),
-                     what=_('Project %(p)s as a member of ISO %(iso)s') % {
-                         'p': project, 'iso': iso})
+        glance.remove_member(
+            self.conn, image.id, project_id,
+            what=_('Project %(p)s as a member of ISO %(iso)s') % {
+                'p': project, 'iso': iso})
 
     def members(self, iso):
         """Return the projects an ISO is shared with.
@@ -1144,8 +998,7 @@ class Catalog(object):
         :returns: a list of dicts with ``member_id`` and ``status``.
         """
         image = self.get(iso)
-        return self._glance('GET', '/images/%s/members' % image.id
-                            ).json().get('members', [])
+        return glance.members(self.conn, image.id)
 
     # -- copying and deleting --------------------------------------------
 
@@ -1183,10 +1036,9 @@ class Catalog(object):
                 reason=_('give at least one store or all stores'))
         if not wanted:
             return image
-        self._glance(
-            'POST', '/images/%s/import' % image.id,
-            json={'method': {'name': 'copy-image'}, 'stores': wanted,
-                  'all_stores_must_succeed': False},
+        glance.import_image(
+            self.conn, image, 'copy-image', stores=wanted,
+            all_stores_must_succeed=False,
             forbidden=_("%(reason)s (Glance's copy_image policy allows "
                         "administrators only by default)"))
         for store in wanted:
@@ -1257,8 +1109,8 @@ class Catalog(object):
                     hint=_('Delete them first, or retire the ISO '
                            "('openstack iso set --retire %s') to stop new "
                            'builds.') % iso)
-            self._glance('DELETE', '/images/%s' % image.id,
-                         what=_("ISO '%s'") % iso)
+            glance.delete_image(self.conn, image.id, ignore_missing=False,
+                                what=_("ISO '%s'") % iso)
             return None
         have = [s for s in (flat(image).get('stores') or '').split(',') if s]
         missing = [s for s in stores if s not in have]
@@ -1275,8 +1127,8 @@ class Catalog(object):
                          "it entirely") % {'stores': ', '.join(stores),
                                            'iso': iso})
         for store in stores:
-            self._glance(
-                'DELETE', '/stores/%s/%s' % (store, image.id),
+            glance.delete_image(
+                self.conn, image.id, store=store, ignore_missing=False,
                 forbidden=_("%(reason)s (deleting an image from one store "
                             "is allowed to administrators only by Glance's "
                             "default policy)"))

@@ -85,24 +85,33 @@ def connection_from_conf(conf):
 
 
 def _reason(error):
-    """The cloud's own message for an openstacksdk exception."""
+    """The cloud's own message for an openstacksdk exception.
+
+    Glance and Nova put their explanation in the body, which openstacksdk
+    keeps as ``details``; the exception's message adds the URL and the
+    status line, which tell a person nothing more.
+    """
     details = getattr(error, 'details', None)
-    message = getattr(error, 'message', None) or str(error)
-    if details and details not in message:
-        return '%s: %s' % (message, details)
-    return message
+    if details:
+        return str(details).replace('<br />', ' ').strip()
+    return getattr(error, 'message', None) or str(error)
 
 
 @contextlib.contextmanager
-def translate_errors(what=None):
+def translate_errors(what=None, forbidden=None):
     """Turn openstacksdk and keystoneauth1 errors into isoplugin's.
 
-    Used at the library's boundary so that callers only ever see
+    The one error translator of the library, used at its boundary (the
+    access modules :mod:`isoplugin.glance` and :mod:`isoplugin.compute`)
+    so that callers only ever see
     :class:`isoplugin.exception.IsopluginException`; the original exception
     stays available as ``__cause__``.
 
     :param what: what was being looked for or changed, for NotFound
         messages (e.g. ``"ISO 'debian-12'"``).
+    :param forbidden: message of a 403, a ``%``-template with
+        ``%(reason)s`` (the cloud's message), to say which policy refused
+        and what to do.
     """
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as sdk_exc
@@ -112,13 +121,21 @@ def translate_errors(what=None):
     except exception.IsopluginException:
         raise
     except sdk_exc.ForbiddenException as e:
-        raise exception.PermissionDenied(reason=_reason(e)) from e
+        reason = _reason(e)
+        if forbidden:
+            reason = forbidden % {'reason': reason}
+        raise exception.PermissionDenied(reason=reason) from e
     except sdk_exc.NotFoundException as e:
         raise exception.NotFound(what=what or _reason(e)) from e
     except sdk_exc.ConflictException as e:
         raise exception.Conflict(reason=_reason(e)) from e
     except sdk_exc.ResourceTimeout as e:
         raise exception.CloudTimeout(timeout='?', what=_reason(e)) from e
+    except sdk_exc.HttpException as e:
+        if getattr(e, 'status_code', None) == 413:
+            raise exception.CloudError(
+                reason=_('over quota: %s') % _reason(e)) from e
+        raise exception.CloudError(reason=_reason(e)) from e
     except sdk_exc.SDKException as e:
         raise exception.CloudError(reason=_reason(e)) from e
     except ks_exc.ClientException as e:

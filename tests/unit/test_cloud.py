@@ -82,13 +82,19 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize('error, expected, text', [
     (sdk_exc.ForbiddenException('Forbidden', details='policy says no'),
-     exception.PermissionDenied, 'Permission denied: Forbidden: policy'),
+     exception.PermissionDenied, 'Permission denied: policy says no'),
+    (sdk_exc.ForbiddenException('Forbidden: no body'),
+     exception.PermissionDenied, 'Permission denied: Forbidden: no body'),
     (sdk_exc.NotFoundException('No image'),
      exception.NotFound, "ISO 'x' could not be found."),
     (sdk_exc.ConflictException('Image is in use'),
      exception.Conflict, 'Conflict: Image is in use'),
     (sdk_exc.HttpException('Internal error', details='boom'),
-     exception.CloudError, 'The cloud refused the request: Internal'),
+     exception.CloudError, 'The cloud refused the request: boom'),
+    (sdk_exc.HttpException('Too large', details='a<br />b',
+                           http_status=413),
+     exception.CloudError, 'The cloud refused the request: over quota: '
+                           'a b'),
     (ks_exc.ConnectFailure('Unable to establish connection'),
      exception.CloudError, 'Unable to establish connection'),
 ])
@@ -99,6 +105,16 @@ def test_translate_errors(error, expected, text):
 
     assert text in str(e.value)
     assert e.value.__cause__ is error
+
+
+def test_translate_errors_forbidden_template():
+    error = sdk_exc.ForbiddenException('Forbidden', details='policy says no')
+
+    with pytest.raises(exception.PermissionDenied) as e:
+        with cloud.translate_errors(forbidden='%(reason)s (ask an admin)'):
+            raise error
+
+    assert str(e.value) == 'Permission denied: policy says no (ask an admin)'
 
 
 def test_translate_errors_keeps_isoplugin_errors():
