@@ -3,7 +3,8 @@
 A mode is the only piece that knows about the hypervisor: the value of
 [DEFAULT]compute_driver, extra nova.conf lines for nova-compute, the
 command line that starts nova-compute, the compute service's host name and
-whatever the host needs first (system packages, daemons).
+what the host needs first (system packages; ``libvirt = True``: the
+libvirt service of services/libvirt.py starts libvirtd and virtlogd).
 `tools/devcloud up --mode NAME` picks one; the choice is remembered in
 .devcloud/mode, and `up` without --mode keeps it.
 
@@ -21,11 +22,9 @@ scheduler never picks the stopped one.
 """
 
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 class FakeMode:
@@ -36,9 +35,7 @@ class FakeMode:
     compute_driver = 'devcloud_fake.DevcloudFakeDriver'
     apt_packages = ['qemu-utils']  # qemu-img: qcow2 <-> raw
     required_binaries = ['qemu-img']
-
-    def prepare(self, ctx, log):
-        """Nothing to start on the host for the fake driver."""
+    libvirt = False  # services/libvirt.py: no libvirtd
 
     def compute_config(self, ctx):
         # the fake installer's power-off reaches nova as a lifecycle event
@@ -106,44 +103,7 @@ class LibvirtMode:
     # build the Python binding in the service venv
     apt_packages = ['qemu-utils', 'gcc', 'python3-dev', 'pkg-config']
     required_binaries = ['qemu-img', 'gcc', 'pkg-config']
-    binding = 'libvirt-python==12.8.0'
-
-    def prepare(self, ctx, log):
-        """libvirtd + virtlogd up, the binding installed, dirs traversable.
-
-        :param ctx: the devcloud context (paths, venv).
-        :param log: a function printing one progress line.
-        """
-        env = dict(os.environ, DEVCLOUD_STATE=ctx['devcloud_dir'])
-        p = subprocess.run(
-            [os.path.join(REPO, 'tools', 'libvirt-host'), 'up'],
-            env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in p.stdout.splitlines():
-            log(line)
-        if p.returncode != 0:
-            raise SystemExit('devcloud: tools/libvirt-host up failed')
-        probe = [ctx['venv_python'], '-c', 'import libvirt']
-        if subprocess.run(probe, capture_output=True).returncode != 0:
-            log('installing %s into the service venv' % self.binding)
-            with open(os.path.join(ctx['logs'], 'pip.log'), 'ab') as f:
-                rc = subprocess.run(
-                    [ctx['venv_python'], '-m', 'pip', 'install', '-q',
-                     self.binding], stdout=f, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL).returncode
-            if rc != 0:
-                raise SystemExit('devcloud: pip install %s failed (see %s/'
-                                 'pip.log)' % (self.binding, ctx['logs']))
-        # QEMU runs as libvirt-qemu: every directory down to the instances
-        # must be traversable by "other" (/root is 0700: nothing there)
-        inst = os.path.join(ctx['state'], 'nova-libvirt', 'instances')
-        os.makedirs(inst, exist_ok=True)
-        path = inst
-        while path != '/':
-            mode = os.stat(path).st_mode
-            if not mode & 0o001:
-                os.chmod(path, mode | 0o001)
-            path = os.path.dirname(path)
+    libvirt = True  # services/libvirt.py starts libvirtd and virtlogd
 
     def compute_config(self, ctx):
         helper = '%s/privsep-helper --config-file %s' % (

@@ -1,7 +1,10 @@
 """Helpers of tools/devcloud that need OpenStack libraries: run with the
-service venv's python (devcloud.py does that).
+service venv's python (service_venv.venvtool does that).
 
-    venvtool.py keystone-init   projects/users/roles/catalog/limits
+    venvtool.py keystone-init JSON
+                                projects/users/roles; per service (JSON:
+                                {name: account}, see services/base.py)
+                                its user, catalog entry, limits
     venvtool.py wait-nova HOST  until conductor/scheduler/compute are up,
                                 the compute RP has inventory, HOST is in a
                                 cell
@@ -9,7 +12,8 @@ service venv's python (devcloud.py does that).
                                 enable nova-compute on HOST (--prepare:
                                 only clear its forced_down), force down
                                 and disable OTHERs
-    venvtool.py flavors         create the devcloud flavors
+    venvtool.py flavors JSON    create the flavors {name: [vcpus, ram,
+                                disk]}
     venvtool.py leaks           print what is left (servers, images,
                                 allocations)
 """
@@ -28,29 +32,6 @@ STATE = os.path.join(D, 'state')
 KEYSTONE = 'http://127.0.0.1:25000/v3'
 REGION = 'RegionOne'
 
-# name: (vcpus, ram MB, disk GB)
-FLAVORS = {
-    'm1.tiny': (1, 512, 1),
-    'm1.small': (1, 1024, 2),
-    'm1.medium': (2, 2048, 4),
-}
-
-# service type: (service name, url)
-CATALOG = {
-    'image': ('glance', 'http://127.0.0.1:29292'),
-    'placement': ('placement', 'http://127.0.0.1:28778'),
-    'compute': ('nova', 'http://127.0.0.1:28774/v2.1'),
-    'network': ('neutron', 'http://127.0.0.1:29696'),
-}
-
-# glance unified limits (MiB for the size limits)
-GLANCE_LIMITS = {
-    'image_size_total': 51200,
-    'image_stage_total': 51200,
-    'image_count_total': 200,
-    'image_count_uploading': 20,
-}
-
 
 def admin():
     return openstack.connect(
@@ -65,7 +46,13 @@ def admin():
     )
 
 
-def keystone_init():
+def keystone_init(services):
+    """Projects, users, roles; each service's user, catalog and limits.
+
+    :param services: {name: account} of the services (services/*.py
+        ``account``): password, type, url, optional system_reader (a
+        system-scoped reader role) and limits (registered limits).
+    """
     c = admin()
     idn = c.identity
 
@@ -96,45 +83,44 @@ def keystone_init():
         u = user(name, name + '-secret', p)
         idn.assign_project_role_to_user(p, u, roles['member'])
         idn.assign_project_role_to_user(p, u, roles['reader'])
-    svc_users = {}
-    for name in ('glance', 'nova', 'placement', 'neutron'):
-        u = user(name, name + '-secret')
-        svc_users[name] = u
+    for name, acct in sorted(services.items()):
+        u = user(name, acct['password'])
         idn.assign_project_role_to_user(service_p, u, roles['admin'])
         idn.assign_project_role_to_user(service_p, u, roles['service'])
-    # glance reads unified limits with a system-scoped token
-    idn.assign_system_role_to_user(svc_users['glance'], roles['reader'], 'all')
+        if acct.get('system_reader'):
+            idn.assign_system_role_to_user(u, roles['reader'], 'all')
 
-    services = {s.type: s for s in idn.services()}
+    catalog = {s.type: s for s in idn.services()}
     endpoints = {}
-    for stype, (sname, url) in CATALOG.items():
-        svc = services.get(stype) or idn.create_service(name=sname, type=stype)
+    for name, acct in sorted(services.items()):
+        svc = catalog.get(acct['type']) or idn.create_service(
+            name=name, type=acct['type'])
         have = {e.interface: e for e in idn.endpoints(service_id=svc.id)}
         for iface in ('public', 'internal', 'admin'):
             if iface not in have:
                 have[iface] = idn.create_endpoint(
                     service_id=svc.id,
                     interface=iface,
-                    url=url,
+                    url=acct['url'],
                     region_id=REGION,
                 )
-        endpoints[stype] = have['public'].id
-        services[stype] = svc
-
-    have = {
-        rl.resource_name
-        for rl in idn.registered_limits(service_id=services['image'].id)
-    }
-    for res, val in GLANCE_LIMITS.items():
-        if res not in have:
-            idn.create_registered_limit(
-                service_id=services['image'].id,
-                region_id=REGION,
-                resource_name=res,
-                default_limit=val,
-            )
+        endpoints[name] = have['public'].id
+        if not acct.get('limits'):
+            continue
+        have = {
+            rl.resource_name
+            for rl in idn.registered_limits(service_id=svc.id)
+        }
+        for res, val in sorted(acct['limits'].items()):
+            if res not in have:
+                idn.create_registered_limit(
+                    service_id=svc.id,
+                    region_id=REGION,
+                    resource_name=res,
+                    default_limit=val,
+                )
     out = {
-        'glance_endpoint_id': endpoints['image'],
+        'endpoints': endpoints,
         'projects': {
             'demo': demo_p.id,
             'other': other_p.id,
@@ -279,14 +265,15 @@ def compute_services(enable, disable, prepare=False):
                       % s['host'])
 
 
-def flavors():
+def flavors(spec):
+    """Create the public flavors {name: (vcpus, ram MB, disk GB)}."""
     c = admin()
-    for name, (vcpus, ram, disk) in FLAVORS.items():
+    for name, (vcpus, ram, disk) in spec.items():
         if not c.compute.find_flavor(name):
             c.compute.create_flavor(
                 name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True
             )
-    print('flavors', sorted(FLAVORS))
+    print('flavors', sorted(spec))
 
 
 def leaks():
@@ -314,7 +301,7 @@ def leaks():
 if __name__ == '__main__':
     cmd = sys.argv[1]
     if cmd == 'keystone-init':
-        keystone_init()
+        keystone_init(json.loads(sys.argv[2]))
     elif cmd == 'wait-nova':
         wait_nova(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif cmd == 'compute-services':
@@ -322,7 +309,7 @@ if __name__ == '__main__':
         args = sys.argv[3:] if prepare else sys.argv[2:]
         compute_services(args[0], args[1:], prepare=prepare)
     elif cmd == 'flavors':
-        flavors()
+        flavors(json.loads(sys.argv[2]))
     elif cmd == 'leaks':
         leaks()
     else:

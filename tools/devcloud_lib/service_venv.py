@@ -1,0 +1,118 @@
+"""The service virtualenv: every OpenStack service runs from it.
+
+Default ~/.cache/isoplugin-devcloud/venv (DEVCLOUD_VENV overrides): outside
+the repository so every checkout on the machine shares it, apart from
+isoplugin's own venv so the services' pins never fight the library's.
+Installed with the pins of constraints.txt; reinstalled when they or
+REQUIREMENTS change (stamp file in the venv). A new service adds its PyPI
+package to REQUIREMENTS (and its pins to constraints.txt).
+"""
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+
+import common
+
+CONSTRAINTS = os.path.join(common.HERE, 'constraints.txt')
+REQUIREMENTS = [
+    'nova==34.0.0',
+    'keystone==30.0.0',
+    'glance==33.0.0',
+    'openstack-placement==16.0.0',
+    'neutron==29.0.0',
+    'python-openstackclient',
+    'openstacksdk',
+    'pycdlib',
+    'gunicorn',
+    'PyMySQL',
+    'python-memcached',
+]
+
+
+def stamp():
+    h = hashlib.sha256()
+    h.update(open(CONSTRAINTS, 'rb').read())
+    h.update(' '.join(REQUIREMENTS).encode())
+    return h.hexdigest()
+
+
+def install():
+    """Create or update the service venv; link it as .devcloud/venv."""
+    ensure()
+    link = os.path.join(common.D, 'venv')
+    if os.path.realpath(link) != os.path.realpath(common.VENV):
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(common.VENV, link)
+
+
+def ensure():
+    """Create or update the service venv unless its stamp is current."""
+    stamp_file = os.path.join(common.VENV, '.devcloud-stamp')
+    want = stamp()
+    if (
+        os.path.exists(common.VPY)
+        and os.path.exists(stamp_file)
+        and open(stamp_file).read().strip() == want
+    ):
+        return
+    t = time.time()
+    common.log(
+        'installing the service venv %s (pip, a few minutes the first time)'
+        % common.VENV
+    )
+    os.makedirs(os.path.dirname(common.VENV), exist_ok=True)
+    os.makedirs(common.LOGS, exist_ok=True)
+    if not os.path.exists(common.VPY):
+        p = common.run([sys.executable, '-m', 'venv', common.VENV],
+                       check=False)
+        if p.returncode != 0:
+            common.apt_install(['python3-venv'])
+            shutil.rmtree(common.VENV, ignore_errors=True)
+            common.run([sys.executable, '-m', 'venv', common.VENV])
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
+    env.pop('PIP_REQUIRE_VIRTUALENV', None)
+    common.run(
+        [common.VPY, '-m', 'pip', 'install', '-U', 'pip', 'setuptools',
+         'wheel'],
+        log_name='pip.log',
+        env=env,
+    )
+    common.run(
+        [common.VPY, '-m', 'pip', 'install', '-c', CONSTRAINTS]
+        + REQUIREMENTS,
+        log_name='pip.log',
+        env=env,
+    )
+    common.write(stamp_file, want + '\n')
+    common.log('service venv ready in %.0fs' % (time.time() - t))
+
+
+def copy_file(rel, dest, edits=()):
+    """Copy a file shipped in the venv (e.g. etc/glance/*-paste.ini)."""
+    src = os.path.join(common.VENV, rel)
+    text = open(src).read()
+    for a, b in edits:
+        text = text.replace(a, b)
+    common.write(dest, text)
+
+
+def venvtool(*args, check=True):
+    """Run venvtool.py (the helpers that need OpenStack libraries)."""
+    env = common.venv_env(
+        {
+            'OS_CLIENT_CONFIG_FILE': os.path.join(common.D, 'clouds.yaml'),
+            'DEVCLOUD_DIR': common.D,
+        }
+    )
+    env.pop(common.TAG)  # short-lived helper, not a service
+    return common.run(
+        [common.VPY, os.path.join(common.HERE, 'venvtool.py')]
+        + list(args),
+        log_name='venvtool.log',
+        env=env,
+        check=check,
+    )

@@ -1,0 +1,131 @@
+"""Glance: images, with two file stores (fast, the default, and cheap).
+
+gunicorn ``glance.wsgi.api`` on 127.0.0.1:29292, database devcloud_glance,
+stores under .devcloud/state/glance/{fast,cheap,staging,tasks}, import
+methods glance-direct, web-download (from 127.0.0.1 too) and copy-image,
+unified limits (registered in Keystone by keystone.py from ``account``).
+"""
+
+import os
+
+import common
+import configs
+import proc
+import service_venv
+from services import base
+from services import keystone
+from services import mariadb
+
+PORT = 29292
+PASSWORD = 'glance-secret'
+
+GLANCE_CONF = """\
+[DEFAULT]
+log_file = %(logs)s/glance-api.log
+public_endpoint = http://127.0.0.1:%(port_glance)s
+worker_self_reference_url = http://127.0.0.1:%(port_glance)s
+enabled_backends = fast:file, cheap:file
+enabled_import_methods = [glance-direct,web-download,copy-image]
+use_keystone_limits = true
+show_image_direct_url = false
+[database]
+connection = %(db_url)s/devcloud_glance?charset=utf8
+[glance_store]
+default_backend = fast
+[fast]
+store_description = "Fast file store (default)"
+filesystem_store_datadir = %(state)s/glance/fast/
+[cheap]
+store_description = "Cheap file store"
+filesystem_store_datadir = %(state)s/glance/cheap/
+[os_glance_staging_store]
+filesystem_store_datadir = %(state)s/glance/staging/
+[os_glance_tasks_store]
+filesystem_store_datadir = %(state)s/glance/tasks/
+[paste_deploy]
+flavor = keystone
+config_file = %(etc)s/glance/glance-api-paste.ini
+[oslo_limit]
+auth_url = %(keystone_url)s
+auth_type = password
+user_domain_name = Default
+username = glance
+password = %(pw_glance)s
+system_scope = all
+endpoint_id = %(glance_endpoint_id)s
+[import_filtering_opts]
+# web-download: loopback is refused unless the host is listed (then ONLY the
+# listed hosts are allowed). An empty allowed_ports list means "no port
+# restriction" (glance.common.utils.get_validated_address: a port is checked
+# against the whitelist only when the whitelist is non-empty; disallowed_ports
+# is empty by default). These ListOpts need the [brackets].
+allowed_hosts = [127.0.0.1,localhost]
+allowed_ports = []
+[oslo_concurrency]
+lock_path = %(state)s/glance/locks
+[wsgi]
+task_pool_threads = 4
+""" + configs.AUTHTOKEN
+
+
+class Glance(base.Service):
+    name = 'glance'
+    processes = ('glance',)
+    apis = {'glance': base.API('glance', PORT, '/healthcheck')}
+    databases = ('devcloud_glance',)
+    account = {
+        'password': PASSWORD,
+        'type': 'image',
+        'url': 'http://127.0.0.1:%d' % PORT,
+        # Glance reads unified limits with a system-scoped token
+        'system_reader': True,
+        # registered limits (MiB for the sizes)
+        'limits': {
+            'image_size_total': 51200,
+            'image_stage_total': 51200,
+            'image_count_total': 200,
+            'image_count_uploading': 20,
+        },
+    }
+
+    def configure(self, c):
+        self.state_dirs('glance/fast', 'glance/cheap', 'glance/staging',
+                        'glance/tasks', 'glance/locks')
+        service_venv.copy_file(
+            'etc/glance/glance-api-paste.ini',
+            os.path.join(common.ETC, 'glance/glance-api-paste.ini'),
+        )
+        common.write(
+            os.path.join(common.ETC, 'glance/glance-api.conf'),
+            GLANCE_CONF % c.vars(
+                db_url=mariadb.DB_URL,
+                keystone_url=keystone.URL,
+                user='glance',
+                password=PASSWORD,
+                port_glance=PORT,
+                pw_glance=PASSWORD,
+                # known once keystone.py registered the catalog
+                glance_endpoint_id=c.setup.get('glance_endpoint_id', ''),
+            ),
+        )
+        self.write_gunicorn_conf(
+            'glance', 'glance.wsgi.api:application', 1,
+            ['OS_GLANCE_CONFIG_DIR=%s/glance' % common.ETC])
+
+    def init(self, c):
+        if c.done('glance_schema') or c.done('schemas'):
+            return None
+        return proc.Job('glance', [[
+            common.vbin('glance-manage'),
+            '--config-file',
+            os.path.join(common.ETC, 'glance/glance-api.conf'),
+            'db_sync',
+        ]], 'glance_schema')
+
+    def start(self, c):
+        # [oslo_limit]endpoint_id: Keystone's start has registered it now
+        self.configure(c)
+        super().start(c)
+
+
+SERVICE = Glance()
