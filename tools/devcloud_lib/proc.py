@@ -214,26 +214,24 @@ def stop_processes(names):
             pass
 
 
-def rss_of(pid):
+def _kib(path, field):
+    """The value in KiB of ``field`` in a /proc file, 0 if unreadable."""
     try:
-        with open('/proc/%d/status' % pid) as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith('VmRSS:'):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_of(pid):
+    return _kib('/proc/%d/status' % pid, 'VmRSS:')
 
 
 def pss_of(pid):
-    try:
-        with open('/proc/%d/smaps_rollup' % pid) as f:
-            for line in f:
-                if line.startswith('Pss:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _kib('/proc/%d/smaps_rollup' % pid, 'Pss:')
 
 
 # ---------------------------------------------------------------- jobs

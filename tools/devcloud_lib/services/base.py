@@ -56,6 +56,11 @@ class Context:
         self.mode = mode
         self.services = services
         self.setup = common.load_json(self.setup_file, {})
+        # setup.json written before the services had modules: one flag for
+        # the schemas of these four
+        if self.setup.pop('schemas', None):
+            for name in ('glance', 'placement', 'nova', 'neutron'):
+                self.setup['%s_schema' % name] = True
 
     def done(self, key):
         """Is the one-time step ``key`` done (recorded in setup.json)?"""
@@ -106,6 +111,17 @@ class Service:
     def init(self, c):
         """One-time setup; may return a proc.Job running in background."""
         return None
+
+    def schema_job(self, c, cmds):
+        """For ``init``: a Job running cmds (the migrations) once.
+
+        :param cmds: as for ``proc.Job``.
+        :returns: the Job, or None when <name>_schema is in setup.json.
+        """
+        key = '%s_schema' % self.name
+        if c.done(key):
+            return None
+        return proc.Job(self.name, cmds, key)
 
     def start(self, c):
         """Start its processes that do not run yet."""

@@ -10,7 +10,6 @@ import os
 
 import common
 import configs
-import proc
 import service_venv
 from services import base
 from services import keystone
@@ -113,14 +112,12 @@ class Glance(base.Service):
             ['OS_GLANCE_CONFIG_DIR=%s/glance' % common.ETC])
 
     def init(self, c):
-        if c.done('glance_schema') or c.done('schemas'):
-            return None
-        return proc.Job('glance', [[
+        return self.schema_job(c, [[
             common.vbin('glance-manage'),
             '--config-file',
             os.path.join(common.ETC, 'glance/glance-api.conf'),
             'db_sync',
-        ]], 'glance_schema')
+        ]])
 
     def start(self, c):
         # [oslo_limit]endpoint_id: Keystone's start has registered it now

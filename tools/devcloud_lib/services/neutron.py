@@ -10,7 +10,6 @@ import os
 
 import common
 import configs
-import proc
 import service_venv
 from services import base
 from services import keystone
@@ -98,9 +97,7 @@ class Neutron(base.Service):
             ])
 
     def init(self, c):
-        if c.done('neutron_schema') or c.done('schemas'):
-            return None
-        return proc.Job('neutron', [[
+        return self.schema_job(c, [[
             common.vbin('neutron-db-manage'),
             '--config-file',
             os.path.join(common.ETC, 'neutron/neutron.conf'),
@@ -108,7 +105,7 @@ class Neutron(base.Service):
             os.path.join(common.ETC, 'neutron/ml2_conf.ini'),
             'upgrade',
             'heads',
-        ]], 'neutron_schema')
+        ]])
 
 
 SERVICE = Neutron()

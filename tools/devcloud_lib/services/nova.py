@@ -158,11 +158,9 @@ class Nova(base.Service):
 
     def init(self, c):
         """Schemas of the API DB and both cells, cell0 and cell1 mapped."""
-        if c.done('nova_schema') or c.done('schemas'):
-            return None
         nm = [common.vbin('nova-manage'), '--config-file',
               os.path.join(common.ETC, 'nova/nova.conf')]
-        return proc.Job('nova', [
+        return self.schema_job(c, [
             nm + ['api_db', 'sync'],
             nm + ['cell_v2', 'map_cell0', '--database_connection',
                   mariadb.DB_URL + '/devcloud_nova_cell0?charset=utf8'],
@@ -171,7 +169,7 @@ class Nova(base.Service):
             (nm + ['cell_v2', 'create_cell', '--name', 'cell1',
                    '--verbose'], 2),
             nm + ['db', 'sync'],
-        ], 'nova_schema')
+        ])
 
     def command(self, c, name):
         if name == 'nova-compute':

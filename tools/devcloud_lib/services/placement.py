@@ -8,7 +8,6 @@ import os
 
 import common
 import configs
-import proc
 from services import base
 from services import keystone
 from services import mariadb
@@ -49,15 +48,13 @@ class Placement(base.Service):
             ['OS_PLACEMENT_CONFIG_DIR=%s/placement' % common.ETC])
 
     def init(self, c):
-        if c.done('placement_schema') or c.done('schemas'):
-            return None
-        return proc.Job('placement', [[
+        return self.schema_job(c, [[
             common.vbin('placement-manage'),
             '--config-file',
             os.path.join(common.ETC, 'placement/placement.conf'),
             'db',
             'sync',
-        ]], 'placement_schema')
+        ]])
 
 
 SERVICE = Placement()
