@@ -32,6 +32,13 @@ What is recognised:
   256).
 * El Torito: the boot record (type 0, ``EL TORITO SPECIFICATION``) and its
   boot catalog's platform ids (x86 BIOS, UEFI, PowerPC, Mac).
+
+:class:`IsoFiles` (:func:`open_files`) goes one step further: it looks
+files up by path (``.disk/info``, ``.treeinfo``, ``isolinux/isolinux.cfg``,
+``sources/install.wim``...) by following the directory records from the
+root record of the volume descriptors, and reads small files, so that an
+install profile can recognise its installer family. It reads only the
+directories on the way to the path asked for.
 """
 
 import dataclasses
@@ -398,3 +405,420 @@ def _inspect(f, size, name):
         info.architecture = 'x86_64'
         info.detected['architecture'] = 'boot catalog'
     return info
+
+
+# Directory entries ----------------------------------------------------------
+
+#: Largest file :meth:`IsoFiles.read` returns (boot menus, .treeinfo...).
+MAX_READ = 4 << 20
+_MAX_DIR = 16 << 20  # a directory larger than this is treated as corrupt
+_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass
+class DirEntry(object):
+    """One file or directory of an image.
+
+    :ivar name: its name as the tree in use spells it.
+    :ivar is_dir: a directory.
+    :ivar size: size in bytes (for a directory: of its records).
+    :ivar extents: ``[(byte offset, byte length)]`` of its data in the
+        image, in order.
+    """
+
+    name: str
+    is_dir: bool
+    size: int
+    extents: list = dataclasses.field(default_factory=list)
+
+
+def _fold(name):
+    """Compare names the way ISO 9660 level names were made from them."""
+    return re.sub(r'[^A-Z0-9_]', '_', name.upper())
+
+
+class IsoFiles(object):
+    """Look files up in an image by path, reading only what is asked.
+
+    Opens the image, runs :func:`inspect` (available as :attr:`info`) and
+    reads directories lazily, starting from the root directory record of
+    the volume descriptors. Names come from, in order of preference: Rock
+    Ridge (``NM`` entries, the names distributions wrote), Joliet, or ISO
+    9660 level names (``.disk`` then matches ``_DISK``); lookups fall back
+    to a case-insensitive match. An image whose files are only in UDF (a
+    UDF-only image, or a bridge image whose ISO 9660 tree has no
+    directory, as Windows media are made) is read through its UDF file
+    set, when it uses a plain (type 1) partition map; UDF 2.50 metadata
+    partitions are not read.
+
+    Use as a context manager, or call :meth:`close`.
+
+    :ivar info: the :class:`IsoInfo` of the image.
+    :ivar tree: which names are used: ``'rock_ridge'``, ``'joliet'``,
+        ``'iso9660'``, ``'udf'`` or ``None`` (no readable tree).
+    :ivar has_joliet: the image has a Joliet tree.
+    """
+
+    def __init__(self, path_or_fileobj, name=None):
+        self.name = name or (path_or_fileobj if not hasattr(
+            path_or_fileobj, 'read') else _('the image'))
+        self.info = inspect(path_or_fileobj, name=self.name)
+        try:
+            self._f, self._size, self._opened = _open(path_or_fileobj)
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source=self.name, reason=e.strerror or e) from e
+        self._dirs = {}
+        self.tree = None
+        self.has_joliet = False
+        self._root = None
+        self._udf_start = 0
+        try:
+            self._choose_tree()
+        except OSError as e:
+            self.close()
+            raise exception.SourceUnreadable(
+                source=self.name, reason=e.strerror or e) from e
+
+    def close(self):
+        if self._opened and not self._f.closed:
+            self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- public lookups --------------------------------------------------
+
+    def lookup(self, path):
+        """Return the :class:`DirEntry` at ``path``, or ``None``.
+
+        :param path: a path such as ``'/isolinux/isolinux.cfg'`` or
+            ``'casper'`` (leading and trailing slashes do not matter).
+        """
+        entry = self._root
+        for part in [p for p in str(path).split('/') if p]:
+            if entry is None or not entry.is_dir:
+                return None
+            entry = self._child(entry, part)
+        return entry
+
+    def exists(self, path):
+        """Whether ``path`` is a file or a directory of the image."""
+        return self.lookup(path) is not None
+
+    def isdir(self, path):
+        """Whether ``path`` is a directory of the image."""
+        entry = self.lookup(path)
+        return entry is not None and entry.is_dir
+
+    def listdir(self, path='/'):
+        """Sorted names in the directory ``path``.
+
+        :raises isoplugin.exception.SourceUnreadable: not a directory.
+        """
+        entry = self.lookup(path)
+        if entry is None or not entry.is_dir:
+            raise exception.SourceUnreadable(
+                source='%s:%s' % (self.name, path),
+                reason=_('no such directory'))
+        return sorted(self._entries(entry))
+
+    def read(self, path, limit=MAX_READ):
+        """Return the content of the file ``path``.
+
+        :param limit: refuse files larger than this many bytes.
+        :raises isoplugin.exception.SourceUnreadable: no such file, a
+            directory, or a file larger than ``limit``.
+        """
+        entry = self._file(path)
+        if entry.size > limit:
+            raise exception.SourceUnreadable(
+                source='%s:%s' % (self.name, path),
+                reason=_('it is %(size)d bytes, more than %(limit)d') % {
+                    'size': entry.size, 'limit': limit})
+        out = io.BytesIO()
+        self.copy(path, out)
+        return out.getvalue()
+
+    def copy(self, path, fileobj):
+        """Write the content of the file ``path`` to ``fileobj``, in chunks.
+
+        :returns: the number of bytes written.
+        :raises isoplugin.exception.SourceUnreadable: no such file.
+        """
+        entry = self._file(path)
+        written = 0
+        try:
+            for offset, length in entry.extents:
+                self._f.seek(offset)
+                while length > 0:
+                    data = self._f.read(min(_CHUNK, length))
+                    if not data:
+                        raise OSError(_('the image ends inside %s') % path)
+                    fileobj.write(data)
+                    length -= len(data)
+                    written += len(data)
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source='%s:%s' % (self.name, path),
+                reason=getattr(e, 'strerror', None) or e) from e
+        return written
+
+    # -- internals -------------------------------------------------------
+
+    def _file(self, path):
+        entry = self.lookup(path)
+        if entry is None or entry.is_dir:
+            raise exception.SourceUnreadable(
+                source='%s:%s' % (self.name, path),
+                reason=_('no such file'))
+        return entry
+
+    def _child(self, entry, part):
+        entries = self._entries(entry)
+        if part in entries:
+            return entries[part]
+        low = part.lower()
+        for name, child in entries.items():
+            if name.lower() == low:
+                return child
+        if self.tree == 'iso9660':
+            folded = _fold(part)
+            for name, child in entries.items():
+                if _fold(name) == folded:
+                    return child
+        return None
+
+    def _entries(self, entry):
+        key = entry.extents[0][0] if entry.extents else id(entry)
+        if key not in self._dirs:
+            if self.tree == 'udf':
+                self._dirs[key] = self._udf_entries(entry)
+            else:
+                self._dirs[key] = self._iso_entries(entry)
+        return self._dirs[key]
+
+    def _choose_tree(self):
+        descs = _read_at(self._f, VRS_START * SECTOR, VRS_MAX * SECTOR)
+        pvd = joliet = None
+        for i in range(len(descs) // SECTOR):
+            d = descs[i * SECTOR:(i + 1) * SECTOR]
+            if d[1:6] != b'CD001' or d[0] == 255:
+                break
+            if d[0] == 1 and pvd is None:
+                pvd = d
+            elif d[0] == 2 and joliet is None and d[88:91] in (
+                    b'%/@', b'%/C', b'%/E'):
+                joliet = d
+        self.has_joliet = joliet is not None
+        if pvd is not None:
+            root = self._root_record(pvd)
+            self.tree, self._root = 'iso9660', root
+            if self._rock_ridge(root):
+                self.tree = 'rock_ridge'
+            elif joliet is not None:
+                self.tree, self._root = 'joliet', self._root_record(joliet)
+            self._dirs.clear()
+            has_dirs = any(e.is_dir for e in self._entries(root).values())
+            if has_dirs or not self.info.udf:
+                return
+        udf_root = self._udf_root() if self.info.udf or pvd is None else None
+        if udf_root is not None:
+            self._dirs.clear()
+            self.tree, self._root = 'udf', udf_root
+
+    # ISO 9660 / Joliet / Rock Ridge
+
+    @staticmethod
+    def _root_record(desc):
+        rec = desc[156:190]
+        return DirEntry('/', True, int.from_bytes(rec[10:14], 'little'),
+                        [(int.from_bytes(rec[2:6], 'little') * SECTOR,
+                          int.from_bytes(rec[10:14], 'little'))])
+
+    def _records(self, entry):
+        offset, length = entry.extents[0]
+        if length > _MAX_DIR:
+            return
+        data = _read_at(self._f, offset, length)
+        pos = 0
+        while pos < len(data):
+            rlen = data[pos]
+            if rlen == 0:
+                pos = (pos // SECTOR + 1) * SECTOR
+                continue
+            if rlen < 34:
+                return
+            yield data[pos:pos + rlen]
+            pos += rlen
+
+    @staticmethod
+    def _sua(rec):
+        lfi = rec[32]
+        return rec[33 + lfi + (0 if lfi % 2 else 1):]
+
+    def _rock_ridge(self, root):
+        for rec in self._records(root):
+            sua = self._sua(rec)
+            return sua[:2] == b'SP' and sua[4:6] == b'\xbe\xef'
+        return False
+
+    def _rr_name(self, sua):
+        name, found, areas, hops = b'', False, [sua], 0
+        while areas and hops < 16:
+            area, i, hops = areas.pop(0), 0, hops + 1
+            while i + 4 <= len(area):
+                sig, ln = area[i:i + 2], area[i + 2]
+                if ln < 4:
+                    break
+                if sig == b'NM' and ln >= 5 and not area[i + 4] & 0x06:
+                    name += area[i + 5:i + ln]
+                    found = True
+                elif sig == b'CE' and ln >= 28:
+                    where = (int.from_bytes(area[i + 4:i + 8], 'little')
+                             * SECTOR
+                             + int.from_bytes(area[i + 12:i + 16], 'little'))
+                    areas.append(_read_at(
+                        self._f, where,
+                        min(int.from_bytes(area[i + 20:i + 24], 'little'),
+                            SECTOR)))
+                elif sig == b'ST':
+                    break
+                i += ln
+        return name.decode('utf-8', 'replace') if found else None
+
+    def _iso_entries(self, entry):
+        out, pending = {}, None
+        for rec in self._records(entry):
+            ident = rec[33:33 + rec[32]]
+            if ident in (b'\x00', b'\x01'):
+                continue
+            flags = rec[25]
+            extent = (int.from_bytes(rec[2:6], 'little') * SECTOR,
+                      int.from_bytes(rec[10:14], 'little'))
+            if pending is not None:
+                # a further extent of a multi-extent file
+                pending.extents.append(extent)
+                pending.size += extent[1]
+                if not flags & 0x80:
+                    pending = None
+                continue
+            if self.tree == 'joliet':
+                name = ident.decode('utf-16-be', 'replace')
+            else:
+                name = None
+                if self.tree == 'rock_ridge':
+                    name = self._rr_name(self._sua(rec))
+                if name is None:
+                    name = ident.decode('latin-1')
+            if self.tree != 'rock_ridge' or ';' in name:
+                name = name.split(';', 1)[0]
+                if not flags & 0x02 and name.endswith('.'):
+                    name = name[:-1]
+            child = DirEntry(name, bool(flags & 0x02), extent[1], [extent])
+            out[name] = child
+            if flags & 0x80:
+                pending = child
+        return out
+
+    # UDF (type 1 partition maps only)
+
+    def _udf_root(self):
+        anchor = _read_at(self._f, UDF_ANCHOR * SECTOR, 512)
+        if len(anchor) < 24 or int.from_bytes(anchor[0:2], 'little') != 2:
+            return None
+        length = int.from_bytes(anchor[16:20], 'little')
+        location = int.from_bytes(anchor[20:24], 'little')
+        parts, fsd, block = {}, None, SECTOR
+        for i in range(min(length // SECTOR, 64)):
+            d = _read_at(self._f, (location + i) * SECTOR, SECTOR)
+            tag = int.from_bytes(d[0:2], 'little')
+            if tag == 5:  # partition descriptor
+                parts[int.from_bytes(d[22:24], 'little')] = int.from_bytes(
+                    d[188:192], 'little')
+            elif tag == 6:  # logical volume descriptor
+                block = int.from_bytes(d[212:216], 'little') or SECTOR
+                fsd = int.from_bytes(d[252:256], 'little')
+                nmaps = int.from_bytes(d[268:272], 'little')
+                maps, pos = [], 440
+                for _n in range(nmaps):
+                    if d[pos] != 1:
+                        return None  # virtual, sparable or metadata map
+                    maps.append(int.from_bytes(d[pos + 4:pos + 6], 'little'))
+                    pos += d[pos + 1]
+            elif tag == 8:
+                break
+        if fsd is None or not parts or block != SECTOR:
+            return None
+        self._udf_start = parts[min(parts)]
+        d = _read_at(self._f, (self._udf_start + fsd) * SECTOR, 512)
+        if int.from_bytes(d[0:2], 'little') != 256:
+            return None
+        root = self._udf_entry('/', int.from_bytes(d[404:408], 'little'))
+        return root if root is not None and root.is_dir else None
+
+    def _udf_entry(self, name, lbn):
+        d = _read_at(self._f, (self._udf_start + lbn) * SECTOR, SECTOR)
+        tag = int.from_bytes(d[0:2], 'little')
+        if tag == 261:
+            l_ea, l_ad, ads = (int.from_bytes(d[168:172], 'little'),
+                               int.from_bytes(d[172:176], 'little'), 176)
+        elif tag == 266:
+            l_ea, l_ad, ads = (int.from_bytes(d[208:212], 'little'),
+                               int.from_bytes(d[212:216], 'little'), 216)
+        else:
+            return None
+        size = int.from_bytes(d[56:64], 'little')
+        ad_type = int.from_bytes(d[34:36], 'little') & 7
+        start = ads + l_ea
+        extents = []
+        if ad_type == 3:  # data embedded in the file entry
+            where = (self._udf_start + lbn) * SECTOR + start
+            extents.append((where, min(l_ad, size)))
+        else:
+            step = 8 if ad_type == 0 else 16
+            for pos in range(start, start + l_ad - step + 1, step):
+                raw = int.from_bytes(d[pos:pos + 4], 'little')
+                ext_len, kind = raw & 0x3fffffff, raw >> 30
+                if ext_len == 0:
+                    break
+                if kind == 0:
+                    where = int.from_bytes(d[pos + 4:pos + 8], 'little')
+                    extents.append(((self._udf_start + where) * SECTOR,
+                                    ext_len))
+        return DirEntry(name, d[27] == 4, size, extents)
+
+    def _udf_entries(self, entry):
+        if entry.size > _MAX_DIR:
+            return {}
+        data = b''.join(_read_at(self._f, off, ln)
+                        for off, ln in entry.extents)[:entry.size]
+        out, pos = {}, 0
+        while pos + 38 <= len(data):
+            if int.from_bytes(data[pos:pos + 2], 'little') != 257:
+                break
+            chars, l_fi = data[pos + 18], data[pos + 19]
+            lbn = int.from_bytes(data[pos + 24:pos + 28], 'little')
+            l_iu = int.from_bytes(data[pos + 36:pos + 38], 'little')
+            raw = data[pos + 38 + l_iu:pos + 38 + l_iu + l_fi]
+            pos += (38 + l_iu + l_fi + 3) & ~3
+            if chars & 0x0c or not raw:  # parent or deleted
+                continue
+            name = (raw[1:].decode('utf-16-be', 'replace') if raw[0] == 16
+                    else raw[1:].decode('latin-1'))
+            child = self._udf_entry(name, lbn)
+            if child is not None:
+                out[name] = child
+        return out
+
+
+def open_files(path_or_fileobj, name=None):
+    """Return an :class:`IsoFiles` for an image (use it with ``with``).
+
+    :raises isoplugin.exception.NotAnISO: not an ISO 9660 or UDF image.
+    :raises isoplugin.exception.SourceUnreadable: it cannot be read.
+    """
+    return IsoFiles(path_or_fileobj, name=name)

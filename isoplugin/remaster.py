@@ -1,0 +1,259 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Make the prepared copy of an installer ISO: answer file in, menus rewritten.
+
+:func:`prepare` asks an install profile (:mod:`isoplugin.profiles`) what to
+change, then writes a new ISO with xorriso::
+
+    xorriso -indev SRC -outdev - -boot_image any replay \\
+        -map NEW_FILE /PATH ... -end  > DST
+
+Why xorriso and not pycdlib (pure Python, already used by the tests' ISO
+tools): distributions ship hybrid images. ``-boot_image any replay`` keeps
+what the source has as it was: every El Torito entry (BIOS and UEFI, hidden
+ones too, boot info tables, GRUB2 boot info), the isohybrid MBR, the GPT
+and APM, and EFI system partitions appended after the ISO 9660 image.
+pycdlib rewrites the ISO 9660 structures but does not reproduce appended
+partitions or a hybrid GPT (pycdlib issues #44 and #68), so the copy of a
+Debian, Ubuntu or Fedora ISO would stop booting as a disk or under UEFI.
+Copying the whole tree to a directory and rebuilding with mkisofs, as Oz
+does, is slower and loses the same things. xorriso also copies the files
+it keeps straight from the source image, so the work is one sequential
+read and one sequential write.
+
+xorriso writes the image to its standard output, which :func:`prepare`
+sends to one temporary file (removed on every error); a later step can
+send it to Glance instead.
+
+xorriso writes ISO 9660 with Rock Ridge and Joliet, not UDF: Windows media
+(UDF only) cannot be prepared this way (the Windows profile says so).
+
+Requires the ``xorriso`` program (Debian/Ubuntu ``xorriso``, Fedora/RHEL
+``xorriso``).
+"""
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from oslo_log import log as logging
+
+from isoplugin import exception
+from isoplugin.i18n import _
+from isoplugin import isoinfo
+from isoplugin import profiles
+from isoplugin.profiles import base
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Manifest(object):
+    """What :func:`prepare` did. Holds no secret value.
+
+    :ivar source: the source ISO's path.
+    :ivar output: the prepared ISO's path.
+    :ivar profile: the profile's name.
+    :ivar detected: what detection looked at (empty when the profile was
+        given).
+    :ivar answer_kind: ``preseed``, ``kickstart``...
+    :ivar answer_sha256: hash of the answer file (a cache key part).
+    :ivar changes: ``[{'path', 'action', 'note', 'sha256'}]``.
+    :ivar kernel_args: the extra kernel arguments asked for.
+    :ivar variables: the variables used, secret ones shown as ``***``.
+    :ivar properties: image properties for the images built from it.
+    """
+
+    source: str
+    output: str
+    profile: str
+    detected: list
+    answer_kind: str
+    answer_sha256: str
+    changes: list
+    kernel_args: list
+    variables: dict
+    properties: dict
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def find_xorriso():
+    """Return the path of the xorriso program.
+
+    :raises isoplugin.exception.PrepareFailed: it is not installed.
+    """
+    path = shutil.which('xorriso')
+    if path is None:
+        raise exception.PrepareFailed(
+            source=_('the ISO'),
+            reason=_('the xorriso program is not installed; install it '
+                     '(apt-get install xorriso, or dnf install xorriso)'))
+    return path
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def boot_report(xorriso, path):
+    """xorriso's report of an image's El Torito catalog and system area.
+
+    Reads only the first sectors and the boot catalog.
+    """
+    proc = subprocess.run(
+        [xorriso, '-indev', path, '-report_el_torito', 'plain',
+         '-report_system_area', 'plain'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise exception.PrepareFailed(
+            source=path, reason=_('xorriso cannot read its boot '
+                                  'equipment: %s') % proc.stderr.decode(
+                'utf-8', 'replace').strip()[-300:])
+    return proc.stdout.decode('utf-8', 'replace')
+
+
+def replay_options(report):
+    """xorriso options that reproduce the source's boot equipment.
+
+    ``-boot_image any replay`` alone turns an isolinux isohybrid MBR (an
+    MBR partition 1 from sector 0 and the EFI image as partition 2, GPT
+    entries on top: debian-cd's and lorax's ``-isohybrid-mbr`` and
+    ``-isohybrid-gpt-basdat``) into a protective MBR with a GPT EFI
+    partition; asking for the isohybrid table again keeps it as it was.
+    GRUB hybrids (appended partitions, Ubuntu) replay as they are.
+    """
+    opts = ['-boot_image', 'any', 'replay']
+    isohybrid = ('isohybrid-suitable' in report and re.search(
+        r'^MBR partition\s*:\s*1\s+0x80\s+0x00\s+0\s', report, re.M))
+    if isohybrid:
+        opts += ['-boot_image', 'isolinux', 'partition_table=on',
+                 '-boot_image', 'any', 'efi_boot_part=']
+        if re.search(r'^GPT\s*:', report, re.M):
+            opts += ['-boot_image', 'isolinux', 'partition_entry=gpt_basdat']
+    return opts
+
+
+def xorriso_command(xorriso, source, changes, joliet=True, report=''):
+    """The xorriso command line that writes the copy to standard output.
+
+    :param report: the source's :func:`boot_report`.
+    """
+    cmd = [xorriso, '-abort_on', 'FAILURE', '-indev', source,
+           '-outdev', '-']
+    if joliet:
+        cmd += ['-joliet', 'on']
+    cmd += replay_options(report)
+    for change in changes:
+        cmd += ['-map', change.local, change.path]
+    return cmd + ['-end']
+
+
+def _run_xorriso(cmd, out, source):
+    LOG.debug('Running %(cmd)s', {'cmd': cmd})
+    try:
+        with open(out, 'wb') as f:
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise exception.PrepareFailed(source=source,
+                                      reason=e.strerror or e) from e
+    if proc.returncode != 0:
+        lines = proc.stderr.decode('utf-8', 'replace').splitlines()
+        bad = [ln for ln in lines if 'FAILURE' in ln or 'SORRY' in ln]
+        raise exception.PrepareFailed(
+            source=source,
+            reason=_('xorriso exited with %(rc)d: %(msg)s') % {
+                'rc': proc.returncode,
+                'msg': ' / '.join((bad or lines)[-3:])})
+
+
+def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
+            output_dir=None):
+    """Write a prepared copy of an installer ISO.
+
+    :param source: path of the source ISO.
+    :param profile: a profile name, a
+        :class:`~isoplugin.profiles.base.Profile`, or ``None`` to detect
+        it.
+    :param values: the profile's template variables (``{name: value}``).
+    :param answer: the answer file's text, to use instead of the template
+        (it is validated).
+    :param kernel_args: extra kernel arguments for the install entry.
+    :param output_dir: where to write the copy (default: the system's
+        temporary directory).
+    :returns: ``(path of the copy, Manifest)``; the caller removes the copy.
+    :raises isoplugin.exception.ProfileNotFound: unknown profile name.
+    :raises isoplugin.exception.ProfileNotDetected: no profile recognises
+        the ISO.
+    :raises isoplugin.exception.TemplateVariableError: unknown or missing
+        variable.
+    :raises isoplugin.exception.AnswerFileInvalid: the answer does not
+        parse.
+    :raises isoplugin.exception.PrepareFailed: xorriso is missing or
+        failed, or the ISO has no boot entry to change.
+    :raises isoplugin.exception.NotAnISO: the source is not an ISO.
+    """
+    xorriso = find_xorriso()
+    with isoinfo.open_files(source) as files:
+        looked_at = []
+        if profile is None:
+            profile, match = profiles.detect(files)
+            looked_at = match.looked_at
+        elif isinstance(profile, str):
+            profile = profiles.get_profile(profile)
+        resolved = profile.resolve(values)
+        if answer is None:
+            answer = profile.render(values)
+        else:
+            profile.validate(answer)
+        fd, out = tempfile.mkstemp(prefix='isoplugin-prepared-',
+                                   suffix='.iso', dir=output_dir)
+        os.close(fd)
+        workdir = tempfile.mkdtemp(prefix='isoplugin-prepare-')
+        try:
+            ctx = base.PrepareContext(files, workdir, kernel_args, resolved)
+            profile.modify_iso(ctx, answer)
+            report = boot_report(xorriso, os.fspath(source))
+            cmd = xorriso_command(xorriso, os.fspath(source), ctx.changes,
+                                  joliet=files.has_joliet, report=report)
+            _run_xorriso(cmd, out, files.name)
+            changes = [{'path': c.path, 'action': c.action, 'note': c.note,
+                        'sha256': _sha256(c.local)} for c in ctx.changes]
+            properties = profile.image_properties(files, resolved)
+        except BaseException:
+            os.unlink(out)
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    manifest = Manifest(
+        source=os.fspath(source), output=out, profile=profile.name,
+        detected=looked_at, answer_kind=profile.answer_kind,
+        answer_sha256=hashlib.sha256(answer.encode('utf-8')).hexdigest(),
+        changes=changes, kernel_args=list(kernel_args),
+        variables=profile.redact(resolved), properties=properties)
+    LOG.info('Prepared %(out)s from %(src)s with profile %(profile)s: '
+             '%(n)d file(s) changed',
+             {'out': out, 'src': source, 'profile': profile.name,
+              'n': len(changes)})
+    return out, manifest
