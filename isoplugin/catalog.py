@@ -22,7 +22,10 @@ portal flags ``<prefix>featured``, ``<prefix>extractable`` and
 ``<prefix>password_enabled``; it is hidden from ordinary image lists
 (``os_hidden``) unless ``[glance] hide_isos`` is false.
 
-Usage::
+The catalog reads, changes, shares, copies and deletes ISOs; registering
+one is :mod:`isoplugin.registration` (:meth:`Catalog.create` is a
+shortcut), showing one is :mod:`isoplugin.presentation`. Every call to
+Glance goes through :mod:`isoplugin.glance`. Usage::
 
     from isoplugin import catalog, cloud, conf
 
@@ -35,12 +38,7 @@ Every method raises :class:`isoplugin.exception.IsopluginException`
 subclasses only; cloud errors keep the cloud's own message.
 """
 
-import contextlib
-import functools
-import os
-import stat
 import time
-import urllib.parse
 
 from oslo_log import log as logging
 
@@ -49,27 +47,52 @@ from isoplugin import exception
 from isoplugin import glance
 from isoplugin.i18n import _
 from isoplugin import isoinfo
-from isoplugin import upload
+from isoplugin import presentation
 
 LOG = logging.getLogger(__name__)
 
 MEDIA = 'installer-iso'
-VISIBILITIES = ('private', 'shared', 'community', 'public')
-FLAGS = ('featured', 'extractable', 'password_enabled')
+VISIBILITIES = presentation.VISIBILITIES
 NAME_MAX = 255
-MIB = 1024 * 1024
-#: Bytes of a URL read to check that it is an ISO: the volume descriptors
-#: and the UDF anchor (sector 256) with the descriptors after it.
-URL_HEAD_BYTES = 272 * isoinfo.SECTOR
-#: Descriptors Glance's format inspection accepts in sector 16.
-GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
 # Transition aliases for build.py, which moves to isoplugin.glance.
 PATCH_TYPE = glance.PATCH_TYPE
 flat = glance.flat
 
 
-def _bool(value):
-    return str(value).lower() == 'true'
+def check_fields(fields):
+    """Validate and normalise an ISO's metadata, in place.
+
+    :param fields: dict with (some of) ``visibility``, ``os_type``,
+        ``os_distro``, ``architecture``, ``min_disk``, ``min_ram``;
+        ``None`` values are not checked.
+    :raises isoplugin.exception.InvalidInput: a value is not accepted.
+    """
+    if fields.get('visibility') is not None and \
+            fields['visibility'] not in VISIBILITIES:
+        raise exception.InvalidInput(
+            reason=_("unknown visibility '%(v)s'; use one of "
+                     "%(all)s") % {'v': fields['visibility'],
+                                   'all': ', '.join(VISIBILITIES)})
+    os_type = fields.get('os_type')
+    if os_type is not None:
+        if os_type.lower() not in isoinfo.OS_TYPES:
+            raise exception.InvalidInput(
+                reason=_("unknown os_type '%(t)s'; Nova accepts "
+                         "%(all)s (set os_distro for anything "
+                         "else)") % {'t': os_type,
+                                     'all': ', '.join(isoinfo.OS_TYPES)})
+        fields['os_type'] = os_type.lower()
+    if fields.get('architecture'):
+        fields['architecture'] = isoinfo.normalize_architecture(
+            fields['architecture'])
+    if fields.get('os_distro'):
+        fields['os_distro'] = fields['os_distro'].lower()
+    for key in ('min_disk', 'min_ram'):
+        value = fields.get(key)
+        if value is not None and (not isinstance(value, int) or
+                                  value < 0):
+            raise exception.InvalidInput(
+                reason=_('%s must be a whole number >= 0') % key)
 
 
 class Catalog(object):
@@ -79,10 +102,6 @@ class Catalog(object):
     :param conf: a ConfigOpts with isoplugin's options registered
         (:func:`isoplugin.conf.load_config`).
     """
-
-    #: Run the pre-upload checks' requests in parallel (tests turn this
-    #: off to get the requests in a fixed order).
-    parallel_checks = True
 
     def __init__(self, conn, conf):
         self.conn = conn
@@ -117,12 +136,6 @@ class Catalog(object):
             LOG.debug('Cannot tell whether the caller is admin',
                       exc_info=True)
             return False
-
-    def _notify(self, notify, message, **kwargs):
-        text = message % kwargs if kwargs else message
-        LOG.info(message, kwargs)
-        if notify is not None:
-            notify(text)
 
     # -- reading ---------------------------------------------------------
 
@@ -199,7 +212,7 @@ class Catalog(object):
                               'ids': ', '.join(i.id for i in matches)})
 
     def _is_iso(self, image):
-        props = flat(image)
+        props = glance.flat(image)
         return (props.get('disk_format') == 'iso' and
                 props.get(self.prop('media')) == MEDIA)
 
@@ -259,9 +272,14 @@ class Catalog(object):
                 out.append(server)
         return out
 
-    # -- registering -----------------------------------------------------
+    def check_name(self, name):
+        """Refuse a name that is empty, too long, or taken in the project.
 
-    def _check_name(self, name):
+        :param name: the ISO's name.
+        :raises isoplugin.exception.InvalidInput: empty or too long.
+        :raises isoplugin.exception.DuplicateISO: the project has an ISO of
+            that name.
+        """
         if not name or not name.strip():
             raise exception.InvalidInput(reason=_('the ISO needs a name'))
         if len(name) > NAME_MAX:
@@ -272,520 +290,23 @@ class Catalog(object):
         for image in self.list(name=name, owner=self._project_id()):
             raise exception.DuplicateISO(name=name, id=image.id)
 
-    @staticmethod
-    def _check_fields(fields):
-        """Validate and normalise the metadata arguments in place."""
-        if fields.get('visibility') is not None and \
-                fields['visibility'] not in VISIBILITIES:
-            raise exception.InvalidInput(
-                reason=_("unknown visibility '%(v)s'; use one of "
-                         "%(all)s") % {'v': fields['visibility'],
-                                       'all': ', '.join(VISIBILITIES)})
-        os_type = fields.get('os_type')
-        if os_type is not None:
-            if os_type.lower() not in isoinfo.OS_TYPES:
-                raise exception.InvalidInput(
-                    reason=_("unknown os_type '%(t)s'; Nova accepts "
-                             "%(all)s (set os_distro for anything "
-                             "else)") % {'t': os_type,
-                                         'all': ', '.join(isoinfo.OS_TYPES)})
-            fields['os_type'] = os_type.lower()
-        if fields.get('architecture'):
-            fields['architecture'] = isoinfo.normalize_architecture(
-                fields['architecture'])
-        if fields.get('os_distro'):
-            fields['os_distro'] = fields['os_distro'].lower()
-        for key in ('min_disk', 'min_ram'):
-            value = fields.get(key)
-            if value is not None and (not isinstance(value, int) or
-                                      value < 0):
-                raise exception.InvalidInput(
-                    reason=_('%s must be a whole number >= 0') % key)
-
-    def _check_quota(self, size):
-        usage = self.usage()
-
-        def over(resource, delta):
-            entry = usage.get(resource)
-            if not entry:
-                return None
-            limit = entry.get('limit')
-            if limit is None or limit < 0:
-                return None
-            needed = entry.get('usage', 0) + delta
-            if needed > limit:
-                return needed, limit
-            return None
-
-        checks = [('image_count_total', 1)]
-        if size is not None:
-            checks.append(('image_size_total', -(-size // MIB)))
-        for resource, delta in checks:
-            result = over(resource, delta)
-            if result:
-                unit = ' MiB' if resource == 'image_size_total' else ''
-                raise exception.QuotaExceeded(
-                    resource=resource, needed='%d%s' % (result[0], unit),
-                    limit='%d%s' % (result[1], unit))
-
-    def _check_name_and_quota(self, name, size):
-        """Both checks before an upload, their requests in parallel.
-
-        ``/v2/info/usage`` is slow with unified limits (Glance asks
-        Keystone for every limit), so the duplicate-name queries run while
-        it is answered.
-        """
-        from concurrent import futures
-
-        if not self.parallel_checks:
-            self._check_name(name)
-            self._check_quota(size)
-            return
-        with futures.ThreadPoolExecutor(max_workers=2) as pool:
-            quota = pool.submit(self._check_quota, size)
-            try:
-                self._check_name(name)
-            finally:
-                # the quota answer is needed (or its error shown) either way
-                quota_error = quota.exception()
-        if quota_error is not None:
-            raise quota_error
-
-    def _open_file(self, filename):
-        """Check a local file; return (file object, size, IsoInfo)."""
-        try:
-            st = os.stat(filename)
-        except OSError as e:
-            raise exception.SourceUnreadable(
-                source=filename, reason=e.strerror) from e
-        if stat.S_ISDIR(st.st_mode):
-            raise exception.SourceUnreadable(
-                source=filename, reason=_('it is a directory'))
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            raise exception.SourceUnreadable(
-                source=filename,
-                reason=_('it is not a regular file or a block device'))
-        try:
-            f = open(filename, 'rb')
-        except OSError as e:
-            raise exception.SourceUnreadable(
-                source=filename, reason=e.strerror) from e
-        try:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(0)
-            info = isoinfo.inspect(f, name=filename)
-        except BaseException:
-            f.close()
-            raise
-        return f, size, info
-
-    def _probe_url(self, url):
-        """Check a URL; return (size or None, IsoInfo)."""
-        import io
-
-        import requests
-
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ('http', 'https') or not parts.netloc:
-            raise exception.InvalidInput(
-                reason=_("'%s': only http:// and https:// URLs can be "
-                         "registered") % url)
-        timeout = self.conf.glance.url_timeout
-        try:
-            resp = requests.get(
-                url, stream=True, timeout=timeout,
-                headers={'Range': 'bytes=0-%d' % (URL_HEAD_BYTES - 1)})
-        except requests.RequestException as e:
-            raise exception.SourceUnavailable(source=url, reason=e) from e
-        with resp:
-            if resp.status_code >= 400:
-                raise exception.SourceUnavailable(
-                    source=url,
-                    reason=_('the server answered HTTP %(code)d '
-                             '%(reason)s') % {'code': resp.status_code,
-                                              'reason': resp.reason})
-            size = None
-            if resp.status_code == 206:
-                total = resp.headers.get('Content-Range', '').rpartition(
-                    '/')[2]
-                size = int(total) if total.isdigit() else None
-            elif resp.headers.get('Content-Length', '').isdigit():
-                size = int(resp.headers['Content-Length'])
-            head = resp.raw.read(URL_HEAD_BYTES, decode_content=True)
-        info = isoinfo.inspect(io.BytesIO(head), name=url,
-                               size=size or len(head))
-        info.size = size
-        return size, info
-
-    def create(self, name, filename=None, url=None, description=None,
-               os_type=None, os_distro=None, os_version=None,
-               architecture=None, visibility='private', protected=False,
-               tags=None, min_disk=None, min_ram=None, featured=False,
-               extractable=True, password_enabled=False, hidden=None,
-               checksum=None, store=None, progress=None, notify=None,
-               use_import=None):
+    def create(self, name, progress=None, notify=None, **fields):
         """Register an installer ISO from a local file or a URL.
 
-        A file is checked to be an ISO 9660 or UDF image before anything is
-        sent, then streamed to Glance (chunked, or with a Content-Length:
-        ``[glance] chunked_upload``) while it is hashed in the same pass;
-        when Glance is done the client compares its hash with the image's
-        ``os_hash_value`` (and with ``checksum`` when given). A URL is
-        checked (scheme, reachability, size, the first bytes being an ISO),
-        then imported by Glance itself (web-download) when the cloud offers
-        that, or streamed through the client. Any failure after the image
-        record was created deletes it.
+        A shortcut for :meth:`isoplugin.registration.Registration.register`
+        with a :class:`isoplugin.registration.RegistrationRequest` made of
+        ``name`` and ``fields`` (``filename`` or ``url``, and the
+        metadata).
 
-        :param name: the ISO's name, unique among the project's ISOs.
-        :param filename: path of a local ISO file (or block device).
-        :param url: http(s) URL of an ISO.
-        :param description: free text, stored as property ``description``.
-        :param os_type: ``linux`` or ``windows``; detected when ``None``.
-        :param os_distro: e.g. ``ubuntu``; detected when ``None``.
-        :param os_version: e.g. ``24.04``; detected when ``None``.
-        :param architecture: e.g. ``x86_64``; detected when ``None``.
-        :param visibility: private, shared, community or public.
-        :param protected: protect the ISO against deletion (set once the
-            upload is verified).
-        :param tags: list of tags.
-        :param min_disk: minimum disk (GiB) of a server built from it.
-        :param min_ram: minimum RAM (MiB) of a server built from it.
-        :param featured: portal flag ``<prefix>featured``.
-        :param extractable: portal flag ``<prefix>extractable`` (download
-            allowed).
-        :param password_enabled: portal flag ``<prefix>password_enabled``.
-        :param hidden: ``os_hidden``; default ``[glance] hide_isos``.
-        :param checksum: expected checksum ``ALGO:HEX`` (md5, sha1, sha256,
-            sha384, sha512).
-        :param store: Glance store to upload into (default store if
-            ``None``).
-        :param progress: ``progress(done, total)`` callable for uploads
-            through the client (``total`` may be ``None``).
-        :param notify: ``notify(text)`` callable told what was detected and
-            how the ISO is being registered.
-        :param use_import: for URLs: ``True`` forces web-download,
-            ``False`` streams through the client, ``None`` decides from
-            the cloud's import methods and ``[glance] use_web_download``.
         :returns: the new ISO, an :class:`openstack.image.v2.image.Image`.
-        :raises isoplugin.exception.InvalidInput: bad arguments, not an
-            ISO, unreadable file, unusable URL.
-        :raises isoplugin.exception.DuplicateISO: the name is taken.
-        :raises isoplugin.exception.QuotaExceeded: over the image quota.
-        :raises isoplugin.exception.ChecksumMismatch: hash mismatch (the
-            image was deleted).
-        :raises isoplugin.exception.CloudError: Glance refused or failed.
         """
-        fields = {'os_type': os_type, 'os_distro': os_distro,
-                  'os_version': os_version, 'architecture': architecture,
-                  'visibility': visibility, 'min_disk': min_disk,
-                  'min_ram': min_ram}
-        self._check_fields(fields)
-        if (filename is None) == (url is None):
-            raise exception.InvalidInput(
-                reason=_('give either a file or a URL'))
-        expected = upload.parse_checksum(checksum) if checksum else None
-        if not name or len(name) > NAME_MAX:
-            self._check_name(name)
+        from isoplugin import registration
 
-        fileobj = None
-        if filename is not None:
-            fileobj, size, info = self._open_file(filename)
-            source = filename
-        else:
-            size, info = self._probe_url(url)
-            source = url
-        try:
-            if info.first_descriptor not in GLANCE_ISO_SIGNATURES:
-                # oslo.utils' ISOInspector, used by Glance to check that
-                # uploads match disk_format, looks at sector 16 only.
-                raise exception.NotAnISO(
-                    source=source,
-                    reason=_('it is a UDF-only image starting with a %s '
-                             'descriptor; Glance recognises ISO images '
-                             'by a CD001, NSR02 or NSR03 descriptor in '
-                             'sector 16 and would refuse it (write it '
-                             'as a UDF bridge image, e.g. xorriso/mkisofs '
-                             '-udf)') % info.first_descriptor)
-            detected = {}
-            for field in ('os_type', 'os_distro', 'os_version',
-                          'architecture'):
-                if fields[field] is None and getattr(info, field):
-                    fields[field] = getattr(info, field)
-                    detected[field] = getattr(info, field)
-            self._notify(
-                notify, _('%(source)s: %(fmt)s image, volume label '
-                          '"%(label)s"%(boot)s'),
-                source=source,
-                fmt=info.format.upper() + ('+UDF' if info.udf and
-                                           info.format != 'udf' else ''),
-                label=info.volume_id,
-                boot=_(', bootable (%s)') % ', '.join(
-                    info.boot_platforms or ['El Torito'])
-                if info.bootable else '')
-            if detected:
-                self._notify(notify, _('Detected: %(fields)s'),
-                             fields=', '.join('%s=%s' % kv
-                                              for kv in detected.items()))
-            self._check_name_and_quota(name, size)
-            body = self._image_body(name, fields, description, tags,
-                                    featured, extractable, password_enabled,
-                                    hidden)
-            if fileobj is not None:
-                return self._create_from_file(
-                    body, fileobj, size, expected, store, progress, notify,
-                    protected)
-            return self._create_from_url(
-                body, url, size, expected, store, progress, notify,
-                protected, use_import)
-        finally:
-            if fileobj is not None:
-                fileobj.close()
-
-    def _image_body(self, name, fields, description, tags, featured,
-                    extractable, password_enabled, hidden):
-        conf = self.conf.glance
-        body = {
-            'name': name,
-            'disk_format': 'iso',
-            'container_format': 'bare',
-            'visibility': fields['visibility'] or 'private',
-            'protected': False,
-            'os_hidden': conf.hide_isos if hidden is None else bool(hidden),
-            'tags': list(tags or []),
-            self.prop('media'): MEDIA,
-            self.prop('featured'): str(bool(featured)).lower(),
-            self.prop('extractable'): str(bool(extractable)).lower(),
-            self.prop('password_enabled'): str(
-                bool(password_enabled)).lower(),
-            'hw_cdrom_bus': conf.hw_cdrom_bus,
-            'hw_rescue_device': 'cdrom',
-            'hw_rescue_bus': conf.hw_rescue_bus,
-        }
-        for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
-            if fields.get(key):
-                body[key] = fields[key]
-        for key in ('min_disk', 'min_ram'):
-            if fields.get(key) is not None:
-                body[key] = fields[key]
-        if description:
-            body['description'] = description
-        return body
-
-    def _post_image(self, body):
-        forbidden = None
-        if body['visibility'] == 'public':
-            forbidden = _("only an administrator can make an ISO public "
-                          "(Glance policy publicize_image); register it "
-                          "as private, shared or community, or ask an "
-                          "administrator. Glance said: %(reason)s")
-        return glance.create_image(self.conn, forbidden=forbidden, **body)
-
-    def _delete_quietly(self, image_id):
-        try:
-            glance.delete_image(self.conn, image_id)
-        except exception.IsopluginException:
-            LOG.warning('Could not delete the incomplete image %(id)s; '
-                        'delete it with "openstack image delete %(id)s"',
-                        {'id': image_id}, exc_info=True)
-
-    @contextlib.contextmanager
-    def _cleanup_on_error(self, image_id):
-        try:
-            yield
-        except BaseException:
-            LOG.info('Registration failed, deleting image %(id)s',
-                     {'id': image_id})
-            self._delete_quietly(image_id)
-            raise
-
-    def _create_from_file(self, body, fileobj, size, expected, store,
-                          progress, notify, protected):
-        algo = self.conf.glance.default_hash_algorithm
-        algorithms = {algo}
-        if expected:
-            algorithms.add(expected[0])
-        created = self._post_image(body)
-        image_id = created.id
-        with self._cleanup_on_error(image_id):
-            data = upload.HashingBody(
-                fileobj.read, size, algorithms,
-                chunk_size=self.conf.glance.upload_chunk_size,
-                progress=progress)
-            self._put_data(image_id, self._body(data), store)
-            digests = data.hexdigests()
-            image = self._fetch(image_id)
-            self._verify(image, digests, expected, fileobj=fileobj,
-                         notify=notify)
-            if protected:
-                image = self._protect(image)
-        return image
-
-    def _body(self, data):
-        """What requests is given to send a HashingBody.
-
-        A bare iterator is sent chunked (``[glance] chunked_upload``, and
-        always when the size is unknown); the body itself has a length and
-        is sent with a Content-Length.
-        """
-        if self.conf.glance.chunked_upload or data.size is None:
-            return iter(data)
-        return data
-
-    def _put_data(self, image_id, data, store):
-        glance.upload_data(self.conn, image_id, data, store=store)
-
-    def _verify(self, image, digests, expected, fileobj=None, notify=None):
-        """Compare the client's hashes with Glance's and the expected one."""
-        props = flat(image)
-        status = props.get('status')
-        if status != 'active':
-            raise exception.CloudError(
-                reason=_('the image %(id)s is %(status)s after the upload, '
-                         'not active') % {'id': image.id, 'status': status})
-        glance_algo = props.get('os_hash_algo')
-        glance_value = props.get('os_hash_value')
-        if glance_algo and glance_value:
-            if glance_algo not in digests and fileobj is not None:
-                LOG.warning('Glance hashes with %(algo)s, not %(ours)s; '
-                            'hashing the file again to compare (set '
-                            '[glance] default_hash_algorithm = %(algo)s)',
-                            {'algo': glance_algo,
-                             'ours': ', '.join(digests)})
-                digests = dict(digests)
-                digests.update(_hash_file(fileobj, glance_algo))
-            if glance_algo not in digests:
-                LOG.warning('Glance hashes with %(algo)s, the client '
-                            'computed %(ours)s: the upload of %(id)s is '
-                            'not verified', {'algo': glance_algo,
-                                             'ours': ', '.join(digests),
-                                             'id': image.id})
-            else:
-                if digests[glance_algo] != glance_value:
-                    raise exception.ChecksumMismatch(
-                        what=_('the upload of %s') % image.id,
-                        algo=glance_algo, expected=digests[glance_algo],
-                        actual=glance_value + _(' (Glance)'))
-                self._notify(notify, _('Verified: Glance %(algo)s matches '
-                                       'the client'), algo=glance_algo)
-        if expected:
-            algo, value = expected
-            if algo in digests:
-                actual = digests[algo]
-            elif algo == glance_algo:
-                actual = glance_value
-            elif algo == 'md5' and props.get('checksum'):
-                actual = props['checksum']
-            else:  # pragma: no cover - create() avoids this case
-                raise exception.CloudError(
-                    reason=_('cannot verify a %s checksum') % algo)
-            if actual != value:
-                raise exception.ChecksumMismatch(
-                    what=image.id, algo=algo, expected=value,
-                    actual=actual)
-            self._notify(notify, _('Verified: %(algo)s matches the given '
-                                   'checksum'), algo=algo)
-
-    def _create_from_url(self, body, url, size, expected, store, progress,
-                         notify, protected, use_import):
-        glance_algo = self.conf.glance.default_hash_algorithm
-        if use_import is None:
-            use_import = (self.conf.glance.use_web_download and
-                          'web-download' in self.import_methods())
-            if expected and expected[0] not in (glance_algo, 'md5'):
-                # Glance only reports md5 and its own hash: stream through
-                # the client to compute the expected one.
-                use_import = False
-        if use_import:
-            self._notify(notify, _('Importing with Glance web-download'))
-            created = self._post_image(body)
-            image_id = created.id
-            with self._cleanup_on_error(image_id):
-                glance.import_image(self.conn, created, 'web-download',
-                                    uri=url,
-                                    stores=[store] if store else None)
-                image = self._wait_import(image_id, url,
-                                          self.conf.glance.import_timeout)
-                self._verify(image, {}, expected, notify=notify)
-                if protected:
-                    image = self._protect(image)
-            return image
-
-        import requests
-
-        self._notify(notify, _('Streaming the URL through the client'))
-        algorithms = {glance_algo}
-        if expected:
-            algorithms.add(expected[0])
-        created = self._post_image(body)
-        image_id = created.id
-        with self._cleanup_on_error(image_id):
-            try:
-                resp = requests.get(url, stream=True,
-                                    timeout=self.conf.glance.url_timeout)
-                resp.raise_for_status()
-            except requests.RequestException as e:
-                raise exception.SourceUnavailable(source=url,
-                                                  reason=e) from e
-            with resp:
-                data = upload.HashingBody(
-                    functools.partial(resp.raw.read, decode_content=True),
-                    size, algorithms,
-                    chunk_size=self.conf.glance.upload_chunk_size,
-                    progress=progress)
-                self._put_data(image_id, self._body(data), store)
-            digests = data.hexdigests()
-            image = self._fetch(image_id)
-            self._verify(image, digests, expected, notify=notify)
-            if protected:
-                image = self._protect(image)
-        return image
-
-    def _wait_import(self, image_id, what, timeout):
-        """Wait for an import into an image to finish."""
-        interval = self.conf.isoplugin.poll_interval
-        deadline = time.monotonic() + timeout
-        while True:
-            image = self._fetch(image_id)
-            props = flat(image)
-            if props.get('status') == 'active' and not props.get(
-                    'os_glance_importing_to_stores'):
-                failed = props.get('os_glance_failed_import')
-                if failed:
-                    raise exception.ImportFailed(
-                        what=what, reason=_('failed for stores %s') % failed)
-                return image
-            if props.get('status') in ('queued', 'killed', 'deleted') and \
-                    (props.get('os_glance_failed_import') or
-                     self._task_failed(image_id)):
-                raise exception.ImportFailed(
-                    what=what, reason=self._task_failed(image_id) or
-                    props.get('os_glance_failed_import'))
-            if time.monotonic() > deadline:
-                raise exception.CloudTimeout(timeout=timeout,
-                                             what=_('the import of %s')
-                                             % what)
-            time.sleep(interval)
-            interval = min(interval * 2, self.conf.isoplugin.
-                           poll_max_interval)
-
-    def _task_failed(self, image_id):
-        """The message of the image's last failed import task, if any."""
-        try:
-            tasks = glance.image_tasks(self.conn, image_id)
-        except exception.IsopluginException:
-            return None
-        for task in tasks:
-            if task.get('status') == 'failure':
-                return task.get('message') or _('the import task failed')
-        return None
+        request = registration.RegistrationRequest(name=name, **fields)
+        return registration.Registration(self).register(
+            request, progress=progress, notify=notify)
 
     # -- changing --------------------------------------------------------
-
-    def _protect(self, image):
-        """Protect a verified ISO against deletion."""
-        return glance.patch_image(self.conn, image.id,
-                                  set={'protected': True},
-                                  current=flat(image)) or image
 
     def update(self, iso, name=None, description=None, os_type=None,
                os_distro=None, os_version=None, architecture=None,
@@ -832,11 +353,11 @@ class Catalog(object):
                   'os_version': os_version, 'architecture': architecture,
                   'visibility': visibility, 'min_disk': min_disk,
                   'min_ram': min_ram}
-        self._check_fields(fields)
+        check_fields(fields)
         image = self.get(iso)
-        current = flat(image)
+        current = glance.flat(image)
         if name is not None and name != image.name:
-            self._check_name(name)
+            self.check_name(name)
         changes = {'name': name, 'visibility': visibility,
                    'protected': protected, 'min_disk': min_disk,
                    'min_ram': min_ram}
@@ -883,7 +404,7 @@ class Catalog(object):
                         "role, policy publicize_image)")
             if set_fields.get('visibility') == 'public' else None
         ) or self._fetch(image.id)
-        if retire and flat(image).get('status') == 'active':
+        if retire and glance.flat(image).get('status') == 'active':
             glance.deactivate_image(
                 self.conn, image.id,
                 forbidden=_("%(reason)s (deactivating an image needs the "
@@ -948,7 +469,7 @@ class Catalog(object):
             if image.visibility == 'private':
                 glance.patch_image(self.conn, image.id,
                                    set={'visibility': 'shared'},
-                                   current=flat(image))
+                                   current=glance.flat(image))
             elif image.visibility not in ('shared',):
                 raise exception.InvalidInput(
                     reason=_("ISO '%(iso)s' is %(vis)s: every project "
@@ -1020,7 +541,7 @@ class Catalog(object):
         """
         image = self.get(iso)
         known = self.stores()
-        have = [s for s in (flat(image).get('stores') or '').split(',') if s]
+        have = _stores_of(image)
         if all_stores:
             wanted = [s for s in known if s not in have]
         else:
@@ -1055,7 +576,7 @@ class Catalog(object):
         state = {s: 'copying' for s in wanted}
         while True:
             image = self._fetch(image_id)
-            props = flat(image)
+            props = glance.flat(image)
             have = (props.get('stores') or '').split(',')
             failed = (props.get('os_glance_failed_import') or '').split(',')
             importing = (props.get('os_glance_importing_to_stores') or ''
@@ -1112,7 +633,7 @@ class Catalog(object):
             glance.delete_image(self.conn, image.id, ignore_missing=False,
                                 what=_("ISO '%s'") % iso)
             return None
-        have = [s for s in (flat(image).get('stores') or '').split(',') if s]
+        have = _stores_of(image)
         missing = [s for s in stores if s not in have]
         if missing:
             raise exception.InvalidInput(
@@ -1140,39 +661,36 @@ class Catalog(object):
         """Return the fields of an ISO that people care about.
 
         :param image: an Image of the catalog.
-        :returns: a dict (field -> value), flags as booleans.
+        :returns: a dict (field -> value), flags as booleans; see
+            :func:`isoplugin.presentation.describe`.
         """
-        p = flat(image)
-        return {
-            'id': p.get('id'),
-            'name': p.get('name'),
-            'status': p.get('status'),
-            'size': p.get('size'),
-            'stores': p.get('stores', ''),
-            'visibility': p.get('visibility'),
-            'protected': bool(p.get('protected')),
-            'hidden': bool(p.get('os_hidden')),
-            'retired': _bool(p.get(self.prop('retired'))),
-            'featured': _bool(p.get(self.prop('featured'))),
-            'extractable': _bool(p.get(self.prop('extractable'))),
-            'password_enabled': _bool(p.get(self.prop('password_enabled'))),
-            'os_type': p.get('os_type'),
-            'os_distro': p.get('os_distro'),
-            'os_version': p.get('os_version'),
-            'architecture': p.get('architecture'),
-            'description': p.get('description'),
-            'min_disk': p.get('min_disk'),
-            'min_ram': p.get('min_ram'),
-            'tags': list(p.get('tags') or []),
-            'checksum': ('%s:%s' % (p['os_hash_algo'], p['os_hash_value'])
-                         if p.get('os_hash_value') else None),
-            'hw_cdrom_bus': p.get('hw_cdrom_bus'),
-            'hw_rescue_device': p.get('hw_rescue_device'),
-            'hw_rescue_bus': p.get('hw_rescue_bus'),
-            'owner': p.get('owner'),
-            'created_at': p.get('created_at'),
-            'updated_at': p.get('updated_at'),
-        }
+        return presentation.describe(image, self.prefix)
+
+    def show(self, iso):
+        """Return an ISO's fields, the servers using it and its projects.
+
+        The projects an ISO is shared with are listed to its owner only
+        (Glance's policy); for others the list is empty.
+
+        :param iso: name or ID.
+        :returns: the dict of :meth:`describe`, plus ``servers`` (a list
+            of dicts with ``id`` and ``name``) and ``projects`` (the
+            members, dicts with ``member_id`` and ``status``).
+        :raises isoplugin.exception.ISONotFound: no such ISO is visible.
+        """
+        image = self.get(iso)
+        servers = self.servers_using(image)
+        members = []
+        if image.visibility == 'shared':
+            try:
+                members = glance.members(self.conn, image.id)
+            except exception.PermissionDenied:
+                LOG.debug('Not the owner of %(id)s: no members listed',
+                          {'id': image.id})
+        info = self.describe(image)
+        info['servers'] = [{'id': s.id, 'name': s.name} for s in servers]
+        info['projects'] = members
+        return info
 
 
 class _Remove(object):
@@ -1183,22 +701,15 @@ class _Remove(object):
 _REMOVE = _Remove()
 
 
+def _stores_of(image):
+    """The stores that hold an image's data."""
+    return [s for s in (glance.flat(image).get('stores') or '').split(',')
+            if s]
+
+
 def _server_list(servers, limit=5):
     names = ['%s (%s, project %s)' % (s.name, s.id, s.project_id)
              for s in servers[:limit]]
     if len(servers) > limit:
         names.append(_('and %d more') % (len(servers) - limit))
     return ', '.join(names)
-
-
-def _hash_file(fileobj, algo, chunk_size=4 * MIB):
-    import hashlib
-
-    h = hashlib.new(algo)
-    fileobj.seek(0)
-    while True:
-        chunk = fileobj.read(chunk_size)
-        if not chunk:
-            break
-        h.update(chunk)
-    return {algo: h.hexdigest()}

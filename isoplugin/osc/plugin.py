@@ -58,10 +58,9 @@ class IsoClient(object):
 
 def make_client(instance):
     """Return the client of the ``iso`` commands (called lazily by OSC)."""
-    config_file = None
-    cli_options = getattr(instance, '_cli_options', None)
-    if cli_options is not None:
-        config_file = cli_options.config.get('isoplugin_config_file')
+    # OSC puts the global options (--isoplugin-config-file) into the cloud
+    # configuration, which ClientManager.get_configuration() returns.
+    config_file = instance.get_configuration().get('isoplugin_config_file')
     config_file = config_file or os.environ.get(CONFIG_FILE_ENV) or None
     if config_file and not os.path.isfile(config_file):
         from osc_lib import exceptions

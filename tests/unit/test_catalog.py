@@ -12,8 +12,6 @@
 
 """isoplugin.catalog, request by request (openstacksdk's test base)."""
 
-import hashlib
-import os
 from unittest import mock
 import urllib.parse
 
@@ -94,206 +92,6 @@ class CatalogTestCase(base.TestCase):
         return path
 
 
-def _consume(received):
-    """A requests-mock body callback that reads the streamed body."""
-    def callback(request, context):
-        received.append(b''.join(request.body))
-        context.status_code = 204
-        return ''
-    return callback
-
-
-class TestCreate(CatalogTestCase):
-
-    def test_create_from_file(self):
-        # sent chunked by default ([glance] chunked_upload), as
-        # glanceclient does
-        path = self.make_iso(eltorito=True)
-        self._create_from_file(path, {'Transfer-Encoding': 'chunked'})
-
-    def test_create_from_file_with_content_length(self):
-        self.conf.set_override('chunked_upload', False, group='glance')
-        path = self.make_iso(eltorito=True)
-        self._create_from_file(
-            path, {'Content-Length': str(os.path.getsize(path))})
-
-    def _create_from_file(self, path, headers):
-        data = open(path, 'rb').read()
-        digest = hashlib.sha512(data).hexdigest()
-        notes = []
-        progress = []
-        received = []
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued'),
-                 validate=dict(json={
-                     'name': 'ubuntu', 'disk_format': 'iso',
-                     'container_format': 'bare', 'visibility': 'private',
-                     'protected': False, 'os_hidden': True, 'tags': [],
-                     'isoplugin_media': 'installer-iso',
-                     'isoplugin_featured': 'false',
-                     'isoplugin_extractable': 'true',
-                     'isoplugin_password_enabled': 'false',
-                     'hw_cdrom_bus': 'sata', 'hw_rescue_device': 'cdrom',
-                     'hw_rescue_bus': 'sata', 'os_type': 'linux',
-                     'os_distro': 'ubuntu', 'os_version': '24.04',
-                     'architecture': 'x86_64'})),
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 text=_consume(received),
-                 validate=dict(headers=dict(
-                     headers, **{'Content-Type': 'application/octet-stream'}
-                 ))),
-            dict(method='GET', uri=self.url('images', IMAGE_ID),
-                 json=self.image(os_hash_value=digest)),
-        ])
-
-        image = self.cat.create('ubuntu', filename=path, notify=notes.append,
-                                progress=lambda d, t: progress.append(d))
-
-        self.assertEqual(IMAGE_ID, image.id)
-        self.assertEqual(len(data), progress[-1])
-        self.assertIn('Detected: os_type=linux, os_distro=ubuntu, '
-                      'os_version=24.04, architecture=x86_64', notes)
-        self.assertIn('Verified: Glance sha512 matches the client', notes)
-        self.assertEqual([data], received)
-        self.assert_calls()
-
-    def test_hash_mismatch_deletes_the_image(self):
-        path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 text=_consume([])),
-            dict(method='GET', uri=self.url('images', IMAGE_ID),
-                 json=self.image(os_hash_value='0' * 128)),
-            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
-                 status_code=204),
-        ])
-
-        with testtools.ExpectedException(exception.ChecksumMismatch,
-                                         '.*The image was deleted'):
-            self.cat.create('ubuntu', filename=path)
-        self.assert_calls()
-
-    def test_expected_checksum_mismatch_deletes_the_image(self):
-        path = self.make_iso()
-        digest = hashlib.sha512(open(path, 'rb').read()).hexdigest()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 text=_consume([])),
-            dict(method='GET', uri=self.url('images', IMAGE_ID),
-                 json=self.image(os_hash_value=digest)),
-            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
-                 status_code=204),
-        ])
-
-        with testtools.ExpectedException(
-                exception.ChecksumMismatch,
-                'Checksum mismatch for .*: expected sha256 0+'):
-            self.cat.create('ubuntu', filename=path,
-                            checksum='sha256:' + '0' * 64)
-        self.assert_calls()
-
-    def test_upload_refused_deletes_the_image(self):
-        path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 status_code=413,
-                 json={'message': 'Project is over a limit'}),
-            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
-                 status_code=204),
-        ])
-
-        with testtools.ExpectedException(exception.CloudError,
-                                         '.*over quota.*over a limit'):
-            self.cat.create('ubuntu', filename=path)
-        self.assert_calls()
-
-    def test_parallel_checks_refuse_duplicate(self):
-        path = self.make_iso()
-        self.cat.parallel_checks = True
-        self.register_uris(self.list_uris(
-            'ubuntu', hidden_images=[self.image()]) + [self.usage_uri()])
-
-        with testtools.ExpectedException(exception.DuplicateISO):
-            self.cat.create('ubuntu', filename=path)
-        methods = [(r.method, urllib.parse.urlsplit(r.url).path)
-                   for r in self.adapter.request_history]
-        self.assertIn(('GET', '/v2/info/usage'), methods)
-        self.assertNotIn(('POST', '/v2/images'), methods)
-
-    def test_duplicate_name_refused_before_upload(self):
-        path = self.make_iso()
-        self.register_uris(self.list_uris(
-            'ubuntu', hidden_images=[self.image()]))
-
-        with testtools.ExpectedException(exception.DuplicateISO,
-                                         ".*named 'ubuntu'"):
-            self.cat.create('ubuntu', filename=path)
-        self.assert_calls()
-
-    def test_over_quota_refused_before_upload(self):
-        path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(count=(100, 100))])
-
-        with testtools.ExpectedException(
-                exception.QuotaExceeded,
-                '.*image_count_total would be 101, the limit is 100'):
-            self.cat.create('ubuntu', filename=path)
-        self.assert_calls()
-
-    def test_public_as_member_gets_a_clear_message(self):
-        path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'), status_code=403,
-                 headers={'Content-Type': 'text/html'},
-                 text='<h1>403 Forbidden</h1> You are not authorized to '
-                      'complete publicize_image action.'),
-        ])
-
-        with testtools.ExpectedException(
-                exception.PermissionDenied,
-                '.*only an administrator can make an ISO public.*'
-                'publicize_image'):
-            self.cat.create('ubuntu', filename=path, visibility='public')
-        self.assert_calls()
-
-    def test_bad_arguments_make_no_request(self):
-        path = self.make_iso()
-        for kwargs, message in [
-                ({'visibility': 'secret'}, "unknown visibility 'secret'"),
-                ({'os_type': 'beos'}, "unknown os_type 'beos'"),
-                ({'architecture': 'z80'}, "unknown architecture 'z80'"),
-                ({'checksum': 'sha1:12'}, 'a sha1 digest is 40'),
-                ({'min_ram': -1}, 'min_ram must be'),
-                ({'url': 'http://x/y.iso'}, 'either a file or a URL')]:
-            with testtools.ExpectedException(exception.InvalidInput,
-                                             '.*' + message):
-                self.cat.create('ubuntu', filename=path, **kwargs)
-        with testtools.ExpectedException(exception.InvalidInput,
-                                         '.*Glance allows 255'):
-            self.cat.create('x' * 256, filename=path)
-        with testtools.ExpectedException(exception.InvalidInput,
-                                         '.*only http:// and https://'):
-            self.cat.create('ubuntu', url='file:///etc/passwd')
-        # nothing but authentication reached the cloud
-        self.assertEqual(
-            {'identity.example.com'},
-            {urllib.parse.urlsplit(r.url).netloc
-             for r in self.adapter.request_history})
-
-
 class TestListGet(CatalogTestCase):
 
     def test_list_follows_pages_and_hidden(self):
@@ -357,6 +155,49 @@ class TestChangeDelete(CatalogTestCase):
                     ".*in use by 1 server.*web1"):
                 self.cat.delete(IMAGE_ID)
         servers.assert_called_once_with(details=True)
+        self.assert_calls()
+
+    def test_show_adds_servers_and_projects(self):
+        server = fakes.generate_fake_resource(
+            _server.Server, name='web1', image={'id': IMAGE_ID},
+            metadata={})
+        other = fakes.generate_fake_resource(
+            _server.Server, name='db', image={'id': 'other'}, metadata={})
+        member = {'image_id': IMAGE_ID, 'member_id': 'p2',
+                  'status': 'accepted', 'schema': '/v2/schemas/member',
+                  'created_at': '2026-01-01T00:00:00Z',
+                  'updated_at': '2026-01-01T00:00:00Z'}
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(visibility='shared', tags=['a'])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID, 'members'),
+                 json={'members': [member]}),
+        ])
+        with mock.patch.object(self.cloud.compute, 'servers',
+                               return_value=[server, other]):
+            info = self.cat.show(IMAGE_ID)
+
+        self.assertEqual([{'id': server.id, 'name': 'web1'}],
+                         info['servers'])
+        self.assertEqual([('p2', 'accepted')],
+                         [(m['member_id'], m['status'])
+                          for m in info['projects']])
+        self.assertEqual('shared', info['visibility'])
+        self.assertEqual(['a'], info['tags'])
+        self.assert_calls()
+
+    def test_show_hides_projects_from_others(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(visibility='shared', owner='someone')),
+            dict(method='GET', uri=self.url('images', IMAGE_ID, 'members'),
+                 status_code=403, json={'message': 'not the owner'}),
+        ])
+        with mock.patch.object(self.cloud.compute, 'servers',
+                               return_value=[]):
+            info = self.cat.show(IMAGE_ID)
+
+        self.assertEqual(([], []), (info['servers'], info['projects']))
         self.assert_calls()
 
     def test_delete_from_one_store(self):

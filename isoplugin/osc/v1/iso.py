@@ -12,8 +12,10 @@
 
 """``openstack iso ...``: the catalog of installer ISOs.
 
-Thin commands over :class:`isoplugin.catalog.Catalog`: argument mapping and
-formatting only. The library is imported inside ``take_action`` so that
+Thin commands over :class:`isoplugin.catalog.Catalog` and
+:mod:`isoplugin.registration`: argument mapping and formatting only; the
+fields and columns come from :mod:`isoplugin.presentation`, which is light.
+The rest of the library is imported inside ``take_action`` so that
 ``openstack --help`` stays fast.
 """
 
@@ -22,16 +24,7 @@ import sys
 from osc_lib.command import command
 
 from isoplugin.osc import utils
-
-VISIBILITIES = ('private', 'shared', 'community', 'public')
-
-SHOW_FIELDS = (
-    'id', 'name', 'status', 'size', 'stores', 'visibility', 'protected',
-    'hidden', 'retired', 'featured', 'extractable', 'password_enabled',
-    'os_type', 'os_distro', 'os_version', 'architecture', 'description',
-    'min_disk', 'min_ram', 'tags', 'checksum', 'hw_cdrom_bus',
-    'hw_rescue_device', 'hw_rescue_bus', 'owner', 'created_at',
-    'updated_at')
+from isoplugin import presentation
 
 
 def _catalog(app):
@@ -41,13 +34,10 @@ def _catalog(app):
     return catalog.Catalog(client.conn, client.conf)
 
 
-def _show(cat, image, extra=None):
-    info = cat.describe(image)
-    info['tags'] = ', '.join(info['tags'])
-    if extra:
-        info.update(extra)
-    columns = tuple(f for f in SHOW_FIELDS if f in info) + tuple(
-        sorted(k for k in (extra or {}) if k not in SHOW_FIELDS))
+def _show(info):
+    """ShowOne's (columns, values) for a dict of describe()."""
+    info = dict(info, tags=', '.join(info['tags']))
+    columns = presentation.show_columns(info)
     return columns, tuple(info[c] for c in columns)
 
 
@@ -175,8 +165,10 @@ class CreateIso(command.ShowOne):
         if show_progress is None:
             show_progress = sys.stderr.isatty()
         with utils.command_errors():
+            from isoplugin import registration
+
             cat = _catalog(self.app)
-            image = cat.create(
+            request = registration.RegistrationRequest(
                 a.name, filename=a.file, url=a.url,
                 description=a.description, os_type=a.os_type,
                 os_distro=a.os_distro, os_version=a.os_version,
@@ -186,11 +178,13 @@ class CreateIso(command.ShowOne):
                 featured=bool(a.featured),
                 extractable=True if a.extractable is None else a.extractable,
                 password_enabled=bool(a.password_enabled), hidden=a.hidden,
-                checksum=a.checksum, store=a.store,
+                checksum=a.checksum, store=a.store, use_import=a.use_import)
+            image = registration.Registration(cat).register(
+                request,
                 progress=_ProgressBar('Uploading') if show_progress
                 else None,
-                notify=_say, use_import=a.use_import)
-            return _show(cat, image)
+                notify=_say)
+            return _show(cat.describe(image))
 
 
 class ListIso(command.Lister):
@@ -205,7 +199,7 @@ class ListIso(command.Lister):
         parser.add_argument('--all-projects', action='store_true',
                             help='ISOs of every project (admin only)')
         parser.add_argument('--visibility', metavar='<visibility>',
-                            choices=VISIBILITIES,
+                            choices=presentation.VISIBILITIES,
                             help='Only ISOs with this visibility')
         parser.add_argument('--name', metavar='<name>',
                             help='Only ISOs with this name')
@@ -223,18 +217,10 @@ class ListIso(command.Lister):
                               visibility=a.visibility, tag=a.tag,
                               limit=a.limit)
             rows = [cat.describe(i) for i in images]
-        if a.long:
-            columns = ('id', 'name', 'size', 'status', 'stores', 'os_type',
-                       'os_distro', 'os_version', 'architecture',
-                       'visibility', 'protected', 'hidden', 'retired',
-                       'featured', 'extractable', 'password_enabled',
-                       'created_at', 'owner')
-        else:
-            columns = ('id', 'name', 'status', 'os_distro', 'os_version',
-                       'architecture')
-        headers = tuple(c.replace('_', ' ').title().replace('Os ', 'OS ')
-                        for c in columns)
-        return headers, [tuple(r[c] for c in columns) for r in rows]
+        columns = (presentation.LONG_LIST_COLUMNS if a.long
+                   else presentation.LIST_COLUMNS)
+        return (presentation.headers(columns),
+                [tuple(r[c] for c in columns) for r in rows])
 
 
 class ShowIso(command.ShowOne):
@@ -246,26 +232,13 @@ class ShowIso(command.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
-        from isoplugin import exception
-
         with utils.command_errors():
-            cat = _catalog(self.app)
-            image = cat.get(parsed_args.iso)
-            servers = cat.servers_using(image)
-            members = []
-            if image.visibility == 'shared':
-                try:
-                    members = cat.members(image.id)
-                except exception.PermissionDenied:
-                    pass  # not the owner: Glance shows the list to owners
-            extra = {
-                'servers': ', '.join('%s (%s)' % (s.name, s.id)
-                                     for s in servers),
-                'projects': ', '.join('%s (%s)' % (m['member_id'],
-                                                   m['status'])
-                                      for m in members),
-            }
-            return _show(cat, image, extra)
+            info = _catalog(self.app).show(parsed_args.iso)
+        info['servers'] = ', '.join('%(name)s (%(id)s)' % s
+                                    for s in info['servers'])
+        info['projects'] = ', '.join('%(member_id)s (%(status)s)' % m
+                                     for m in info['projects'])
+        return _show(info)
 
 
 class SetIso(command.ShowOne):
@@ -303,7 +276,7 @@ class SetIso(command.ShowOne):
                 min_ram=a.min_ram, add_tags=a.tags,
                 remove_tags=a.remove_tag, retire=a.retire,
                 restore=a.restore)
-            return _show(cat, image)
+            return _show(cat.describe(image))
 
 
 class DeleteIso(command.Command):
@@ -367,7 +340,7 @@ class CopyIso(command.ShowOne):
             image = cat.copy(a.iso, stores=a.stores,
                              all_stores=a.all_stores, wait=a.wait,
                              progress=progress)
-            return _show(cat, image)
+            return _show(cat.describe(image))
 
 
 class ShowIsoUsage(command.Lister):
@@ -377,16 +350,7 @@ class ShowIsoUsage(command.Lister):
         with utils.command_errors():
             cat = _catalog(self.app)
             usage = cat.usage()
-        rows = []
-        for resource in sorted(usage):
-            entry = usage[resource]
-            limit = entry.get('limit')
-            unit = 'MiB' if resource.endswith(('_size_total',
-                                               '_stage_total')) else ''
-            rows.append((resource, entry.get('usage'),
-                         'unlimited' if limit is None or limit < 0
-                         else limit, unit))
-        return ('Resource', 'Usage', 'Limit', 'Unit'), rows
+        return presentation.USAGE_COLUMNS, presentation.usage_rows(usage)
 
 
 class AddProjectToIso(command.ShowOne):
@@ -407,8 +371,7 @@ class AddProjectToIso(command.ShowOne):
         with utils.command_errors():
             cat = _catalog(self.app)
             member = cat.add_project(a.iso, a.project, accept=a.accept)
-        columns = ('image_id', 'member_id', 'status', 'created_at',
-                   'updated_at')
+        columns = presentation.MEMBER_FIELDS
         return columns, tuple(member.get(c) for c in columns)
 
 

@@ -25,6 +25,7 @@ from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin.osc import plugin
 from isoplugin.osc.v1 import iso as iso_cmd
+from isoplugin import registration
 
 IMAGE = {'id': 'i1', 'name': 'ubuntu', 'status': 'active',
          'disk_format': 'iso', 'visibility': 'private', 'protected': False,
@@ -49,6 +50,23 @@ def cat():
         yield fake
 
 
+@pytest.fixture
+def reg(cat):
+    fake = mock.Mock(spec=registration.Registration)
+    with mock.patch.object(registration, 'Registration',
+                           return_value=fake):
+        yield fake
+
+
+def _registered(reg):
+    """The RegistrationRequest and the callbacks given to register()."""
+    registration.Registration.assert_called_once_with(
+        catalog.Catalog.return_value)
+    (request,), kwargs = reg.register.call_args
+    assert isinstance(request, registration.RegistrationRequest)
+    return request, kwargs
+
+
 def _run(cls, argv):
     app = mock.Mock(spec=['client_manager'])
     app.client_manager.iso = plugin.IsoClient(
@@ -59,8 +77,8 @@ def _run(cls, argv):
     return cmd.take_action(args)
 
 
-def test_create_maps_arguments(cat):
-    cat.create.return_value = _image_obj()
+def test_create_maps_arguments(cat, reg):
+    reg.register.return_value = _image_obj()
     columns, values = _run(iso_cmd.CreateIso, [
         'ubuntu', '--file', '/tmp/u.iso', '--description', 'd',
         '--os-type', 'linux', '--visibility', 'shared', '--protected',
@@ -68,47 +86,52 @@ def test_create_maps_arguments(cat):
         '--featured', '--no-extractable', '--password-enabled',
         '--checksum', 'sha256:' + '0' * 64, '--store', 'cheap',
         '--no-progress', '--unhidden'])
-    kwargs = cat.create.call_args.kwargs
-    assert cat.create.call_args.args == ('ubuntu',)
-    assert kwargs['filename'] == '/tmp/u.iso' and kwargs['url'] is None
-    assert kwargs['visibility'] == 'shared'
-    assert kwargs['protected'] is True
-    assert kwargs['tags'] == ['a', 'b']
-    assert (kwargs['min_disk'], kwargs['min_ram']) == (10, 2048)
-    assert kwargs['featured'] is True
-    assert kwargs['extractable'] is False
-    assert kwargs['password_enabled'] is True
-    assert kwargs['hidden'] is False
+    request, kwargs = _registered(reg)
+    assert request.name == 'ubuntu'
+    assert request.filename == '/tmp/u.iso' and request.url is None
+    assert request.description == 'd'
+    assert request.os_type == 'linux'
+    assert request.visibility == 'shared'
+    assert request.protected is True
+    assert request.tags == ['a', 'b']
+    assert (request.min_disk, request.min_ram) == (10, 2048)
+    assert request.featured is True
+    assert request.extractable is False
+    assert request.password_enabled is True
+    assert request.hidden is False
     assert kwargs['progress'] is None
-    assert kwargs['store'] == 'cheap'
-    assert kwargs['checksum'] == 'sha256:' + '0' * 64
+    assert kwargs['notify'] is iso_cmd._say
+    assert request.store == 'cheap'
+    assert request.checksum == 'sha256:' + '0' * 64
     shown = dict(zip(columns, values))
     assert shown['name'] == 'ubuntu'
     assert shown['tags'] == 'a, b'
     assert shown['featured'] is True
 
 
-def test_create_defaults(cat):
-    cat.create.return_value = _image_obj()
+def test_create_defaults(cat, reg):
+    reg.register.return_value = _image_obj()
     _run(iso_cmd.CreateIso, ['u', '--url', 'http://x/u.iso', '--progress'])
-    kwargs = cat.create.call_args.kwargs
-    assert kwargs['visibility'] == 'private'
-    assert kwargs['protected'] is False
-    assert kwargs['extractable'] is True
-    assert kwargs['featured'] is False
-    assert kwargs['hidden'] is None
-    assert kwargs['use_import'] is None
+    request, kwargs = _registered(reg)
+    assert request.url == 'http://x/u.iso' and request.filename is None
+    assert request.visibility == 'private'
+    assert request.protected is False
+    assert request.extractable is True
+    assert request.featured is False
+    assert request.password_enabled is False
+    assert request.hidden is None
+    assert request.use_import is None
     assert isinstance(kwargs['progress'], iso_cmd._ProgressBar)
 
 
-def test_create_needs_a_source(cat):
+def test_create_needs_a_source(cat, reg):
     with pytest.raises(SystemExit):
         _run(iso_cmd.CreateIso, ['u'])
 
 
-def test_library_error_becomes_command_error(cat):
-    cat.create.side_effect = exception.NotAnISO(source='/x.iso',
-                                                reason='the file is empty')
+def test_library_error_becomes_command_error(cat, reg):
+    reg.register.side_effect = exception.NotAnISO(source='/x.iso',
+                                                  reason='the file is empty')
     with pytest.raises(osc_exc.CommandError) as e:
         _run(iso_cmd.CreateIso, ['u', '--file', '/x.iso'])
     assert str(e.value) == ('/x.iso is not an ISO 9660 or UDF image: the '
@@ -137,13 +160,20 @@ def test_list_short(cat):
                        'Architecture')
 
 
-def test_show_lists_servers(cat):
-    cat.get.return_value = _image_obj()
-    server = mock.Mock(spec=['name', 'id'])
-    server.name, server.id = 'web1', 's1'
-    cat.servers_using.return_value = [server]
+def test_show_lists_servers_and_projects(cat):
+    info = cat.describe(_image_obj(visibility='shared'))
+    info['servers'] = [{'id': 's1', 'name': 'web1'},
+                       {'id': 's2', 'name': 'web2'}]
+    info['projects'] = [{'member_id': 'p2', 'status': 'accepted'}]
+    cat.show.return_value = info
     columns, values = _run(iso_cmd.ShowIso, ['ubuntu'])
-    assert dict(zip(columns, values))['servers'] == 'web1 (s1)'
+    cat.show.assert_called_once_with('ubuntu')
+    shown = dict(zip(columns, values))
+    assert shown['servers'] == 'web1 (s1), web2 (s2)'
+    assert shown['projects'] == 'p2 (accepted)'
+    assert shown['tags'] == 'a, b'
+    assert columns[:2] == ('id', 'name')
+    assert columns[-2:] == ('projects', 'servers')
 
 
 def test_set_retire(cat):

@@ -19,6 +19,7 @@ import sys
 from unittest import mock
 
 from openstack import connection
+from osc_lib import clientmanager
 from osc_lib import exceptions as osc_exc
 import pytest
 
@@ -48,10 +49,9 @@ def test_build_option_parser(monkeypatch):
 
 
 def _instance(config=None):
-    instance = mock.Mock(spec=['sdk_connection', '_cli_options'])
+    instance = mock.Mock(spec=clientmanager.ClientManager)
     instance.sdk_connection = mock.Mock(spec=connection.Connection)
-    instance._cli_options = mock.Mock(spec=['config'])
-    instance._cli_options.config = config or {}
+    instance.get_configuration.return_value = config or {}
     return instance
 
 

@@ -1,0 +1,598 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Registering an installer ISO in the catalog, from a file or a URL.
+
+A :class:`RegistrationRequest` says what to register; a
+:class:`Registration` checks it, then runs the one upload path::
+
+    check the input -> probe the source (is it an ISO? how big?) ->
+    check the name and the quota -> POST the image record ->
+    send the data (PUT through the client, or a Glance import) ->
+    verify the hashes -> protect (only once verified)
+
+Any failure after the record was created deletes it. Usage::
+
+    from isoplugin import catalog, cloud, conf, registration
+
+    cat = catalog.Catalog(cloud.connect('mycloud'), conf.load_config())
+    request = registration.RegistrationRequest(
+        'ubuntu-24.04', filename='ubuntu-24.04.1.iso')
+    iso = registration.Registration(cat).register(request)
+"""
+
+import contextlib
+import dataclasses
+import functools
+import os
+import stat
+import time
+import typing
+import urllib.parse
+
+from oslo_log import log as logging
+
+from isoplugin import catalog
+from isoplugin import exception
+from isoplugin import glance
+from isoplugin.i18n import _
+from isoplugin import isoinfo
+from isoplugin import upload
+
+LOG = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+#: Bytes of a URL read to check that it is an ISO: the volume descriptors
+#: and the UDF anchor (sector 256) with the descriptors after it.
+URL_HEAD_BYTES = 272 * isoinfo.SECTOR
+#: Descriptors Glance's format inspection accepts in sector 16.
+GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
+
+
+@dataclasses.dataclass
+class RegistrationRequest(object):
+    """What to register: the source and the ISO's metadata.
+
+    :ivar name: the ISO's name, unique among the project's ISOs.
+    :ivar filename: path of a local ISO file (or block device).
+    :ivar url: http(s) URL of an ISO (give a file or a URL).
+    :ivar description: free text, stored as property ``description``.
+    :ivar os_type: ``linux`` or ``windows``; detected when ``None``.
+    :ivar os_distro: e.g. ``ubuntu``; detected when ``None``.
+    :ivar os_version: e.g. ``24.04``; detected when ``None``.
+    :ivar architecture: e.g. ``x86_64``; detected when ``None``.
+    :ivar visibility: private, shared, community or public.
+    :ivar protected: protect the ISO against deletion (set once the
+        upload is verified).
+    :ivar tags: list of tags.
+    :ivar min_disk: minimum disk (GiB) of a server built from it.
+    :ivar min_ram: minimum RAM (MiB) of a server built from it.
+    :ivar featured: portal flag ``<prefix>featured``.
+    :ivar extractable: portal flag ``<prefix>extractable`` (download
+        allowed).
+    :ivar password_enabled: portal flag ``<prefix>password_enabled``.
+    :ivar hidden: ``os_hidden``; default ``[glance] hide_isos``.
+    :ivar checksum: expected checksum ``ALGO:HEX`` (md5, sha1, sha256,
+        sha384, sha512).
+    :ivar store: Glance store to upload into (default store if ``None``).
+    :ivar use_import: for URLs: ``True`` forces web-download, ``False``
+        streams through the client, ``None`` decides from the cloud's
+        import methods and ``[glance] use_web_download``.
+    """
+
+    name: str
+    filename: typing.Optional[str] = None
+    url: typing.Optional[str] = None
+    description: typing.Optional[str] = None
+    os_type: typing.Optional[str] = None
+    os_distro: typing.Optional[str] = None
+    os_version: typing.Optional[str] = None
+    architecture: typing.Optional[str] = None
+    visibility: str = 'private'
+    protected: bool = False
+    tags: typing.Sequence[str] = ()
+    min_disk: typing.Optional[int] = None
+    min_ram: typing.Optional[int] = None
+    featured: bool = False
+    extractable: bool = True
+    password_enabled: bool = False
+    hidden: typing.Optional[bool] = None
+    checksum: typing.Optional[str] = None
+    store: typing.Optional[str] = None
+    use_import: typing.Optional[bool] = None
+
+
+class _FileSource(object):
+    """A local file: checked on open, read as it is sent."""
+
+    def __init__(self, filename):
+        self.label = filename
+        try:
+            st = os.stat(filename)
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source=filename, reason=e.strerror) from e
+        if stat.S_ISDIR(st.st_mode):
+            raise exception.SourceUnreadable(
+                source=filename, reason=_('it is a directory'))
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise exception.SourceUnreadable(
+                source=filename,
+                reason=_('it is not a regular file or a block device'))
+        try:
+            self.fileobj = open(filename, 'rb')
+        except OSError as e:
+            raise exception.SourceUnreadable(
+                source=filename, reason=e.strerror) from e
+        try:
+            self.size = self.fileobj.seek(0, os.SEEK_END)
+            self.fileobj.seek(0)
+            self.info = isoinfo.inspect(self.fileobj, name=filename)
+        except BaseException:
+            self.fileobj.close()
+            raise
+
+    @contextlib.contextmanager
+    def reader(self, timeout):
+        """Yield ``read(n)`` of the data."""
+        yield self.fileobj.read
+
+    def close(self):
+        self.fileobj.close()
+
+
+class _URLSource(object):
+    """An http(s) URL: its first bytes checked, fetched again to send."""
+
+    fileobj = None
+
+    def __init__(self, url, timeout):
+        import io
+
+        import requests
+
+        self.label = url
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ('http', 'https') or not parts.netloc:
+            raise exception.InvalidInput(
+                reason=_("'%s': only http:// and https:// URLs can be "
+                         "registered") % url)
+        try:
+            resp = requests.get(
+                url, stream=True, timeout=timeout,
+                headers={'Range': 'bytes=0-%d' % (URL_HEAD_BYTES - 1)})
+        except requests.RequestException as e:
+            raise exception.SourceUnavailable(source=url, reason=e) from e
+        with resp:
+            if resp.status_code >= 400:
+                raise exception.SourceUnavailable(
+                    source=url,
+                    reason=_('the server answered HTTP %(code)d '
+                             '%(reason)s') % {'code': resp.status_code,
+                                              'reason': resp.reason})
+            size = None
+            if resp.status_code == 206:
+                total = resp.headers.get('Content-Range', '').rpartition(
+                    '/')[2]
+                size = int(total) if total.isdigit() else None
+            elif resp.headers.get('Content-Length', '').isdigit():
+                size = int(resp.headers['Content-Length'])
+            head = resp.raw.read(URL_HEAD_BYTES, decode_content=True)
+        self.info = isoinfo.inspect(io.BytesIO(head), name=url,
+                                    size=size or len(head))
+        self.info.size = size
+        self.size = size
+
+    @contextlib.contextmanager
+    def reader(self, timeout):
+        """GET the URL; yield ``read(n)`` of the body."""
+        import requests
+
+        try:
+            resp = requests.get(self.label, stream=True, timeout=timeout)
+            resp.raise_for_status()
+        except requests.RequestException as e:
+            raise exception.SourceUnavailable(source=self.label,
+                                              reason=e) from e
+        with resp:
+            yield functools.partial(resp.raw.read, decode_content=True)
+
+    def close(self):
+        pass
+
+
+def _hash_file(fileobj, algo, chunk_size=4 * MIB):
+    import hashlib
+
+    h = hashlib.new(algo)
+    fileobj.seek(0)
+    while True:
+        chunk = fileobj.read(chunk_size)
+        if not chunk:
+            break
+        h.update(chunk)
+    return {algo: h.hexdigest()}
+
+
+class Registration(object):
+    """Registers ISOs in a catalog.
+
+    :param cat: the :class:`isoplugin.catalog.Catalog` to register into.
+    """
+
+    #: Run the pre-upload checks' requests in parallel (tests turn this
+    #: off to get the requests in a fixed order).
+    parallel_checks = True
+
+    def __init__(self, cat):
+        self.catalog = cat
+        self.conn = cat.conn
+        self.conf = cat.conf
+
+    def register(self, request, progress=None, notify=None):
+        """Register an installer ISO from a local file or a URL.
+
+        A file is checked to be an ISO 9660 or UDF image before anything
+        is sent, then streamed to Glance (chunked, or with a
+        Content-Length: ``[glance] chunked_upload``) while it is hashed in
+        the same pass; when Glance is done the client compares its hash
+        with the image's ``os_hash_value`` (and with ``checksum`` when
+        given). A URL is checked (scheme, reachability, size, the first
+        bytes being an ISO), then imported by Glance itself (web-download)
+        when the cloud offers that, or streamed through the client. Any
+        failure after the image record was created deletes it.
+
+        :param request: a :class:`RegistrationRequest`.
+        :param progress: ``progress(done, total)`` callable for uploads
+            through the client (``total`` may be ``None``).
+        :param notify: ``notify(text)`` callable told what was detected
+            and how the ISO is being registered.
+        :returns: the new ISO, an :class:`openstack.image.v2.image.Image`.
+        :raises isoplugin.exception.InvalidInput: bad arguments, not an
+            ISO, unreadable file, unusable URL.
+        :raises isoplugin.exception.DuplicateISO: the name is taken.
+        :raises isoplugin.exception.QuotaExceeded: over the image quota.
+        :raises isoplugin.exception.ChecksumMismatch: hash mismatch (the
+            image was deleted).
+        :raises isoplugin.exception.CloudError: Glance refused or failed.
+        """
+        fields = {'os_type': request.os_type,
+                  'os_distro': request.os_distro,
+                  'os_version': request.os_version,
+                  'architecture': request.architecture,
+                  'visibility': request.visibility,
+                  'min_disk': request.min_disk, 'min_ram': request.min_ram}
+        catalog.check_fields(fields)
+        if (request.filename is None) == (request.url is None):
+            raise exception.InvalidInput(
+                reason=_('give either a file or a URL'))
+        expected = (upload.parse_checksum(request.checksum)
+                    if request.checksum else None)
+        name = request.name
+        if not name or len(name) > catalog.NAME_MAX:
+            self.catalog.check_name(name)
+
+        if request.filename is not None:
+            source = _FileSource(request.filename)
+        else:
+            source = _URLSource(request.url, self.conf.glance.url_timeout)
+        try:
+            self._check_source(source, fields, notify)
+            self._check_name_and_quota(name, source.size)
+            body = self._image_body(request, fields)
+            return self._upload(request, body, source, expected, progress,
+                                notify)
+        finally:
+            source.close()
+
+    # -- checks -----------------------------------------------------------
+
+    def _check_source(self, source, fields, notify):
+        """Refuse what Glance would refuse; fill in the detected fields."""
+        info = source.info
+        if info.first_descriptor not in GLANCE_ISO_SIGNATURES:
+            # oslo.utils' ISOInspector, used by Glance to check that
+            # uploads match disk_format, looks at sector 16 only.
+            raise exception.NotAnISO(
+                source=source.label,
+                reason=_('it is a UDF-only image starting with a %s '
+                         'descriptor; Glance recognises ISO images '
+                         'by a CD001, NSR02 or NSR03 descriptor in '
+                         'sector 16 and would refuse it (write it '
+                         'as a UDF bridge image, e.g. xorriso/mkisofs '
+                         '-udf)') % info.first_descriptor)
+        detected = {}
+        for field in ('os_type', 'os_distro', 'os_version', 'architecture'):
+            if fields[field] is None and getattr(info, field):
+                fields[field] = getattr(info, field)
+                detected[field] = getattr(info, field)
+        _notify(notify, _('%(source)s: %(fmt)s image, volume label '
+                          '"%(label)s"%(boot)s'),
+                source=source.label,
+                fmt=info.format.upper() + ('+UDF' if info.udf and
+                                           info.format != 'udf' else ''),
+                label=info.volume_id,
+                boot=_(', bootable (%s)') % ', '.join(
+                    info.boot_platforms or ['El Torito'])
+                if info.bootable else '')
+        if detected:
+            _notify(notify, _('Detected: %(fields)s'),
+                    fields=', '.join('%s=%s' % kv
+                                     for kv in detected.items()))
+
+    def _check_quota(self, size):
+        usage = self.catalog.usage()
+
+        def over(resource, delta):
+            entry = usage.get(resource)
+            if not entry:
+                return None
+            limit = entry.get('limit')
+            if limit is None or limit < 0:
+                return None
+            needed = entry.get('usage', 0) + delta
+            if needed > limit:
+                return needed, limit
+            return None
+
+        checks = [('image_count_total', 1)]
+        if size is not None:
+            checks.append(('image_size_total', -(-size // MIB)))
+        for resource, delta in checks:
+            result = over(resource, delta)
+            if result:
+                unit = ' MiB' if resource == 'image_size_total' else ''
+                raise exception.QuotaExceeded(
+                    resource=resource, needed='%d%s' % (result[0], unit),
+                    limit='%d%s' % (result[1], unit))
+
+    def _check_name_and_quota(self, name, size):
+        """Both checks before an upload, their requests in parallel.
+
+        ``/v2/info/usage`` is slow with unified limits (Glance asks
+        Keystone for every limit), so the duplicate-name queries run while
+        it is answered.
+        """
+        from concurrent import futures
+
+        if not self.parallel_checks:
+            self.catalog.check_name(name)
+            self._check_quota(size)
+            return
+        with futures.ThreadPoolExecutor(max_workers=2) as pool:
+            quota = pool.submit(self._check_quota, size)
+            try:
+                self.catalog.check_name(name)
+            finally:
+                # the quota answer is needed (or its error shown) either way
+                quota_error = quota.exception()
+        if quota_error is not None:
+            raise quota_error
+
+    # -- the upload -------------------------------------------------------
+
+    def _image_body(self, request, fields):
+        conf = self.conf.glance
+        prop = self.catalog.prop
+        body = {
+            'name': request.name,
+            'disk_format': 'iso',
+            'container_format': 'bare',
+            'visibility': fields['visibility'] or 'private',
+            'protected': False,
+            'os_hidden': (conf.hide_isos if request.hidden is None
+                          else bool(request.hidden)),
+            'tags': list(request.tags or []),
+            prop('media'): catalog.MEDIA,
+            prop('featured'): str(bool(request.featured)).lower(),
+            prop('extractable'): str(bool(request.extractable)).lower(),
+            prop('password_enabled'): str(
+                bool(request.password_enabled)).lower(),
+            'hw_cdrom_bus': conf.hw_cdrom_bus,
+            'hw_rescue_device': 'cdrom',
+            'hw_rescue_bus': conf.hw_rescue_bus,
+        }
+        for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
+            if fields.get(key):
+                body[key] = fields[key]
+        for key in ('min_disk', 'min_ram'):
+            if fields.get(key) is not None:
+                body[key] = fields[key]
+        if request.description:
+            body['description'] = request.description
+        return body
+
+    def _use_import(self, request, expected):
+        """Whether Glance imports the URL itself (web-download)."""
+        if request.url is None:
+            return False
+        if request.use_import is not None:
+            return request.use_import
+        use_import = (self.conf.glance.use_web_download and
+                      'web-download' in self.catalog.import_methods())
+        if expected and expected[0] not in (
+                self.conf.glance.default_hash_algorithm, 'md5'):
+            # Glance only reports md5 and its own hash: stream through
+            # the client to compute the expected one.
+            use_import = False
+        return use_import
+
+    def _upload(self, request, body, source, expected, progress, notify):
+        """POST -> data (import or PUT) -> verify -> protect."""
+        use_import = self._use_import(request, expected)
+        if use_import:
+            _notify(notify, _('Importing with Glance web-download'))
+        elif request.url is not None:
+            _notify(notify, _('Streaming the URL through the client'))
+        forbidden = None
+        if body['visibility'] == 'public':
+            forbidden = _("only an administrator can make an ISO public "
+                          "(Glance policy publicize_image); register it "
+                          "as private, shared or community, or ask an "
+                          "administrator. Glance said: %(reason)s")
+        image = glance.create_image(self.conn, forbidden=forbidden, **body)
+        with self._cleanup_on_error(image.id):
+            if use_import:
+                glance.import_image(
+                    self.conn, image, 'web-download', uri=request.url,
+                    stores=[request.store] if request.store else None)
+                image = self._wait_import(image.id, request.url,
+                                          self.conf.glance.import_timeout)
+                digests = {}
+            else:
+                digests = self._put(image.id, source, request.store,
+                                    expected, progress)
+                image = glance.get_image(self.conn, image.id)
+            self._verify(image, digests, expected, fileobj=source.fileobj,
+                         notify=notify)
+            if request.protected:
+                image = glance.patch_image(
+                    self.conn, image.id, set={'protected': True},
+                    current=glance.flat(image)) or image
+        return image
+
+    def _put(self, image_id, source, store, expected, progress):
+        """Stream the source to Glance, hashing it; return the digests."""
+        algorithms = {self.conf.glance.default_hash_algorithm}
+        if expected:
+            algorithms.add(expected[0])
+        with source.reader(self.conf.glance.url_timeout) as read:
+            data = upload.HashingBody(
+                read, source.size, algorithms,
+                chunk_size=self.conf.glance.upload_chunk_size,
+                progress=progress)
+            glance.upload_data(self.conn, image_id, self._body(data),
+                               store=store)
+        return data.hexdigests()
+
+    def _body(self, data):
+        """What requests is given to send a HashingBody.
+
+        A bare iterator is sent chunked (``[glance] chunked_upload``, and
+        always when the size is unknown); the body itself has a length and
+        is sent with a Content-Length.
+        """
+        if self.conf.glance.chunked_upload or data.size is None:
+            return iter(data)
+        return data
+
+    @contextlib.contextmanager
+    def _cleanup_on_error(self, image_id):
+        try:
+            yield
+        except BaseException:
+            LOG.info('Registration failed, deleting image %(id)s',
+                     {'id': image_id})
+            try:
+                glance.delete_image(self.conn, image_id)
+            except exception.IsopluginException:
+                LOG.warning('Could not delete the incomplete image %(id)s; '
+                            'delete it with "openstack image delete '
+                            '%(id)s"', {'id': image_id}, exc_info=True)
+            raise
+
+    def _wait_import(self, image_id, what, timeout):
+        """Wait for an import into an image to finish."""
+        interval = self.conf.isoplugin.poll_interval
+        deadline = time.monotonic() + timeout
+        while True:
+            image = glance.get_image(self.conn, image_id)
+            props = glance.flat(image)
+            if props.get('status') == 'active' and not props.get(
+                    'os_glance_importing_to_stores'):
+                failed = props.get('os_glance_failed_import')
+                if failed:
+                    raise exception.ImportFailed(
+                        what=what, reason=_('failed for stores %s') % failed)
+                return image
+            if props.get('status') in ('queued', 'killed', 'deleted') and \
+                    (props.get('os_glance_failed_import') or
+                     self._task_failed(image_id)):
+                raise exception.ImportFailed(
+                    what=what, reason=self._task_failed(image_id) or
+                    props.get('os_glance_failed_import'))
+            if time.monotonic() > deadline:
+                raise exception.CloudTimeout(timeout=timeout,
+                                             what=_('the import of %s')
+                                             % what)
+            time.sleep(interval)
+            interval = min(interval * 2,
+                           self.conf.isoplugin.poll_max_interval)
+
+    def _task_failed(self, image_id):
+        """The message of the image's last failed import task, if any."""
+        try:
+            tasks = glance.image_tasks(self.conn, image_id)
+        except exception.IsopluginException:
+            return None
+        for task in tasks:
+            if task.get('status') == 'failure':
+                return task.get('message') or _('the import task failed')
+        return None
+
+    def _verify(self, image, digests, expected, fileobj=None, notify=None):
+        """Compare the client's hashes with Glance's and the expected one."""
+        props = glance.flat(image)
+        status = props.get('status')
+        if status != 'active':
+            raise exception.CloudError(
+                reason=_('the image %(id)s is %(status)s after the upload, '
+                         'not active') % {'id': image.id, 'status': status})
+        glance_algo = props.get('os_hash_algo')
+        glance_value = props.get('os_hash_value')
+        if glance_algo and glance_value:
+            if glance_algo not in digests and fileobj is not None:
+                LOG.warning('Glance hashes with %(algo)s, not %(ours)s; '
+                            'hashing the file again to compare (set '
+                            '[glance] default_hash_algorithm = %(algo)s)',
+                            {'algo': glance_algo,
+                             'ours': ', '.join(digests)})
+                digests = dict(digests)
+                digests.update(_hash_file(fileobj, glance_algo))
+            if glance_algo not in digests:
+                LOG.warning('Glance hashes with %(algo)s, the client '
+                            'computed %(ours)s: the upload of %(id)s is '
+                            'not verified', {'algo': glance_algo,
+                                             'ours': ', '.join(digests),
+                                             'id': image.id})
+            else:
+                if digests[glance_algo] != glance_value:
+                    raise exception.ChecksumMismatch(
+                        what=_('the upload of %s') % image.id,
+                        algo=glance_algo, expected=digests[glance_algo],
+                        actual=glance_value + _(' (Glance)'))
+                _notify(notify, _('Verified: Glance %(algo)s matches the '
+                                  'client'), algo=glance_algo)
+        if expected:
+            algo, value = expected
+            if algo in digests:
+                actual = digests[algo]
+            elif algo == glance_algo:
+                actual = glance_value
+            elif algo == 'md5' and props.get('checksum'):
+                actual = props['checksum']
+            else:  # pragma: no cover - register() avoids this case
+                raise exception.CloudError(
+                    reason=_('cannot verify a %s checksum') % algo)
+            if actual != value:
+                raise exception.ChecksumMismatch(
+                    what=image.id, algo=algo, expected=value,
+                    actual=actual)
+            _notify(notify, _('Verified: %(algo)s matches the given '
+                              'checksum'), algo=algo)
+
+
+def _notify(notify, message, **kwargs):
+    text = message % kwargs if kwargs else message
+    LOG.info(message, kwargs)
+    if notify is not None:
+        notify(text)

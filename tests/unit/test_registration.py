@@ -1,0 +1,361 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""isoplugin.registration, request by request."""
+
+import hashlib
+import os
+from unittest import mock
+import urllib.parse
+
+import testtools
+
+from isoplugin import exception
+from isoplugin import registration
+from tests.unit import test_catalog
+
+IMAGE_ID = test_catalog.IMAGE_ID
+
+
+def _consume(received):
+    """A requests-mock body callback that reads the streamed body."""
+    def callback(request, context):
+        received.append(b''.join(request.body))
+        context.status_code = 204
+        return ''
+    return callback
+
+
+class RegistrationTestCase(test_catalog.CatalogTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.reg = registration.Registration(self.cat)
+        self.reg.parallel_checks = False
+
+    def create(self, name, progress=None, notify=None, **fields):
+        return self.reg.register(
+            registration.RegistrationRequest(name, **fields),
+            progress=progress, notify=notify)
+
+
+class TestRegisterFile(RegistrationTestCase):
+
+    def test_create_from_file(self):
+        # sent chunked by default ([glance] chunked_upload), as
+        # glanceclient does
+        path = self.make_iso(eltorito=True)
+        self._create_from_file(path, {'Transfer-Encoding': 'chunked'})
+
+    def test_create_from_file_with_content_length(self):
+        self.conf.set_override('chunked_upload', False, group='glance')
+        path = self.make_iso(eltorito=True)
+        self._create_from_file(
+            path, {'Content-Length': str(os.path.getsize(path))})
+
+    def _create_from_file(self, path, headers):
+        data = open(path, 'rb').read()
+        digest = hashlib.sha512(data).hexdigest()
+        notes = []
+        progress = []
+        received = []
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued'),
+                 validate=dict(json={
+                     'name': 'ubuntu', 'disk_format': 'iso',
+                     'container_format': 'bare', 'visibility': 'private',
+                     'protected': False, 'os_hidden': True, 'tags': [],
+                     'isoplugin_media': 'installer-iso',
+                     'isoplugin_featured': 'false',
+                     'isoplugin_extractable': 'true',
+                     'isoplugin_password_enabled': 'false',
+                     'hw_cdrom_bus': 'sata', 'hw_rescue_device': 'cdrom',
+                     'hw_rescue_bus': 'sata', 'os_type': 'linux',
+                     'os_distro': 'ubuntu', 'os_version': '24.04',
+                     'architecture': 'x86_64'})),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume(received),
+                 validate=dict(headers=dict(
+                     headers, **{'Content-Type': 'application/octet-stream'}
+                 ))),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=digest)),
+        ])
+
+        image = self.create('ubuntu', filename=path, notify=notes.append,
+                            progress=lambda d, t: progress.append(d))
+
+        self.assertEqual(IMAGE_ID, image.id)
+        self.assertEqual(len(data), progress[-1])
+        self.assertIn('Detected: os_type=linux, os_distro=ubuntu, '
+                      'os_version=24.04, architecture=x86_64', notes)
+        self.assertIn('Verified: Glance sha512 matches the client', notes)
+        self.assertEqual([data], received)
+        self.assert_calls()
+
+    def test_hash_mismatch_deletes_the_image(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value='0' * 128)),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(exception.ChecksumMismatch,
+                                         '.*The image was deleted'):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_expected_checksum_mismatch_deletes_the_image(self):
+        path = self.make_iso()
+        digest = hashlib.sha512(open(path, 'rb').read()).hexdigest()
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=digest)),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ChecksumMismatch,
+                'Checksum mismatch for .*: expected sha256 0+'):
+            self.create('ubuntu', filename=path,
+                        checksum='sha256:' + '0' * 64)
+        self.assert_calls()
+
+    def test_upload_refused_deletes_the_image(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 status_code=413,
+                 json={'message': 'Project is over a limit'}),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(exception.CloudError,
+                                         '.*over quota.*over a limit'):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_parallel_checks_refuse_duplicate(self):
+        path = self.make_iso()
+        self.reg.parallel_checks = True
+        self.register_uris(self.list_uris(
+            'ubuntu', hidden_images=[self.image()]) + [self.usage_uri()])
+
+        with testtools.ExpectedException(exception.DuplicateISO):
+            self.create('ubuntu', filename=path)
+        methods = [(r.method, urllib.parse.urlsplit(r.url).path)
+                   for r in self.adapter.request_history]
+        self.assertIn(('GET', '/v2/info/usage'), methods)
+        self.assertNotIn(('POST', '/v2/images'), methods)
+
+    def test_duplicate_name_refused_before_upload(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris(
+            'ubuntu', hidden_images=[self.image()]))
+
+        with testtools.ExpectedException(exception.DuplicateISO,
+                                         ".*named 'ubuntu'"):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_over_quota_refused_before_upload(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(count=(100, 100))])
+
+        with testtools.ExpectedException(
+                exception.QuotaExceeded,
+                '.*image_count_total would be 101, the limit is 100'):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_public_as_member_gets_a_clear_message(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'), status_code=403,
+                 headers={'Content-Type': 'text/html'},
+                 text='<h1>403 Forbidden</h1> You are not authorized to '
+                      'complete publicize_image action.'),
+        ])
+
+        with testtools.ExpectedException(
+                exception.PermissionDenied,
+                '.*only an administrator can make an ISO public.*'
+                'publicize_image'):
+            self.create('ubuntu', filename=path, visibility='public')
+        self.assert_calls()
+
+    def test_bad_arguments_make_no_request(self):
+        path = self.make_iso()
+        for kwargs, message in [
+                ({'visibility': 'secret'}, "unknown visibility 'secret'"),
+                ({'os_type': 'beos'}, "unknown os_type 'beos'"),
+                ({'architecture': 'z80'}, "unknown architecture 'z80'"),
+                ({'checksum': 'sha1:12'}, 'a sha1 digest is 40'),
+                ({'min_ram': -1}, 'min_ram must be'),
+                ({'url': 'http://x/y.iso'}, 'either a file or a URL')]:
+            with testtools.ExpectedException(exception.InvalidInput,
+                                             '.*' + message):
+                self.create('ubuntu', filename=path, **kwargs)
+        with testtools.ExpectedException(exception.InvalidInput,
+                                         '.*Glance allows 255'):
+            self.create('x' * 256, filename=path)
+        with testtools.ExpectedException(exception.InvalidInput,
+                                         '.*only http:// and https://'):
+            self.create('ubuntu', url='file:///etc/passwd')
+        # nothing reached the cloud
+        self.assertEqual([], self.adapter.request_history)
+
+
+class TestRegisterURL(RegistrationTestCase):
+
+    URL = 'https://mirror.example.com/u.iso'
+
+    def setUp(self):
+        super().setUp()
+        self.data = open(self.make_iso(eltorito=True), 'rb').read()
+        self.digest = hashlib.sha512(self.data).hexdigest()
+
+    def head_uri(self):
+        head = self.data[:registration.URL_HEAD_BYTES]
+        return dict(method='GET', uri=self.URL, status_code=206,
+                    content=head,
+                    headers={'Content-Range': 'bytes 0-%d/%d' % (
+                        len(head) - 1, len(self.data))},
+                    request_headers={'Range': 'bytes=0-%d' % (
+                        registration.URL_HEAD_BYTES - 1)})
+
+    def test_web_download_then_protect(self):
+        notes = []
+        self.register_uris([self.head_uri()] + self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='GET', uri=self.url('info', 'import'),
+                 json={'import-methods': {
+                     'value': ['glance-direct', 'web-download']}}),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='POST', uri=self.url('images', IMAGE_ID, 'import'),
+                 status_code=202,
+                 validate=dict(json={
+                     'method': {'name': 'web-download', 'uri': self.URL},
+                     'stores': ['fast']})),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='importing',
+                                 os_glance_importing_to_stores='fast')),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=self.digest)),
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=self.digest, protected=True),
+                 validate=dict(json=[{'op': 'replace',
+                                      'path': '/protected',
+                                      'value': True}])),
+        ])
+
+        image = self.create('ubuntu', url=self.URL, store='fast',
+                            protected=True, notify=notes.append,
+                            checksum='sha512:' + self.digest)
+
+        self.assertTrue(image.is_protected)
+        self.assertIn('Importing with Glance web-download', notes)
+        self.assertIn('Verified: sha512 matches the given checksum', notes)
+        self.assert_calls()
+
+    def test_web_download_failure_deletes_the_image(self):
+        self.register_uris([self.head_uri()] + self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='POST', uri=self.url('images', IMAGE_ID, 'import'),
+                 status_code=202),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='queued')),
+            dict(method='GET', uri=self.url('images', IMAGE_ID, 'tasks'),
+                 json={'tasks': [{'id': 't', 'image_id': IMAGE_ID,
+                                  'status': 'failure',
+                                  'message': 'URL unreachable'}]}),
+            dict(method='GET', uri=self.url('images', IMAGE_ID, 'tasks'),
+                 json={'tasks': [{'id': 't', 'image_id': IMAGE_ID,
+                                  'status': 'failure',
+                                  'message': 'URL unreachable'}]}),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ImportFailed,
+                'Glance could not import .*: URL unreachable'):
+            self.create('ubuntu', url=self.URL, use_import=True)
+        self.assert_calls()
+
+    def test_streamed_through_the_client(self):
+        notes = []
+        received = []
+        self.register_uris([self.head_uri()] + self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued')),
+            dict(method='GET', uri=self.URL, content=self.data),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume(received),
+                 validate=dict(headers={
+                     'Content-Type': 'application/octet-stream',
+                     'Transfer-Encoding': 'chunked'})),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=self.digest)),
+        ])
+
+        image = self.create('ubuntu', url=self.URL, use_import=False,
+                            notify=notes.append)
+
+        self.assertEqual(IMAGE_ID, image.id)
+        self.assertEqual([self.data], received)
+        self.assertIn('Streaming the URL through the client', notes)
+        self.assertIn('Verified: Glance sha512 matches the client', notes)
+        self.assert_calls()
+
+
+class TestCatalogCreate(test_catalog.CatalogTestCase):
+
+    def test_create_is_a_shortcut_for_a_registration(self):
+        notify = object()
+        with mock.patch.object(registration.Registration, 'register',
+                               autospec=True) as register:
+            result = self.cat.create('ubuntu', filename='/x.iso',
+                                     notify=notify, protected=True)
+
+        reg, request = register.call_args.args
+        self.assertIs(register.return_value, result)
+        self.assertIs(self.cat, reg.catalog)
+        self.assertEqual(registration.RegistrationRequest(
+            'ubuntu', filename='/x.iso', protected=True), request)
+        self.assertEqual({'progress': None, 'notify': notify},
+                         register.call_args.kwargs)
