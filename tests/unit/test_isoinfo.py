@@ -177,3 +177,101 @@ def test_normalize_architecture_unknown():
     with pytest.raises(exception.InvalidInput) as e:
         isoinfo.normalize_architecture('z80')
     assert "unknown architecture 'z80'" in str(e.value)
+
+
+# Directory entries (IsoFiles) ------------------------------------------------
+
+TREE = {
+    '/.disk/info': 'Debian GNU/Linux 12',
+    '/isolinux/isolinux.cfg': 'timeout 0\n',
+    '/install.amd/initrd.gz': b'\x1f\x8b' + b'z' * 5000,
+    '/boot/grub/grub.cfg': 'set timeout=5\n',
+    '/sources/a_rather_long_file_name_for_level_one.txt': 'long',
+}
+
+
+@pytest.mark.parametrize('kwargs,tree', [
+    ({}, 'rock_ridge'),
+    ({'rock_ridge': False}, 'joliet'),
+    ({'rock_ridge': False, 'joliet': False}, 'iso9660'),
+    ({'udf_only': True, 'rock_ridge': False, 'joliet': False}, 'udf'),
+])
+def test_files_lookup_and_read(iso, kwargs, tree):
+    path = iso(volume_id='DEBIAN_12', files=TREE, **kwargs)
+    with isoinfo.open_files(path) as files:
+        assert files.tree == tree
+        assert files.info.os_distro == 'debian'
+        assert files.read('.disk/info') == b'Debian GNU/Linux 12'
+        assert files.read('/isolinux/isolinux.cfg') == b'timeout 0\n'
+        assert files.isdir('install.amd') and files.isdir('/boot/grub/')
+        assert not files.isdir('isolinux/isolinux.cfg')
+        assert files.exists('boot/grub/grub.cfg')
+        assert files.lookup('install.amd/initrd.gz').size == 5002
+        assert files.lookup('casper') is None
+        assert files.lookup('isolinux/isolinux.cfg/x') is None
+        out = io.BytesIO()
+        assert files.copy('install.amd/initrd.gz', out) == 5002
+        assert out.getvalue() == TREE['/install.amd/initrd.gz']
+        names = [n.lower() for n in files.listdir('/')]
+        if tree == 'iso9660':
+            # level names, found from the real ones by folding
+            assert names == ['boot', 'install_amd', 'isolinux', 'sources',
+                             '_disk']
+        else:
+            assert names == ['.disk', 'boot', 'install.amd', 'isolinux',
+                             'sources']
+
+
+def test_files_case_insensitive_fallback(iso):
+    with isoinfo.open_files(iso(files=TREE)) as files:
+        assert files.read('ISOLINUX/ISOLINUX.CFG') == b'timeout 0\n'
+
+
+def test_files_udf_bridge_without_iso_directories_reads_udf(iso):
+    # A bridge image with directories in ISO 9660 is read there; Windows
+    # media (no ISO 9660 directory, or no ISO 9660 at all) through UDF.
+    path = iso(volume_id='DEBIAN_12', udf=True, files=TREE)
+    with isoinfo.open_files(path) as files:
+        assert files.tree == 'rock_ridge'
+    path = iso(name='r.iso', volume_id='CCCOMA_X64FRE', udf=True,
+               rock_ridge=False, joliet=False,
+               files={'/README.TXT': 'udf inside'})
+    with isoinfo.open_files(path) as files:
+        assert files.tree == 'udf'
+        assert files.listdir('/') == ['README.TXT']
+    path = iso(name='w.iso', volume_id='CCCOMA_X64FRE', udf_only=True,
+               rock_ridge=False, joliet=False,
+               files={'/sources/install.wim': b'MSWIM', '/bootmgr': 'b'})
+    with isoinfo.open_files(path) as files:
+        assert files.tree == 'udf'
+        assert files.listdir('sources') == ['install.wim']
+        assert files.read('sources/install.wim') == b'MSWIM'
+
+
+def test_files_errors(iso):
+    with isoinfo.open_files(iso(files=TREE)) as files:
+        with pytest.raises(exception.SourceUnreadable) as e:
+            files.read('install.amd/initrd.gz', limit=100)
+        assert 'more than 100' in str(e.value)
+        with pytest.raises(exception.SourceUnreadable) as e:
+            files.read('no/such/file')
+        assert 'no such file' in str(e.value)
+        with pytest.raises(exception.SourceUnreadable) as e:
+            files.read('isolinux')
+        with pytest.raises(exception.SourceUnreadable) as e:
+            files.listdir('isolinux/isolinux.cfg')
+        assert 'no such directory' in str(e.value)
+
+
+def test_files_not_an_iso(tmp_path):
+    path = tmp_path / 'x.iso'
+    path.write_bytes(b'x' * 100000)
+    with pytest.raises(exception.NotAnISO):
+        isoinfo.open_files(str(path))
+
+
+def test_files_closes_only_what_it_opened(iso):
+    with open(iso(files=TREE), 'rb') as f:
+        with isoinfo.open_files(f) as files:
+            assert files.read('.disk/info') == b'Debian GNU/Linux 12'
+        assert not f.closed
