@@ -38,8 +38,6 @@ Every method raises :class:`isoplugin.exception.IsopluginException`
 subclasses only; cloud errors keep the cloud's own message.
 """
 
-import time
-
 from oslo_log import log as logging
 
 from isoplugin import cloud
@@ -570,12 +568,9 @@ class Catalog(object):
         return self._wait_copy(image.id, wanted, progress)
 
     def _wait_copy(self, image_id, wanted, progress):
-        interval = self.conf.isoplugin.poll_interval
-        timeout = self.conf.glance.copy_timeout
-        deadline = time.monotonic() + timeout
         state = {s: 'copying' for s in wanted}
-        while True:
-            image = self._fetch(image_id)
+
+        def check(image):
             props = glance.flat(image)
             have = (props.get('stores') or '').split(',')
             failed = (props.get('os_glance_failed_import') or '').split(',')
@@ -589,20 +584,21 @@ class Catalog(object):
                     state[store] = new
                     if progress is not None:
                         progress(store, new)
-            if all(s != 'copying' for s in state.values()):
-                bad = [s for s, v in state.items() if v == 'failed']
-                if bad:
-                    raise exception.ImportFailed(
-                        what=_('copies of %s') % image_id,
-                        reason=_('failed for store(s) %s') % ', '.join(bad))
-                return image
-            if time.monotonic() > deadline:
-                raise exception.CloudTimeout(
-                    timeout=timeout, what=_('copies to %s') %
-                    ', '.join(s for s, v in state.items() if v == 'copying'))
-            time.sleep(interval)
-            interval = min(interval * 2,
-                           self.conf.isoplugin.poll_max_interval)
+            if any(s == 'copying' for s in state.values()):
+                return None
+            bad = [s for s, v in state.items() if v == 'failed']
+            if bad:
+                raise exception.ImportFailed(
+                    what=_('copies of %s') % image_id,
+                    reason=_('failed for store(s) %s') % ', '.join(bad))
+            return image
+
+        return glance.wait_for_image(
+            self.conn, image_id, check, self.conf.glance.copy_timeout,
+            lambda: _('copies to %s') % ', '.join(
+                s for s, v in state.items() if v == 'copying'),
+            interval=self.conf.isoplugin.poll_interval,
+            max_interval=self.conf.isoplugin.poll_max_interval)
 
     def delete(self, iso, stores=None):
         """Delete an ISO, entirely or from some stores only.

@@ -23,11 +23,13 @@ A raw request remains only where openstacksdk lacks the call; each one says
 what is missing. They all go through :func:`_request`.
 """
 
+import time
 import urllib.parse
 
 from oslo_log import log as logging
 
 from isoplugin import cloud
+from isoplugin import exception
 from isoplugin.i18n import _
 
 LOG = logging.getLogger(__name__)
@@ -251,6 +253,38 @@ def images(conn, **filters):
         if marker is None:
             return
         params['marker'] = marker
+
+
+def wait_for_image(conn, image_id, check, timeout, what, interval=2,
+                   max_interval=30):
+    """Read an image until ``check`` says it is done.
+
+    openstacksdk's ``wait_for_status`` waits for one status at a fixed
+    interval; an import or a copy is done when the store properties say so,
+    and a long one is polled less and less often.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param image_id: the image.
+    :param check: ``check(image)`` returns ``None`` while not done, else
+        the result; it raises to stop with an error.
+    :param timeout: seconds to wait at most.
+    :param what: what is waited for, for the timeout message (or a
+        callable returning it).
+    :param interval: seconds between the first reads; doubled each time.
+    :param max_interval: seconds between reads, at most.
+    :returns: what ``check`` returned.
+    :raises isoplugin.exception.CloudTimeout: not done in time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check(get_image(conn, image_id))
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise exception.CloudTimeout(
+                timeout=timeout, what=what() if callable(what) else what)
+        time.sleep(interval)
+        interval = min(interval * 2, max_interval)
 
 
 def deactivate_image(conn, image_id, forbidden=None):

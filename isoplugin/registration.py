@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import os
 import stat
-import time
 import typing
 import urllib.parse
 
@@ -502,10 +501,8 @@ class Registration(object):
 
     def _wait_import(self, image_id, what, timeout):
         """Wait for an import into an image to finish."""
-        interval = self.conf.isoplugin.poll_interval
-        deadline = time.monotonic() + timeout
-        while True:
-            image = glance.get_image(self.conn, image_id)
+
+        def check(image):
             props = glance.flat(image)
             if props.get('status') == 'active' and not props.get(
                     'os_glance_importing_to_stores'):
@@ -520,13 +517,13 @@ class Registration(object):
                 raise exception.ImportFailed(
                     what=what, reason=self._task_failed(image_id) or
                     props.get('os_glance_failed_import'))
-            if time.monotonic() > deadline:
-                raise exception.CloudTimeout(timeout=timeout,
-                                             what=_('the import of %s')
-                                             % what)
-            time.sleep(interval)
-            interval = min(interval * 2,
-                           self.conf.isoplugin.poll_max_interval)
+            return None
+
+        return glance.wait_for_image(
+            self.conn, image_id, check, timeout,
+            _('the import of %s') % what,
+            interval=self.conf.isoplugin.poll_interval,
+            max_interval=self.conf.isoplugin.poll_max_interval)
 
     def _task_failed(self, image_id):
         """The message of the image's last failed import task, if any."""

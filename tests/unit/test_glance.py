@@ -12,6 +12,7 @@
 
 """isoplugin.glance, request by request."""
 
+from unittest import mock
 import urllib.parse
 
 import testtools
@@ -268,6 +269,42 @@ class TestImages(GlanceTestCase):
         ])
 
         self.assertEqual([], list(glance.images(self.cloud, name='x')))
+        self.assert_calls()
+
+    def test_wait_for_image_backs_off(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status=status))
+            for status in ('queued', 'importing', 'importing', 'active')])
+        seen = []
+
+        def check(image):
+            seen.append(image.status)
+            return image if image.status == 'active' else None
+
+        with mock.patch('time.sleep') as sleep:
+            image = glance.wait_for_image(self.cloud, IMAGE_ID, check, 60,
+                                          'the import', interval=2,
+                                          max_interval=5)
+
+        self.assertEqual('active', image.status)
+        self.assertEqual(['queued', 'importing', 'importing', 'active'],
+                         seen)
+        self.assertEqual([mock.call(2), mock.call(4), mock.call(5)],
+                         sleep.call_args_list)
+        self.assert_calls()
+
+    def test_wait_for_image_times_out(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='importing'))] * 2)
+
+        with mock.patch('time.monotonic', side_effect=[0, 10, 61]):
+            with testtools.ExpectedException(
+                    exception.CloudTimeout,
+                    'Timed out after 60 s waiting for copies to b.'):
+                glance.wait_for_image(self.cloud, IMAGE_ID, lambda i: None,
+                                      60, lambda: 'copies to b')
         self.assert_calls()
 
     def test_deactivate_and_reactivate_check_the_answer(self):
