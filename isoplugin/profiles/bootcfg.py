@@ -137,7 +137,9 @@ def edit_isolinux(texts, entry_re, before, after):
         body.insert(k + 1, '  append %s' % add_args('', before, after))
     body = [ln for ln in body if not _MENU_DEFAULT.match(ln)]
     body.insert(1, '  menu default')
-    files[fi] = lines[:start] + body + lines[end:]
+    files[fi] = ([ln for ln in lines[:start] if not _MENU_DEFAULT.match(ln)]
+                 + body +
+                 [ln for ln in lines[end:] if not _MENU_DEFAULT.match(ln)])
 
     seen_timeout = seen_default = False
     for n, lines in enumerate(files):
