@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""isoplugin.catalog, request by request (openstacksdk's test base)."""
+"""isoplugin.catalog, request by request."""
 
 from unittest import mock
 import urllib.parse
@@ -23,6 +23,7 @@ import testtools
 from isoplugin import catalog
 from isoplugin import conf as iso_conf
 from isoplugin import exception
+from isoplugin import glance
 from tests.tools import make_test_iso
 from tests.unit import base
 
@@ -210,7 +211,7 @@ class TestChangeDelete(CatalogTestCase):
                  json=self.image(stores='cheap')),
         ])
         image = self.cat.delete(IMAGE_ID, stores=['fast'])
-        self.assertEqual('cheap', catalog.flat(image)['stores'])
+        self.assertEqual('cheap', glance.flat(image)['stores'])
         self.assert_calls()
 
     def test_delete_every_store_refused(self):
@@ -243,6 +244,62 @@ class TestChangeDelete(CatalogTestCase):
         ])
         image = self.cat.update(IMAGE_ID, retire=True)
         self.assertTrue(self.cat.describe(image)['retired'])
+        self.assert_calls()
+
+    def test_restore_reactivates_and_removes_the_mark(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='deactivated', description='old',
+                                 isoplugin_retired='true')),
+            dict(method='POST',
+                 uri=self.url('images', IMAGE_ID, 'actions', 'reactivate'),
+                 status_code=204),
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 json=self.image(),
+                 validate=dict(json=[
+                     {'op': 'remove', 'path': '/description'},
+                     {'op': 'remove', 'path': '/isoplugin_retired'},
+                     {'op': 'replace', 'path': '/name', 'value': 'u2'},
+                     {'op': 'replace', 'path': '/tags',
+                      'value': ['b']}])),
+        ])
+        with mock.patch.object(self.cat, 'check_name') as check_name:
+            image = self.cat.update(IMAGE_ID, restore=True, description='',
+                                    name='u2', add_tags=['b'])
+
+        check_name.assert_called_once_with('u2')
+        self.assertFalse(self.cat.describe(image)['retired'])
+        self.assert_calls()
+
+    def test_nothing_to_change_reads_the_iso_again(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+        ])
+        image = self.cat.update(IMAGE_ID, visibility='private',
+                                hidden=True)
+        self.assertEqual(IMAGE_ID, image.id)
+        self.assert_calls()
+
+    def test_making_public_forbidden_is_explained(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 status_code=403,
+                 json={'message': 'not allowed to publicize'},
+                 validate=dict(json=[{'op': 'replace',
+                                      'path': '/visibility',
+                                      'value': 'public'}])),
+        ])
+        with testtools.ExpectedException(
+                exception.PermissionDenied,
+                'Permission denied: .*not allowed to publicize \\(making '
+                'an ISO public needs the admin role, policy '
+                'publicize_image\\)'):
+            self.cat.update(IMAGE_ID, visibility='public')
         self.assert_calls()
 
     def test_copy_forbidden_is_explained(self):
@@ -284,7 +341,7 @@ class TestChangeDelete(CatalogTestCase):
         image = self.cat.copy(IMAGE_ID, all_stores=True,
                               progress=lambda s, st: events.append((s, st)))
         self.assertEqual([('cheap', 'copying'), ('cheap', 'done')], events)
-        self.assertEqual('fast,cheap', catalog.flat(image)['stores'])
+        self.assertEqual('fast,cheap', glance.flat(image)['stores'])
         self.assert_calls()
 
     def test_share_private_iso_makes_it_shared(self):
@@ -306,6 +363,54 @@ class TestChangeDelete(CatalogTestCase):
                                    reason='no')):
             member = self.cat.add_project(IMAGE_ID, other)
         self.assertEqual('pending', member['status'])
+        self.assert_calls()
+
+    def test_accept_an_iso_shared_with_us(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(owner='someone', visibility='shared')),
+            dict(method='PUT',
+                 uri=self.url('images', IMAGE_ID, 'members', self.project),
+                 json={'member_id': self.project, 'image_id': IMAGE_ID,
+                       'status': 'accepted'},
+                 validate=dict(json={'member': self.project,
+                                     'status': 'accepted'})),
+        ])
+        member = self.cat.add_project(IMAGE_ID, self.project, accept=True)
+        self.assertEqual(('accepted', self.project),
+                         (member['status'], member['member_id']))
+        self.assert_calls()
+
+    def test_remove_project_not_a_member(self):
+        other = 'f' * 32
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(visibility='shared')),
+            dict(method='DELETE',
+                 uri=self.url('images', IMAGE_ID, 'members', other),
+                 status_code=404),
+        ])
+        with mock.patch.object(self.cloud.compute, 'servers',
+                               return_value=[]):
+            with mock.patch.object(self.cloud.identity, 'find_project',
+                                   return_value=None):
+                with testtools.ExpectedException(
+                        exception.NotFound,
+                        'Project %s as a member of ISO ubuntu could not be '
+                        'found.' % other):
+                    self.cat.remove_project(IMAGE_ID, other)
+        self.assert_calls()
+
+    def test_delete(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+        with mock.patch.object(self.cloud.compute, 'servers',
+                               return_value=[]):
+            self.assertIsNone(self.cat.delete(IMAGE_ID))
         self.assert_calls()
 
     def test_usage(self):
