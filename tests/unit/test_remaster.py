@@ -1,0 +1,339 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""isoplugin.remaster: the prepared copy of distribution-like ISOs.
+
+The source ISOs reproduce each family's layout (tests/tools/
+make_distro_iso.py), hybrid ones included: Debian, Rocky and openSUSE
+with an isohybrid MBR + GPT and an EFI image inside the ISO, Ubuntu with
+the EFI image as an appended GPT partition. xorriso reports their El Torito
+catalog and system area before and after.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from unittest import mock
+
+import pytest
+import yaml
+
+from isoplugin import exception
+from isoplugin import isoinfo
+from isoplugin import profiles
+from isoplugin import remaster
+from tests.tools import make_distro_iso
+from tests.tools import make_test_iso
+
+HASH = '$6$salt$c2VjcmV0aGFzaHZhbHVl'
+
+
+@pytest.fixture(scope='module')
+def distro_isos(tmp_path_factory):
+    assert shutil.which('xorriso'), (
+        'xorriso is not installed: apt-get install xorriso (CI installs '
+        'it; prepared ISOs are written with it)')
+    d = tmp_path_factory.mktemp('src')
+    return {f: make_distro_iso.make(f, str(d / ('%s.iso' % f)))
+            for f in make_distro_iso.FAMILIES}
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    d = tmp_path / 'out'
+    d.mkdir()
+    return str(d)
+
+
+def _report(path):
+    return subprocess.run(
+        ['xorriso', '-indev', path, '-report_el_torito', 'plain',
+         '-report_system_area', 'plain'],
+        capture_output=True, text=True, check=True).stdout
+
+
+def boot_equipment(path):
+    """The El Torito and partition layout, without what moves with files.
+
+    Block addresses and sizes change when files are added; GUIDs are made
+    anew; GPT "Gap" entries (filling space between the ISO and appended
+    partitions) depend on padding. Everything else must stay.
+    """
+    lines, gaps = [], set()
+    for line in _report(path).splitlines():
+        key, _sep, value = line.partition(':')
+        key, fields = key.strip(), value.split()
+        if key == 'GPT partname local' and fields[1].startswith('Gap'):
+            gaps.add(fields[0])
+    for line in _report(path).splitlines():
+        key, _sep, value = line.partition(':')
+        key, fields = key.strip(), value.split()
+        if 'GUID' in key or (key.startswith('GPT partition') or
+                             key.startswith('GPT part') or
+                             key.startswith('GPT start') or
+                             key.startswith('GPT type')) and \
+                fields and fields[0] in gaps:
+            continue
+        if key in ('El Torito catalog', 'ISO image size/512',
+                   'GPT lba range', 'GPT entry array'):
+            fields = ['#']
+        elif key == 'GPT start and size':
+            fields = fields[:1] + ['#']
+        elif key == 'El Torito boot img':
+            fields = fields[:-1]
+        elif key == 'MBR partition' and fields[0] != 'N':
+            # isohybrid partition 1 starts at 0: keep that, not sizes
+            fields = fields[:3] + [fields[3] if fields[3] == '0' else '#']
+        lines.append('%s: %s' % (key, ' '.join(fields)))
+    return lines
+
+
+def _files(path):
+    return isoinfo.open_files(path)
+
+
+# Every family: detected, answer in place, menus rewritten, boot kept ------
+
+def test_debian(distro_isos, out_dir):
+    src = distro_isos['debian']
+    out, manifest = remaster.prepare(
+        src, values={'early_command': 'echo ISOPLUGIN-MARKER >/dev/ttyS0'},
+        output_dir=out_dir)
+    assert os.listdir(out_dir) == [os.path.basename(out)]
+    assert manifest.profile == 'debian' and manifest.detected
+    assert {c['path'] for c in manifest.changes} == {
+        '/isolinux/isolinux.cfg', '/isolinux/gtk.cfg', '/isolinux/txt.cfg',
+        '/boot/grub/grub.cfg', '/install.amd/initrd.gz'}
+    with _files(out) as files:
+        # the answer: appended to the initrd the default entries load
+        initrd = make_distro_iso.read_cpio_gz(
+            files.read('install.amd/initrd.gz'))
+        assert initrd['init'] == b'#!/bin/sh\necho d-i text\n'  # kept
+        preseed = initrd['preseed.cfg'].decode()
+        profiles.get_profile('debian').validate(preseed)
+        assert ('d-i preseed/early_command string echo ISOPLUGIN-MARKER '
+                '>/dev/ttyS0') in preseed
+        assert 'preseed.cfg' not in make_distro_iso.read_cpio_gz(
+            files.read('install.amd/gtk/initrd.gz'))
+        # BIOS
+        isolinux = files.read('isolinux/isolinux.cfg').decode()
+        assert 'default install' in isolinux and 'timeout 10' in isolinux
+        assert ('initrd=/install.amd/initrd.gz auto=true priority=critical '
+                '--- quiet console=tty0 console=ttyS0,115200n8'
+                in files.read('isolinux/txt.cfg').decode())
+        # UEFI
+        grub = files.read('boot/grub/grub.cfg').decode()
+        assert grub.startswith('set default=1\nset timeout=1\n')
+        assert ('vga=788 auto=true priority=critical --- quiet console=tty0 '
+                'console=ttyS0,115200n8') in grub
+        # untouched files are the same
+        assert files.read('pool/main/README') == b'packages\n'
+        assert files.has_joliet
+    assert boot_equipment(out) == boot_equipment(src)
+
+
+def test_ubuntu_appended_efi_partition(distro_isos, out_dir):
+    src = distro_isos['ubuntu']
+    out, manifest = remaster.prepare(src, output_dir=out_dir)
+    assert manifest.profile == 'ubuntu'
+    with _files(out) as files:
+        answer = files.read('autoinstall.yaml').decode()
+        profiles.get_profile('ubuntu').validate(answer)
+        user_data = files.read('nocloud/user-data').decode()
+        assert user_data.startswith('#cloud-config\n')
+        assert yaml.safe_load(user_data)['autoinstall'] == yaml.safe_load(
+            answer)['autoinstall']
+        assert files.exists('nocloud/meta-data')
+        grub = files.read('boot/grub/grub.cfg').decode()
+        assert 'set timeout=1' in grub and 'set timeout=30' not in grub
+        assert ("/casper/vmlinuz autoinstall 'ds=nocloud;s=/cdrom/nocloud/'"
+                " --- console=tty0 console=ttyS0,115200n8") in grub
+    report = _report(out)
+    assert 'Appended2' in report and '28732ac11ff8d211ba4b00a0c93ec93b' in \
+        report  # the EFI system partition is still appended
+    assert boot_equipment(out) == boot_equipment(src)
+
+
+@pytest.mark.parametrize('family,answer,bios,uefi', [
+    ('anaconda', 'ks.cfg', 'isolinux/isolinux.cfg', 'EFI/BOOT/grub.cfg'),
+    ('suse', 'autoinst.xml', 'boot/x86_64/loader/isolinux.cfg',
+     'EFI/BOOT/grub.cfg'),
+])
+def test_anaconda_and_suse(distro_isos, out_dir, family, answer, bios,
+                           uefi):
+    src = distro_isos[family]
+    profile = profiles.get_profile(family)
+    arg = profile.kernel_args[0]
+    out, manifest = remaster.prepare(src, kernel_args=['inst.debug'],
+                                     output_dir=out_dir)
+    assert manifest.profile == family
+    with _files(out) as files:
+        profile.validate(files.read(answer).decode())
+        bios_text = files.read(bios).decode()
+        assert 'default linux' in bios_text and 'timeout 10' in bios_text
+        assert re.search(r'append initrd=\S+ .*%s.* console=ttyS0,115200n8 '
+                         r'inst.debug' % re.escape(arg), bios_text)
+        uefi_text = files.read(uefi).decode()
+        assert re.search(r'linuxefi /\S+ .*%s.*console=ttyS0,115200n8 '
+                         r'inst.debug' % re.escape(arg), uefi_text)
+    assert boot_equipment(out) == boot_equipment(src)
+
+
+def test_isohybrid_layout_kept_exactly(distro_isos, out_dir):
+    # debian-cd's -isohybrid-mbr + -isohybrid-gpt-basdat: MBR partition 1
+    # from sector 0, the EFI image as MBR partition 2, GPT on top.
+    src = distro_isos['debian']
+    out, _m = remaster.prepare(src, output_dir=out_dir)
+    before = boot_equipment(src)
+    assert 'MBR partition: 1 0x80 0x00 0' in before
+    assert 'MBR partition: 2 0x00 0xef #' in before
+    assert 'El Torito boot img: 1 BIOS y none 0x0000 0x00 4' in before
+    assert 'El Torito boot img: 2 UEFI y none 0x0000 0x00 2048' in before
+    assert boot_equipment(out) == before
+
+
+def test_custom_profile(distro_isos, out_dir):
+    out, manifest = remaster.prepare(
+        distro_isos['debian'], profile='custom', answer='my own preseed\n',
+        values={'answer_path': 'my.seed', 'in_initrd': 'true',
+                'kernel_args': 'auto=true file=/my.seed',
+                'boot_entry': '^install$'}, output_dir=out_dir)
+    assert manifest.profile == 'custom' and manifest.detected == []
+    with _files(out) as files:
+        initrd = make_distro_iso.read_cpio_gz(
+            files.read('install.amd/initrd.gz'))
+        assert initrd['my.seed'] == b'my own preseed\n'
+        assert 'auto=true file=/my.seed --- quiet console=tty0' in \
+            files.read('isolinux/txt.cfg').decode()
+    out, _m = remaster.prepare(
+        distro_isos['anaconda'], profile='custom', answer='ks\n',
+        values={'answer_path': 'mine/ks.cfg'}, output_dir=out_dir)
+    with _files(out) as files:
+        assert files.read('mine/ks.cfg') == b'ks\n'
+
+
+# Manifest and secrets --------------------------------------------------------
+
+def test_manifest_holds_no_secret(distro_isos, out_dir):
+    out, manifest = remaster.prepare(
+        distro_isos['anaconda'], profile='anaconda',
+        values={'password_hash': HASH}, output_dir=out_dir)
+    data = json.dumps(manifest.as_dict())
+    assert HASH not in data
+    assert manifest.variables['password_hash'] == '***'
+    assert len(manifest.answer_sha256) == 64
+    assert manifest.properties['os_distro'] == 'rocky'
+    with _files(out) as files:  # the ISO itself has it, and is private
+        assert HASH in files.read('ks.cfg').decode()
+
+
+# Errors: clear, and nothing left behind ------------------------------------
+
+def test_windows_udf_media_refused(distro_isos, out_dir):
+    with pytest.raises(exception.PrepareFailed) as e:
+        remaster.prepare(distro_isos['windows'], output_dir=out_dir)
+    assert 'Windows media keep their files in UDF' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_not_detected(tmp_path, out_dir):
+    src = make_test_iso.make_iso(str(tmp_path / 'x.iso'),
+                                 volume_id='MYSTERY')
+    with pytest.raises(exception.ProfileNotDetected) as e:
+        remaster.prepare(src, output_dir=out_dir)
+    assert "Looked at: volume label 'MYSTERY'" in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_unknown_profile_and_variable(distro_isos, out_dir):
+    with pytest.raises(exception.ProfileNotFound):
+        remaster.prepare(distro_isos['debian'], profile='nope',
+                         output_dir=out_dir)
+    with pytest.raises(exception.TemplateVariableError):
+        remaster.prepare(distro_isos['debian'], values={'nope': 1},
+                         output_dir=out_dir)
+    assert os.listdir(out_dir) == []
+
+
+def test_invalid_answer_file(distro_isos, out_dir):
+    with pytest.raises(exception.AnswerFileInvalid) as e:
+        remaster.prepare(distro_isos['ubuntu'], answer='autoinstall: [',
+                         output_dir=out_dir)
+    assert 'The autoinstall answer file is not valid' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_no_boot_entry(tmp_path, out_dir):
+    src = make_test_iso.make_iso(
+        str(tmp_path / 'x.iso'), volume_id='ROCKY_9',
+        files={'/.treeinfo': '[general]\n', '/images/install.img': 'x',
+               '/isolinux/isolinux.cfg': 'default vesamenu.c32\n'})
+    with pytest.raises(exception.PrepareFailed) as e:
+        remaster.prepare(src, output_dir=out_dir)
+    assert 'no boot entry with a kernel in /isolinux/isolinux.cfg' in str(
+        e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_not_an_iso(tmp_path, out_dir):
+    src = tmp_path / 'x.iso'
+    src.write_bytes(b'QFI\xfb' + b'\0' * 100000)
+    with pytest.raises(exception.NotAnISO):
+        remaster.prepare(str(src), output_dir=out_dir)
+    assert os.listdir(out_dir) == []
+
+
+def test_xorriso_missing(distro_isos, out_dir):
+    with mock.patch.object(remaster.shutil, 'which', return_value=None):
+        with pytest.raises(exception.PrepareFailed) as e:
+            remaster.prepare(distro_isos['debian'], output_dir=out_dir)
+    assert 'xorriso program is not installed' in str(e.value)
+    assert 'apt-get install xorriso' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_xorriso_fails_output_removed(distro_isos, out_dir):
+    real = remaster.xorriso_command
+
+    def broken(*args, **kwargs):
+        cmd = real(*args, **kwargs)
+        return cmd[:-1] + ['-map', '/nonexistent/file', '/x', '-end']
+
+    with mock.patch.object(remaster, 'xorriso_command', side_effect=broken):
+        with pytest.raises(exception.PrepareFailed) as e:
+            remaster.prepare(distro_isos['debian'], output_dir=out_dir)
+    assert 'xorriso exited with' in str(e.value)
+    assert 'FAILURE' in str(e.value) or 'SORRY' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_interrupted_output_removed(distro_isos, out_dir):
+    with mock.patch.object(remaster, '_run_xorriso',
+                           side_effect=KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            remaster.prepare(distro_isos['suse'], output_dir=out_dir)
+    assert os.listdir(out_dir) == []
+
+
+def test_replay_options():
+    assert remaster.replay_options('') == ['-boot_image', 'any', 'replay']
+    isohybrid = ('El Torito img opts :   1  boot-info-table '
+                 'isohybrid-suitable\nMBR partition      :   1   0x80  0x00'
+                 '            0         4096\nGPT                :   N  '
+                 'Info\n')
+    assert remaster.replay_options(isohybrid) == [
+        '-boot_image', 'any', 'replay',
+        '-boot_image', 'isolinux', 'partition_table=on',
+        '-boot_image', 'any', 'efi_boot_part=',
+        '-boot_image', 'isolinux', 'partition_entry=gpt_basdat']
