@@ -140,6 +140,18 @@ class TestCase(testtools.TestCase):
             url += '?' + '&'.join(qs_elements)
         return url
 
+    def image_url(self, *parts, **query):
+        """The URL of a Glance v2 request.
+
+        :param parts: path elements after ``/v2`` (``'images'``, an ID...).
+        :param query: the query string's parameters, in this order.
+        """
+        url = self.get_mock_url('image', append=list(parts),
+                                base_url_append='v2')
+        if query:
+            url += '?' + urllib.parse.urlencode(query)
+        return url
+
     def register_uris(self, uri_mock_list):
         """Register the expected requests, in the order they are made.
 

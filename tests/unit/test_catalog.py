@@ -13,7 +13,6 @@
 """isoplugin.catalog, request by request."""
 
 from unittest import mock
-import urllib.parse
 
 import fixtures
 from openstack.compute.v2 import server as _server
@@ -47,12 +46,8 @@ class CatalogTestCase(base.TestCase):
         sleep.start()
         self.addCleanup(sleep.stop)
 
-    def url(self, *parts, **qs):
-        url = self.get_mock_url('image', append=list(parts),
-                                base_url_append='v2')
-        if qs:
-            url += '?' + urllib.parse.urlencode(qs)
-        return url
+    def url(self, *parts, **query):
+        return self.image_url(*parts, **query)
 
     def image(self, **kw):
         body = {'id': IMAGE_ID, 'name': 'ubuntu', 'status': 'active',

@@ -13,7 +13,6 @@
 """isoplugin.glance, request by request."""
 
 from unittest import mock
-import urllib.parse
 
 import testtools
 
@@ -31,12 +30,8 @@ class GlanceTestCase(base.TestCase):
         super().setUp()
         self.use_glance()
 
-    def url(self, *parts, **qs):
-        url = self.get_mock_url('image', append=list(parts),
-                                base_url_append='v2')
-        if qs:
-            url += '?' + urllib.parse.urlencode(qs)
-        return url
+    def url(self, *parts, **query):
+        return self.image_url(*parts, **query)
 
     def image(self, **kw):
         body = {'id': IMAGE_ID, 'name': 'ubuntu', 'status': 'active',

@@ -42,6 +42,13 @@ class RegistrationTestCase(test_catalog.CatalogTestCase):
         self.reg = registration.Registration(self.cat)
         self.reg.parallel_checks = False
 
+    def checked_and_posted(self):
+        """The name and quota checks, then the POST of the image."""
+        return self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image(status='queued'))]
+
     def create(self, name, progress=None, notify=None, **fields):
         return self.reg.register(
             registration.RegistrationRequest(name, **fields),
@@ -106,10 +113,7 @@ class TestRegisterFile(RegistrationTestCase):
 
     def test_hash_mismatch_deletes_the_image(self):
         path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
+        self.register_uris(self.checked_and_posted() + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume([])),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
@@ -126,10 +130,7 @@ class TestRegisterFile(RegistrationTestCase):
     def test_expected_checksum_mismatch_deletes_the_image(self):
         path = self.make_iso()
         digest = hashlib.sha512(open(path, 'rb').read()).hexdigest()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
+        self.register_uris(self.checked_and_posted() + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume([])),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
@@ -147,10 +148,7 @@ class TestRegisterFile(RegistrationTestCase):
 
     def test_upload_refused_deletes_the_image(self):
         path = self.make_iso()
-        self.register_uris(self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
+        self.register_uris(self.checked_and_posted() + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  status_code=413,
                  json={'message': 'Project is over a limit'}),
@@ -290,10 +288,7 @@ class TestRegisterURL(RegistrationTestCase):
         self.assert_calls()
 
     def test_web_download_failure_deletes_the_image(self):
-        self.register_uris([self.head_uri()] + self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
+        self.register_uris([self.head_uri()] + self.checked_and_posted() + [
             dict(method='POST', uri=self.url('images', IMAGE_ID, 'import'),
                  status_code=202),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
@@ -319,10 +314,7 @@ class TestRegisterURL(RegistrationTestCase):
     def test_streamed_through_the_client(self):
         notes = []
         received = []
-        self.register_uris([self.head_uri()] + self.list_uris('ubuntu') + [
-            self.usage_uri(),
-            dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued')),
+        self.register_uris([self.head_uri()] + self.checked_and_posted() + [
             dict(method='GET', uri=self.URL, content=self.data),
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume(received),
