@@ -24,30 +24,22 @@ from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
 from tests.tools import make_test_iso
-from tests.unit import base
+from tests.unit import test_glance
 
-IMAGE_ID = 'a1b2c3d4-0000-4000-8000-000000000001'
+IMAGE_ID = test_glance.IMAGE_ID
 
 
-class CatalogTestCase(base.TestCase):
+class CatalogTestCase(test_glance.GlanceTestCase):
 
     def setUp(self):
         super().setUp()
-        self.use_glance()
         self.conf = iso_conf.load_config(config_files=[])
         self.cat = catalog.Catalog(self.cloud, self.conf)
-        self.cat.parallel_checks = False
         self.project = self.cloud.current_project_id
         admin = mock.patch.object(catalog.Catalog, 'is_admin',
                                   return_value=False)
         self.is_admin = admin.start()
         self.addCleanup(admin.stop)
-        sleep = mock.patch('time.sleep')
-        sleep.start()
-        self.addCleanup(sleep.stop)
-
-    def url(self, *parts, **query):
-        return self.image_url(*parts, **query)
 
     def image(self, **kw):
         body = {'id': IMAGE_ID, 'name': 'ubuntu', 'status': 'active',
