@@ -170,8 +170,8 @@ def patch_image(conn, image_id, set=None, remove=(), current=None,
     image has and ``set`` does not), then ``add`` or ``replace`` for every
     value of ``set`` that differs from the current one.
 
-    openstacksdk's ``update_image`` sends a patch computed from a fetched
-    resource and cannot remove an extra property; the patch is built here.
+    openstacksdk's ``update_image`` sends every attribute it is given as
+    an ``add`` op and cannot remove one: the patch is built here.
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param image_id: the image.
