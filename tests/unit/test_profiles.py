@@ -439,3 +439,16 @@ def test_newc_cpio_round_trip():
                            '/odd': b'x' * 5})
     assert make_distro_iso.read_cpio_gz(data) == {
         'preseed.cfg': b'd-i a/b string c\n', 'odd': b'xxxxx'}
+
+
+def test_reference_documents_every_variable():
+    doc = os.path.join(os.path.dirname(__file__), '..', '..', 'doc',
+                       'source', 'user', 'profiles.rst')
+    with open(doc, encoding='utf-8') as f:
+        text = f.read()
+    for profile in profiles.get_profiles():
+        assert '``%s``' % profile.name in text
+        for var in profile.variables:
+            assert '``%s``' % var.name in text, (profile.name, var.name)
+            if var.secret:
+                assert '**Secret.**' in text
