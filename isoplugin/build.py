@@ -16,26 +16,22 @@ One build goes through named phases, the same for every backend::
 
     prepare -> boot -> install -> detach -> snapshot -> verify -> cleanup
 
-*prepare* resolves the ISO, checks the cloud and makes the blank system
-disk; *boot* starts the temporary server; *install* presents the ISO and
-waits for the installer to power the server off (or for ``openstack iso
-build finish``); *detach* takes the ISO away and stops the server;
-*snapshot* makes the output image and gives it its properties; *verify*
-boots a server from it and reads its console log; *cleanup* deletes every
-temporary resource, and runs whatever happened before (success, error,
-timeout, Ctrl-C, SIGTERM).
+*prepare* resolves the ISO, checks the cloud, makes the build record and
+lets the backend make the system disk; *boot* starts the temporary server;
+*install* presents the ISO and waits for the installer to power the server
+off (or for ``openstack iso build finish``); *detach* takes the ISO away
+and stops the server; *snapshot* makes the output image and gives it its
+properties; *verify* boots a server from it (as the backend says) and
+reads its console log; *cleanup* deletes every temporary resource, and
+runs whatever happened before (success, error, timeout, Ctrl-C, SIGTERM).
 
-The cloud is the state store. Every resource a build creates carries the
-build record (:meth:`Build.record_fields`): server metadata or image
-properties named ``<prefix>build_id``, ``role``, ``phase``, ``client``
-(``host:pid`` of the process driving the build), ``heartbeat`` (UNIX time,
-renewed every ``heartbeat_interval`` seconds while waiting) and what a
-resumed build needs (output image name, visibility, tags, verify). From
-these alone :func:`list_builds`, :func:`delete_build`,
-:func:`delete_orphans`, :func:`resume_build` and :func:`finish_build` work
-from any client. A build is an *orphan* when its client process is gone
-(checked on the client's host) or its heartbeat is older than
-``orphan_timeout``.
+The backend (:mod:`isoplugin.backends.base`) does what differs from one
+way of installing to another; it gets a
+:class:`~isoplugin.backends.base.BuildContext`, never the :class:`Build`.
+
+The cloud is the state store: the pipeline keeps the build record in the
+properties of its *record image* (see :mod:`isoplugin.records`, where the
+builds are found, listed, deleted and finished from any client).
 
 Every event of a build is logged with ``LOG.info`` and a dict argument
 (``build_id``, ``phase``, ``event`` and details) that a service's log
@@ -58,31 +54,34 @@ import uuid
 
 from oslo_log import log as logging
 
-from isoplugin import catalog
+from isoplugin.backends import base
 from isoplugin import cloud
+from isoplugin import compute
 from isoplugin import exception
+from isoplugin import glance
 from isoplugin.i18n import _
+from isoplugin import records
 
 LOG = logging.getLogger(__name__)
 
 PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify',
           'cleanup')
 
-#: roles of the resources of a build (``<prefix>role``)
-ROLE_BUILD_SERVER = 'build-server'
-ROLE_VERIFY_SERVER = 'verify-server'
-ROLE_BLANK = 'blank-disk'
-#: the output image until the build succeeds; the role is then removed
-ROLE_OUTPUT = 'output-pending'
-TEMPORARY_IMAGE_ROLES = (ROLE_BLANK, ROLE_OUTPUT)
+#: the resource roles, defined with the backend contract
+ROLE_RECORD = base.ROLE_RECORD
+ROLE_BUILD_SERVER = base.ROLE_BUILD_SERVER
+ROLE_VERIFY_SERVER = base.ROLE_VERIFY_SERVER
+ROLE_BLANK = base.ROLE_BLANK
+ROLE_OUTPUT = base.ROLE_OUTPUT
 
 #: properties an output image must not inherit (ISO-only, rescue, and what
-#: Nova copies from the instance and its temporary blank image)
+#: Nova copies from the instance and its temporary images); the backend
+#: adds its own (``BuildBackend.UNWANTED_PROPERTIES``)
 UNWANTED_PROPERTIES = (
     'hw_rescue_device', 'hw_rescue_bus', 'hw_cdrom_bus',
     'instance_uuid', 'base_image_ref', 'image_type', 'image_location',
     'boot_roles', 'owner_user_name', 'owner_project_name', 'user_id',
-    'owner_id', 'image_state', 'os_shutdown_timeout',
+    'owner_id', 'image_state',
 )
 #: suffixes of ``<prefix>*`` properties an output image must not carry
 UNWANTED_PREFIXED = ('media', 'featured', 'extractable', 'password_enabled',
@@ -91,6 +90,18 @@ UNWANTED_PREFIXED = ('media', 'featured', 'extractable', 'password_enabled',
                      'started', 'finish', 'error')
 
 CLIENT = '%s:%d' % (socket.gethostname(), os.getpid())
+
+# The build records, kept importable from here (the command line and the
+# README use isoplugin.build).
+Resource = records.Resource
+BuildInfo = records.BuildInfo
+find_resources = records.find_resources
+delete_resources = records.delete_resources
+list_builds = records.list_builds
+show_build = records.show_build
+delete_build = records.delete_build
+delete_orphans = records.delete_orphans
+finish_build = records.finish_build
 
 
 def _sleep(event, seconds):
@@ -106,6 +117,10 @@ def _now_iso():
         '%Y-%m-%dT%H:%M:%SZ')
 
 
+def _id(image):
+    return glance.flat(image)['id']
+
+
 def new_build_id():
     """Return a new build id: ``b-`` and 10 hex digits."""
     return 'b-' + uuid.uuid4().hex[:10]
@@ -119,10 +134,12 @@ class BuildRequest:
         create``).
     :ivar name: name of the output image.
     :ivar flavor: flavor name or id of the temporary server.
-    :ivar disk_size: size of the system disk in GiB.
+    :ivar disk_size: size of the system disk in GiB (backends with the
+        ``DISK_SIZE`` capability).
     :ivar network: network name or id for the temporary server.
     :ivar backend: build backend name.
-    :ivar interactive: wait for a person on the remote console.
+    :ivar interactive: wait for a person on the remote console (backends
+        with the ``INTERACTIVE_INSTALL`` capability).
     :ivar verify: boot the new image and check its console log.
     :ivar verify_must_pass: a failed verification fails the build.
     :ivar timeout: seconds the whole build may take.
@@ -150,54 +167,8 @@ class BuildRequest:
     keep_on_error: bool = None
 
 
-@dataclasses.dataclass
-class Resource:
-    """A cloud resource that carries a build id.
-
-    :ivar kind: ``server`` or ``image``.
-    :ivar id: its id.
-    :ivar name: its name.
-    :ivar build_id: the build it belongs to.
-    :ivar role: its role in the build (``build-server``, ``blank-disk``...).
-    :ivar status: the cloud's status of it.
-    :ivar record: its ``<prefix>*`` metadata or properties, prefix removed.
-    :ivar updated_at: when the cloud last changed it (ISO 8601).
-    :ivar fault: the cloud's fault message, if any.
-    """
-
-    kind: str
-    id: str
-    name: str
-    build_id: str
-    role: str = None
-    status: str = None
-    record: dict = dataclasses.field(default_factory=dict)
-    updated_at: str = None
-    fault: str = None
-
-
-@dataclasses.dataclass
-class BuildInfo:
-    """A build as the cloud shows it (see :func:`list_builds`).
-
-    :ivar id: the build id.
-    :ivar phase: the last phase recorded.
-    :ivar status: ``running``, ``failed`` or ``orphaned``.
-    :ivar record: the build record (server's if any, else an image's).
-    :ivar resources: list of :class:`Resource`.
-    :ivar age: seconds since the last heartbeat.
-    """
-
-    id: str
-    phase: str
-    status: str
-    record: dict
-    resources: list
-    age: float
-
-
 class Build:
-    """One build: an id, a connection, a request, a state, a phase.
+    """One build: an id, a connection, a request, its resources, a phase.
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param conf: the parsed isoplugin ConfigOpts.
@@ -206,6 +177,14 @@ class Build:
         default: the one the request or the configuration names.
     :param progress: callable taking an event dict (see :meth:`event`).
     :param build_id: the id to use (default: a new one).
+
+    Public attributes: ``id``, ``conn``, ``conf``, ``request``,
+    ``backend``, ``progress``, ``iso`` (the ISO image once resolved),
+    ``phase``, ``resources`` (the
+    :class:`~isoplugin.backends.base.BuildResources`), ``record_id`` (the
+    record image), ``image_id`` and ``output`` (the output image),
+    ``cancelled`` (a :class:`threading.Event`: set it to stop the build,
+    which then cleans up), ``waited`` (seconds spent sleeping).
     """
 
     def __init__(self, conn, conf, request, backend=None, progress=None,
@@ -219,17 +198,19 @@ class Build:
         self.backend = backend or backends.get_backend(conf, request.backend)
         self.progress = progress
         self.prefix = conf.glance.property_prefix
-        self.state = {}
+        self.resources = base.BuildResources()
+        self.record_id = None
         self.iso = None
         self.phase = None
         self.started = _now_iso()
         self.image_id = None
         self.output = None
+        self.stale_verify_ids = []
         self.cancelled = threading.Event()
+        self.waited = 0.0
         self._t0 = None
         self._deadline = None
         self._last_heartbeat = 0.0
-        self.waited = 0.0
         opts = conf.isoplugin
         self.verify = opts.verify if request.verify is None else \
             request.verify
@@ -239,6 +220,18 @@ class Build:
         self.keep_on_error = (opts.keep_on_error
                               if request.keep_on_error is None
                               else request.keep_on_error)
+
+    def context(self):
+        """Return the context the backend gets for this build.
+
+        :returns: a :class:`~isoplugin.backends.base.BuildContext`: this
+            build's id, connection, request, ISO and resources, and its
+            :meth:`wait` and :meth:`record_fields`.
+        """
+        return base.BuildContext(
+            build_id=self.id, conn=self.conn, conf=self.conf,
+            request=self.request, iso=self.iso, resources=self.resources,
+            wait=self.wait, record_fields=self.record_fields)
 
     # -- events and the record ------------------------------------------
 
@@ -258,6 +251,16 @@ class Build:
         if self.progress is not None:
             self.progress(data)
         return data
+
+    def _resource_fields(self):
+        fields = {}
+        for key in ('flavor_id', 'disk_gb', 'network_id'):
+            value = getattr(self.resources, key)
+            if value:
+                fields[key] = str(value)
+        if self.image_id:
+            fields['image_id'] = self.image_id
+        return fields
 
     def record_fields(self, role):
         """Return the build record a resource of ``role`` carries.
@@ -285,9 +288,7 @@ class Build:
             'verify': 'true' if self.verify else 'false',
             'interactive': 'true' if req.interactive else 'false',
         }
-        for key in ('flavor_id', 'disk_gb', 'network_id', 'image_id'):
-            if self.state.get(key):
-                fields[key] = str(self.state[key])
+        fields.update(self._resource_fields())
         if req.properties:
             fields['properties'] = json.dumps(req.properties,
                                               sort_keys=True)
@@ -298,44 +299,28 @@ class Build:
                              'cloud (at most 255 characters)') % {'key': key})
         return {self.prefix + k: v for k, v in fields.items()}
 
-    def finish_requested(self, properties):
-        """Whether ``properties`` of the record say "finish requested".
-
-        :param properties: the record image's properties (or a server's
-            metadata).
-        :returns: a bool.
-        """
-        return (properties or {}).get(self.prefix + 'finish') == 'requested'
-
     def record(self, **fields):
         """Write ``fields`` (prefix added) into the build record.
 
-        The record lives in the properties of the *record image*
-        (``build.state['blank_id']``, the blank disk that exists for the
-        whole build): Glance lets its owner change them at any time,
-        whereas Nova refuses server metadata updates while a server is in
-        RESCUE. One JSON-patch request (``add`` replaces a value). Does
-        nothing before the record image exists. The heartbeat and the
-        client are renewed with every write.
+        The record lives in the properties of the record image
+        (:attr:`record_id`), which the pipeline makes in *prepare* and
+        deletes at *cleanup*. What the build made so far (flavor, disk
+        size, network, output image) and a new heartbeat and client go
+        with every write. Does nothing before the record image exists.
 
         A failed write is reported as a ``warning`` event, not raised.
 
         :param fields: record fields, strings.
         """
-        image_id = self.state.get('blank_id')
-        if not image_id:
+        if not self.record_id:
             return
-        fields = dict(fields, heartbeat=str(int(time.time())),
-                      client=CLIENT)
-        ops = [{'op': 'add', 'path': '/' + self.prefix + k,
-                'value': str(v)[:255]} for k, v in sorted(fields.items())]
+        fields = dict(self._resource_fields(), **fields)
+        fields.update(heartbeat=str(int(time.time())), client=CLIENT)
         try:
-            with cloud.translate_errors(_('build record image %s')
-                                        % image_id):
-                resp = self.conn.image.patch(
-                    '/images/%s' % image_id, json=ops,
-                    headers={'Content-Type': catalog.PATCH_TYPE})
-                _raise_for(resp)
+            # one request, no read: ``add`` replaces a value
+            glance.patch_image(self.conn, self.record_id, current={},
+                               set={self.prefix + k: str(v)[:255]
+                                    for k, v in fields.items()})
         except exception.CloudError as e:
             # The record helps other clients; losing it must not fail the
             # build (the server and the output image carry the build id).
@@ -348,12 +333,12 @@ class Build:
 
         :returns: a bool.
         """
-        image_id = self.state.get('blank_id')
-        if not image_id:
+        if not self.record_id:
             return False
-        with cloud.translate_errors(_('build record image %s') % image_id):
-            image = self.conn.image.get_image(image_id)
-        return self.finish_requested(image.properties)
+        image = glance.get_image(self.conn, self.record_id,
+                                 what=_('build record image %s')
+                                 % self.record_id)
+        return glance.flat(image).get(self.prefix + 'finish') == 'requested'
 
     # -- waiting --------------------------------------------------------
 
@@ -368,7 +353,7 @@ class Build:
             to fail the wait.
         :param what: what is awaited, for messages.
         :param timeout: seconds this wait may take (the whole build's
-            deadline applies too).
+            deadline applies too, once :meth:`run` started).
         :returns: the last status.
         :raises isoplugin.exception.BuildTimeout: time is up.
         :raises isoplugin.exception.BuildInterrupted: the build was
@@ -416,7 +401,8 @@ class Build:
     def run(self, start_phase='prepare'):
         """Run the build from ``start_phase`` to the end; always clean up.
 
-        :param start_phase: the phase to start from (resume).
+        :param start_phase: the phase to start from (resume); from
+            ``cleanup`` only the cleanup runs, and ``None`` is returned.
         :returns: the output image, an
             :class:`openstack.image.v2.image.Image`.
         :raises isoplugin.exception.BuildFailed: a phase failed (the
@@ -426,15 +412,18 @@ class Build:
             is raised, unless keep_on_error.
         """
         opts = self.conf.isoplugin
+        steps = (('prepare', self._prepare), ('boot', self._boot),
+                 ('install', self._install), ('detach', self._detach),
+                 ('snapshot', self._snapshot), ('verify', self._verify))
         self._t0 = time.monotonic()
         self._deadline = self._t0 + (self.request.timeout or
                                      opts.build_timeout)
         error = None
         try:
             with _terminate_as_interrupt():
-                for phase in PHASES[PHASES.index(start_phase):-1]:
+                for phase, step in steps[PHASES.index(start_phase):]:
                     self._enter(phase)
-                    getattr(self, '_' + phase)()
+                    step()
                     self.event('phase-end')
         except KeyboardInterrupt:
             error = exception.BuildInterrupted(
@@ -465,6 +454,8 @@ class Build:
         if error is not None:
             self.event('failed', message=str(error), failed_phase=failed_phase)
             raise error
+        if start_phase == 'cleanup':
+            return None
         self.event('done', image_id=self.image_id,
                    elapsed=round(time.monotonic() - self._t0, 1))
         return self.output
@@ -476,7 +467,7 @@ class Build:
 
     def _fault(self):
         try:
-            return self.backend.describe_failure(self)
+            return self.backend.describe_failure(self.context())
         except Exception:  # the explanation must not hide the error
             LOG.debug('Could not read the fault of build %(id)s',
                       {'id': self.id}, exc_info=True)
@@ -487,41 +478,49 @@ class Build:
             self.iso = resolve_iso(self.conn, self.conf, self.request.iso)
         with cloud.translate_errors():
             self.backend.check_cloud(self.conn)
-        if (self.request.interactive and not self.backend.supports(
-                _capabilities().INTERACTIVE_INSTALL)):
-            raise exception.CloudUnsupported(
-                reason=_('the %s backend cannot run interactive installs')
-                % self.backend.NAME)
+        self._check_capabilities()
+        self._make_record()
         with cloud.translate_errors():
-            self.backend.prepare(self)
+            self.backend.prepare(self.context())
+        self.record(phase=self.phase)
+
+    def _check_capabilities(self):
+        needs = ((self.request.interactive,
+                  base.Capabilities.INTERACTIVE_INSTALL,
+                  _('the %s backend cannot run interactive installs')),
+                 (self.request.disk_size, base.Capabilities.DISK_SIZE,
+                  _('the %s backend cannot choose the system disk size')))
+        for asked, capability, message in needs:
+            if asked and not self.backend.supports(capability):
+                raise exception.CloudUnsupported(
+                    reason=message % self.backend.NAME)
+
+    def _make_record(self):
+        """Make the record image: properties only, no data (queued)."""
+        if self.record_id:
+            return
+        image = glance.create_image(
+            self.conn,
+            name='%srecord-%s' % (self.prefix.replace('_', '-'), self.id),
+            visibility='private', **self.record_fields(ROLE_RECORD))
+        self.record_id = _id(image)
+        self._last_heartbeat = time.monotonic()
 
     def _boot(self):
         with cloud.translate_errors():
-            self.backend.boot(self)
+            self.backend.boot(self.context())
 
     def _install(self):
-        from isoplugin.backends import base
-
         opts = self.conf.isoplugin
+        ctx = self.context()
         with cloud.translate_errors():
-            self.backend.start_install(self)
+            self.backend.start_install(ctx)
             if self.request.interactive:
-                try:
-                    console_type, url = self.backend.console_url(self)
-                except exception.CloudUnsupported as e:
-                    console_type = url = None
-                    self.event('warning', message=str(e))
-            if self.request.interactive and url:
-                message = _('Install through the %(type)s console %(url)s, '
-                            'then power the server off or run "openstack '
-                            'iso build finish %(id)s"') % {
-                    'type': console_type, 'url': url, 'id': self.id}
-                self.event('console', console_type=console_type, url=url,
-                           message=message)
+                self._show_console(ctx)
 
         def probe():
             with cloud.translate_errors():
-                state, detail = self.backend.install_state(self)
+                state, detail = self.backend.install_state(ctx)
             if (state is base.InstallState.RUNNING and
                     self.request.interactive and self.finish_is_requested()):
                 return True, _('finish requested')
@@ -533,31 +532,43 @@ class Build:
         self.wait(probe, _('the installer to power the server off'),
                   self.request.install_timeout or opts.install_timeout)
 
+    def _show_console(self, ctx):
+        try:
+            console_type, url = self.backend.console_url(ctx)
+        except exception.CloudUnsupported as e:
+            self.event('warning', message=str(e))
+            return
+        message = _('Install through the %(type)s console %(url)s, then '
+                    'power the server off or run "openstack iso build '
+                    'finish %(id)s"') % {
+            'type': console_type, 'url': url, 'id': self.id}
+        self.event('console', console_type=console_type, url=url,
+                   message=message)
+
     def _detach(self):
         with cloud.translate_errors():
-            self.backend.detach(self)
+            self.backend.detach(self.context())
 
     def _snapshot(self):
         opts = self.conf.isoplugin
         p = self.prefix
         with cloud.translate_errors():
-            image_id = self.state.get('image_id') or self._pending_output()
+            image_id = self.image_id or self._pending_output()
             if not image_id:
                 image_id = self.backend.snapshot(
-                    self, self.request.name,
+                    self.context(), self.request.name,
                     {p + 'build_id': self.id, p + 'role': ROLE_OUTPUT,
                      p + 'client': CLIENT})
-                self.state['image_id'] = image_id
         self.image_id = image_id
-        self.record(phase=self.phase, image_id=image_id)
+        self.record(phase=self.phase)
 
         def probe():
             try:
-                with cloud.translate_errors(_('image %s') % image_id):
-                    image = self.conn.image.get_image(image_id)
+                status = glance.flat(glance.get_image(
+                    self.conn, image_id)).get('status')
             except exception.NotFound:
-                image = None
-            if image is None or image.status in ('killed', 'deleted'):
+                status = None
+            if status in (None, 'killed', 'deleted'):
                 fault = self._fault() or _(
                     'Nova deleted it during createImage and gives no reason '
                     '(the createImage instance action shows no error)')
@@ -565,27 +576,29 @@ class Build:
                     build_id=self.id, phase=self.phase,
                     reason=_('the snapshot image %(id)s failed: %(fault)s')
                     % {'id': image_id, 'fault': fault})
-            return image.status == 'active', image.status
+            return status == 'active', status
 
         self.wait(probe, _('the snapshot image to become active'),
                   opts.snapshot_timeout)
         self._set_output_properties()
 
     def _pending_output(self):
-        images = list_images(self.conn, {self.prefix + 'build_id': self.id,
-                                         self.prefix + 'role': ROLE_OUTPUT})
-        return images[0]['id'] if images else None
+        for image in glance.images(self.conn, **{
+                self.prefix + 'build_id': self.id,
+                self.prefix + 'role': ROLE_OUTPUT}):
+            return _id(image)
+        return None
 
     def _set_output_properties(self):
         p = self.prefix
         iso = self.iso
-        iso_fields = catalog.flat(iso)
+        iso_fields = glance.flat(iso)
         props = {}
         for key in ('os_type', 'os_distro', 'os_version', 'architecture'):
             value = iso_fields.get(key)
             if value:
                 props[key] = value
-        props.update(self.backend.image_properties(self))
+        props.update(self.backend.image_properties(self.context()))
         props.update(self.request.properties or {})
         hash_value = iso_fields.get('os_hash_value')
         props.update({
@@ -597,43 +610,114 @@ class Build:
             p + 'backend': self.backend.NAME,
             p + 'version': _version(),
             p + 'build_time': _now_iso(),
-            'min_disk': int(self.state.get('disk_gb') or 0),
+            'min_disk': int(self.resources.disk_gb or 0),
         })
         remove = list(UNWANTED_PROPERTIES)
+        remove += list(self.backend.UNWANTED_PROPERTIES)
         remove += [p + s for s in UNWANTED_PREFIXED if s != 'role']
-        patch_image(self.conn, self.image_id, props, remove)
+        self._patch_output(set=props, remove=remove)
+
+    def _patch_output(self, set=None, remove=()):
+        glance.patch_image(self.conn, self.image_id, set=set, remove=remove)
 
     def _verify(self):
         if not self.verify:
             self.event('skipped', message=_('verification not asked for'))
-            patch_image(self.conn, self.image_id,
-                        {self.prefix + 'verified': 'skipped'}, [])
+            self._patch_output(set={self.prefix + 'verified': 'skipped'})
             self._publish()
             return
         try:
-            verify_image(self)
+            self._verify_image()
         except exception.VerifyFailed as e:
-            patch_image(self.conn, self.image_id,
-                        {self.prefix + 'verified': 'failed'}, [])
+            self._patch_output(set={self.prefix + 'verified': 'failed'})
             if self.verify_must_pass:
                 raise
             self.event('warning', message=str(e))
         else:
-            patch_image(self.conn, self.image_id,
-                        {self.prefix + 'verified': 'passed'}, [])
+            self._patch_output(set={self.prefix + 'verified': 'passed'})
         self._publish()
+
+    def _verify_image(self):
+        """Boot a server from the output image and read its console log.
+
+        The backend says how the server boots the image
+        (:meth:`~isoplugin.backends.base.BuildBackend.verify_server_args`).
+        Waits for ACTIVE, then for ``verify_console_regex`` in the console
+        log within ``verify_timeout``; deletes the server in every case
+        (cleanup waits for it to be gone).
+
+        :raises isoplugin.exception.VerifyFailed: the server failed, or the
+            log did not match in time.
+        """
+        from openstack import exceptions as sdk_exc
+
+        conn = self.conn
+        opts = self.conf.isoplugin
+        pattern = re.compile(opts.verify_console_regex)
+        for stale in self.stale_verify_ids:
+            with cloud.translate_errors():
+                compute.delete_server(conn, stale)
+        self.stale_verify_ids = []
+        args = self.backend.verify_server_args(self.context(), self.image_id)
+        with cloud.translate_errors():
+            server = compute.create_server(
+                conn, name='%sverify-%s' % (self.prefix.replace('_', '-'),
+                                            self.id),
+                metadata=self.record_fields(ROLE_VERIFY_SERVER), **args)
+
+        def failed(reason):
+            return exception.VerifyFailed(build_id=self.id, phase='verify',
+                                          reason=reason)
+
+        def active():
+            with cloud.translate_errors():
+                srv = compute.get_server(conn, server.id)
+            if srv.status == 'ERROR':
+                raise failed(_('the verify server went to ERROR: %s') %
+                             (compute.server_fault(srv) or _('no fault')))
+            return srv.status == 'ACTIVE', srv.status
+
+        def console():
+            try:
+                output = compute.console_output(conn, server.id)
+            except sdk_exc.SDKException as e:
+                # libvirt has no console log for a guest that is off: if
+                # the image powered itself off before the log matched,
+                # waiting longer cannot help.
+                with cloud.translate_errors():
+                    srv = compute.get_server(conn, server.id)
+                if srv.status in ('SHUTOFF', 'ERROR'):
+                    raise failed(
+                        _('the verify server is %(status)s and its console '
+                          'log cannot be read (%(error)s); the log never '
+                          'matched %(regex)s') % {
+                            'status': srv.status, 'error': e,
+                            'regex': opts.verify_console_regex})
+                return False, str(e)
+            return bool(pattern.search(output)), \
+                _('%d bytes of console log') % len(output)
+
+        try:
+            self.wait(active, _('the verify server to become ACTIVE'),
+                      opts.boot_timeout)
+            try:
+                self.wait(console, _('the console log to match %s') %
+                          opts.verify_console_regex, opts.verify_timeout)
+            except exception.BuildTimeout as e:
+                raise failed(str(e)) from e
+        finally:
+            with contextlib.suppress(sdk_exc.SDKException):
+                compute.delete_server(conn, server.id)
 
     def _publish(self):
         """Give the output image its visibility and tags.
 
         It is no longer temporary: its role property is removed.
         """
-        patch_image(self.conn, self.image_id,
-                    {'visibility': self.request.visibility,
-                     'tags': list(self.request.tags or [])},
-                    [self.prefix + 'role'])
-        with cloud.translate_errors():
-            self.output = self.conn.image.get_image(self.image_id)
+        self._patch_output(set={'visibility': self.request.visibility,
+                                'tags': list(self.request.tags or [])},
+                           remove=[self.prefix + 'role'])
+        self.output = glance.get_image(self.conn, self.image_id)
 
     def _cleanup(self, error):
         self.phase = 'cleanup'
@@ -645,18 +729,13 @@ class Build:
                                          'delete them with "openstack iso '
                                          'build delete %s"') % self.id)
             return
-        try:
-            self.record(phase='cleanup')
-        except exception.IsopluginException:
-            pass  # the server may already be gone
-        delete_resources(self.conn, self.conf, self.id, build=self)
+        self.record(phase='cleanup')
+
+        def note(res, event):
+            self.event(event, resource=res.kind, id=res.id, role=res.role)
+
+        records.delete_resources(self.conn, self.conf, self.id, note=note)
         self.event('phase-end')
-
-
-def _capabilities():
-    from isoplugin.backends import base
-
-    return base.Capabilities
 
 
 def _version():
@@ -685,8 +764,6 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-# -- cloud helpers shared by the phases and the commands -------------------
-
 def resolve_iso(conn, conf, name_or_id):
     """Return the ISO image to build from; refuse a retired one.
 
@@ -697,349 +774,30 @@ def resolve_iso(conn, conf, name_or_id):
     :raises isoplugin.exception.ISONotFound: no such ISO.
     :raises isoplugin.exception.ISORetired: the ISO is retired.
     """
+    from isoplugin import catalog
+
     iso = catalog.Catalog(conn, conf).get(name_or_id)
-    retired = catalog.flat(iso).get(conf.glance.property_prefix + 'retired')
+    retired = glance.flat(iso).get(conf.glance.property_prefix + 'retired')
     if str(retired).lower() == 'true':
         raise exception.ISORetired(iso=name_or_id)
     return iso
-
-
-def patch_image(conn, image_id, set_fields, remove):
-    """Set and remove image fields/properties with one JSON patch.
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param image_id: the image.
-    :param set_fields: dict of fields or properties to set.
-    :param remove: names of properties to remove (absent ones ignored).
-    :raises isoplugin.exception.CloudError: Glance refused.
-    """
-    with cloud.translate_errors(_('image %s') % image_id):
-        current = conn.image.get('/images/%s' % image_id).json()
-        ops = [{'op': 'remove', 'path': '/' + key}
-               for key in remove if key in current and key not in set_fields]
-        for key, value in set_fields.items():
-            if current.get(key) == value:
-                continue
-            ops.append({'op': 'replace' if key in current else 'add',
-                        'path': '/' + key, 'value': value})
-        if not ops:
-            return
-        resp = conn.image.patch(
-            '/images/%s' % image_id, json=ops,
-            headers={'Content-Type': catalog.PATCH_TYPE})
-        _raise_for(resp)
-
-
-def _raise_for(resp):
-    from openstack import exceptions as sdk_exc
-
-    sdk_exc.raise_from_response(resp)
-
-
-def _server_resource(server, prefix):
-    md = server.metadata or {}
-    record = {k[len(prefix):]: v for k, v in md.items()
-              if k.startswith(prefix)}
-    fault = server_fault(server)
-    return Resource(kind='server', id=server.id, name=server.name,
-                    build_id=record.get('build_id'), role=record.get('role'),
-                    status=server.status, record=record,
-                    updated_at=server.updated_at, fault=fault)
-
-
-def server_fault(server):
-    """The message of a server's fault, or ``None``."""
-    fault = getattr(server, 'fault', None)
-    if isinstance(fault, dict):
-        return fault.get('message') or fault.get('details')
-    return fault or None
-
-
-def _image_resource(body, prefix):
-    record = {k[len(prefix):]: str(v) for k, v in body.items()
-              if k.startswith(prefix)}
-    return Resource(kind='image', id=body['id'], name=body.get('name'),
-                    build_id=record.get('build_id'), role=record.get('role'),
-                    status=body.get('status'), record=record,
-                    updated_at=body.get('updated_at'))
-
-
-def list_images(conn, filters):
-    """Glance images matching property ``filters``, as JSON dicts.
-
-    openstacksdk's ``images()`` drops query parameters it does not know,
-    and Glance filters on any property: the query is sent as it is, and
-    every page is followed.
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param filters: dict of property name -> value.
-    :returns: a list of image dicts.
-    """
-    images = []
-    url = '/images'
-    params = dict(filters, limit=100)
-    while url:
-        resp = conn.image.get(url, params=params)
-        _raise_for(resp)
-        body = resp.json()
-        images.extend(body.get('images') or [])
-        url = body.get('next')
-        if url:
-            url = url.replace('/v2', '', 1) if url.startswith('/v2') \
-                else url
-            params = None
-    return images
-
-
-def find_resources(conn, conf, build_id=None):
-    """Find the temporary resources of one build, or of every build.
-
-    Servers whose metadata carries ``<prefix>build_id``; images whose
-    ``<prefix>role`` is ``blank-disk`` or ``output-pending`` (a published
-    output image keeps its build id but is no longer temporary).
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param conf: the parsed isoplugin ConfigOpts.
-    :param build_id: one build's id, or ``None`` for all.
-    :returns: a list of :class:`Resource`, servers first.
-    """
-    prefix = conf.glance.property_prefix
-    found = []
-    with cloud.translate_errors():
-        for server in conn.compute.servers(details=True):
-            res = _server_resource(server, prefix)
-            if res.build_id and build_id in (None, res.build_id):
-                found.append(res)
-        for role in TEMPORARY_IMAGE_ROLES:
-            query = {prefix + 'role': role}
-            if build_id:
-                query[prefix + 'build_id'] = build_id
-            for body in list_images(conn, query):
-                res = _image_resource(body, prefix)
-                # Glance filtered already; check again, it is cheap and a
-                # cleanup must never touch what is not its own
-                if (res.build_id and res.role == role and
-                        build_id in (None, res.build_id) and
-                        res.id not in {r.id for r in found}):
-                    found.append(res)
-    return found
-
-
-def delete_resources(conn, conf, build_id, build=None, resources=None):
-    """Delete a build's temporary resources: servers first, then images.
-
-    Waits (with backoff) for the servers to be gone before deleting the
-    images they were booted from. Something already gone is not an error;
-    every resource is tried even when one fails.
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param conf: the parsed isoplugin ConfigOpts.
-    :param build_id: the build.
-    :param build: the running :class:`Build`, if any (for events).
-    :param resources: the resources to delete (default: found again).
-    :returns: the list of deleted :class:`Resource`.
-    :raises isoplugin.exception.CloudError: some could not be deleted (the
-        message lists them); the others were deleted.
-    """
-    from keystoneauth1 import exceptions as ks_exc
-    from openstack import exceptions as sdk_exc
-
-    errors = (sdk_exc.SDKException, ks_exc.ClientException)
-    if resources is None:
-        resources = find_resources(conn, conf, build_id)
-    opts = conf.isoplugin
-    failures = []
-    servers = [r for r in resources if r.kind == 'server']
-    images = [r for r in resources if r.kind == 'image']
-
-    def note(res, event):
-        if build is not None:
-            build.event(event, resource=res.kind, id=res.id, role=res.role)
-        else:
-            LOG.info('isoplugin build %(build_id)s cleanup: %(event)s '
-                     '%(resource)s %(id)s',
-                     {'build_id': build_id, 'phase': 'cleanup',
-                      'event': event, 'resource': res.kind, 'id': res.id})
-
-    for res in servers:
-        try:
-            conn.compute.delete_server(res.id, ignore_missing=True)
-            note(res, 'deleting')
-        except errors as e:
-            failures.append('server %s: %s' % (res.id, e))
-    pending = {r.id for r in servers}
-    start = time.monotonic()
-    interval = opts.poll_interval
-    event = build.cancelled if build is not None else threading.Event()
-    # An interrupted build still cleans up: do not stop on its event.
-    event = threading.Event() if event.is_set() else event
-    while pending and time.monotonic() - start < opts.delete_timeout:
-        for server_id in list(pending):
-            try:
-                server = conn.compute.find_server(server_id,
-                                                  ignore_missing=True)
-            except sdk_exc.NotFoundException:
-                server = None
-            except errors:
-                continue  # cannot tell: look again
-            if server is None or server.status == 'DELETED':
-                pending.discard(server_id)
-        if pending:
-            _sleep(event, interval)
-            interval = min(interval * 2, opts.poll_max_interval)
-    for server_id in pending:
-        failures.append('server %s: still there after %s s' %
-                        (server_id, opts.delete_timeout))
-    for res in images:
-        try:
-            conn.image.delete_image(res.id, ignore_missing=True)
-            note(res, 'deleted')
-        except errors as e:
-            failures.append('image %s: %s' % (res.id, e))
-    if failures:
-        raise exception.CloudError(
-            reason=_('cleanup of build %(id)s left: %(what)s; run '
-                     '"openstack iso build delete %(id)s"')
-            % {'id': build_id, 'what': '; '.join(failures)})
-    return [r for r in resources if r.id not in pending]
-
-
-def _client_alive(client):
-    """Whether ``host:pid`` is a live process; ``None`` if unknowable."""
-    host, _sep, pid = (client or '').rpartition(':')
-    if not host or host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _to_epoch(stamp):
-    if not stamp:
-        return 0.0
-    try:
-        return datetime.datetime.fromisoformat(
-            stamp.replace('Z', '+00:00')).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def list_builds(conn, conf, build_id=None):
-    """Return the builds the cloud shows, from their resources' records.
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param conf: the parsed isoplugin ConfigOpts.
-    :param build_id: only this build.
-    :returns: a list of :class:`BuildInfo`, sorted by start time.
-    """
-    by_build = {}
-    for res in find_resources(conn, conf, build_id):
-        by_build.setdefault(res.build_id, []).append(res)
-    now = time.time()
-    builds = []
-    for bid, resources in by_build.items():
-        # the record image (blank disk) is the live record; servers carry
-        # the record as it was when they were created
-        rank = {ROLE_BLANK: 3, ROLE_BUILD_SERVER: 2}
-        ordered = sorted(resources, key=lambda r: rank.get(r.role, 1))
-        record = {}
-        for res in ordered:
-            record.update(res.record)
-        beats = [float(r.record.get('heartbeat') or 0) or
-                 _to_epoch(r.updated_at) for r in resources]
-        age = now - max(beats)
-        alive = _client_alive(record.get('client'))
-        phase = record.get('phase') or 'prepare'
-        if phase == 'failed' or any(r.status == 'ERROR' and
-                                    r.kind == 'server' for r in resources):
-            status = 'failed'
-        elif alive is False or (
-                alive is None and age > conf.isoplugin.orphan_timeout):
-            status = 'orphaned'
-        else:
-            status = 'running'
-        builds.append(BuildInfo(id=bid, phase=phase, status=status,
-                                record=record, resources=resources,
-                                age=round(age, 1)))
-    return sorted(builds, key=lambda b: b.record.get('started') or '')
-
-
-def show_build(conn, conf, build_id):
-    """Return one build as the cloud shows it.
-
-    :raises isoplugin.exception.BuildNotFound: nothing carries that id.
-    """
-    builds = list_builds(conn, conf, build_id)
-    if not builds:
-        raise exception.BuildNotFound(build_id=build_id)
-    return builds[0]
-
-
-def delete_build(conn, conf, build_id):
-    """Delete what a build left (servers, blank disk, unfinished output).
-
-    :returns: the deleted :class:`Resource` list.
-    :raises isoplugin.exception.BuildNotFound: nothing carries that id.
-    """
-    resources = find_resources(conn, conf, build_id)
-    if not resources:
-        raise exception.BuildNotFound(build_id=build_id)
-    return delete_resources(conn, conf, build_id, resources=resources)
-
-
-def delete_orphans(conn, conf, older_than=0):
-    """Delete the resources of orphaned (and failed) builds.
-
-    A build is orphaned when its client process is gone (known on the
-    client's host) or its heartbeat is older than ``orphan_timeout``.
-    Failed builds kept with keep-on-error are deleted too.
-
-    :param older_than: only builds whose last heartbeat is at least this
-        many seconds old.
-    :returns: list of the deleted builds' ids.
-    """
-    deleted = []
-    for info in list_builds(conn, conf):
-        if info.status == 'running' or info.age < (older_than or 0):
-            continue
-        delete_resources(conn, conf, info.id, resources=info.resources)
-        deleted.append(info.id)
-    return deleted
-
-
-def finish_build(conn, conf, build_id):
-    """Tell an interactive build that the person finished installing.
-
-    Sets ``<prefix>finish=requested`` in the build record; the build's
-    client sees it at its next poll, then detaches the ISO and snapshots
-    (the detach phase stops the server).
-
-    :returns: the :class:`BuildInfo`.
-    :raises isoplugin.exception.BuildNotFound: the build has no record.
-    """
-    info = show_build(conn, conf, build_id)
-    records = [r for r in info.resources if r.role == ROLE_BLANK]
-    if not records:
-        raise exception.BuildNotFound(build_id=build_id)
-    patch_image(conn, records[0].id,
-                {conf.glance.property_prefix + 'finish': 'requested'}, [])
-    return info
 
 
 def resume_build(conn, conf, build_id, progress=None, backend=None):
     """Continue a build whose client died, from the phase the cloud shows.
 
     :param progress: as for :class:`Build`.
-    :returns: the output image.
+    :param backend: the backend instance (default: the one the build
+        record names).
+    :returns: the output image, or ``None`` when only its cleanup was left.
     :raises isoplugin.exception.BuildNotResumable: it is still running
-        elsewhere, or nothing is left to resume from.
+        elsewhere, nothing is left to resume from, or its backend cannot
+        resume builds (no ``RESUME`` capability).
     :raises isoplugin.exception.BuildFailed: as :meth:`Build.run`.
     """
-    info = show_build(conn, conf, build_id)
+    from isoplugin import backends
+
+    info = records.show_build(conn, conf, build_id)
     if info.status == 'running':
         raise exception.BuildNotResumable(
             build_id=build_id,
@@ -1047,119 +805,48 @@ def resume_build(conn, conf, build_id, progress=None, backend=None):
                      'ago)') % {'client': info.record.get('client'),
                                 'age': int(info.age)})
     rec = info.record
-    tags = [t for t in (rec.get('tags') or '').split(',') if t]
+    backend = backend or backends.get_backend(conf, rec.get('backend'))
+    if not backend.supports(base.Capabilities.RESUME):
+        raise exception.BuildNotResumable(
+            build_id=build_id,
+            reason=_('the %s backend cannot resume builds') % backend.NAME)
     request = BuildRequest(
         iso=rec.get('iso_id'), name=rec.get('image_name'),
-        visibility=rec.get('visibility') or 'private', tags=tags,
-        verify=rec.get('verify') == 'true', backend=rec.get('backend'),
+        visibility=rec.get('visibility') or 'private',
+        tags=[t for t in (rec.get('tags') or '').split(',') if t],
+        verify=rec.get('verify') == 'true', backend=backend.NAME,
+        interactive=rec.get('interactive') == 'true',
         properties=json.loads(rec['properties'])
         if rec.get('properties') else {})
     build = Build(conn, conf, request, backend=backend, progress=progress,
                   build_id=build_id)
     build.started = rec.get('started') or build.started
-    with cloud.translate_errors(_('ISO %s') % request.iso):
-        build.iso = conn.image.get_image(request.iso)
-    request.interactive = rec.get('interactive') == 'true'
-    for key in ('flavor_id', 'disk_gb', 'network_id', 'image_id'):
-        if rec.get(key):
-            build.state[key] = rec[key]
+    build.iso = glance.get_image(conn, request.iso,
+                                 what=_('ISO %s') % request.iso)
+    build.resources = base.BuildResources(
+        flavor_id=rec.get('flavor_id'), network_id=rec.get('network_id'),
+        disk_gb=int(rec['disk_gb']) if rec.get('disk_gb') else None)
+    build.image_id = rec.get('image_id')
     for res in info.resources:
-        if res.role == ROLE_BUILD_SERVER:
-            build.state['server_id'] = res.id
+        if res.role == ROLE_RECORD:
+            build.record_id = res.id
+        elif res.role == ROLE_BUILD_SERVER:
+            build.resources.server_id = res.id
         elif res.role == ROLE_BLANK:
-            build.state['blank_id'] = res.id
+            build.resources.disk_image_id = res.id
         elif res.role == ROLE_OUTPUT:
-            build.state['image_id'] = res.id
+            build.image_id = res.id
         elif res.role == ROLE_VERIFY_SERVER:
-            build.state.setdefault('stale_verify_ids', []).append(res.id)
-    build.image_id = build.state.get('image_id')
+            build.stale_verify_ids.append(res.id)
     phase = info.phase
     if phase == 'failed':  # kept with keep-on-error: start again at boot
         phase = 'boot'
-    if phase == 'prepare' and not build.state.get('blank_id'):
+    if phase == 'prepare' and not build.record_id:
         raise exception.BuildNotResumable(
             build_id=build_id, reason=_('it stopped before creating '
                                         'anything to resume from'))
     build.event('resume', from_phase=phase)
-    if phase == 'cleanup':
-        build._t0 = time.monotonic()
-        build._cleanup(None)
-        return None
     return build.run(start_phase=phase)
-
-
-def verify_image(build):
-    """Boot a server from the build's image and read its console log.
-
-    Waits for ACTIVE, then for ``verify_console_regex`` in the console
-    log within ``verify_timeout``; deletes the server in every case.
-
-    :param build: the :class:`Build`.
-    :raises isoplugin.exception.VerifyFailed: the server failed, or the
-        log did not match in time.
-    """
-    from openstack import exceptions as sdk_exc
-
-    conn = build.conn
-    opts = build.conf.isoplugin
-    pattern = re.compile(opts.verify_console_regex)
-    for stale in build.state.pop('stale_verify_ids', []):
-        conn.compute.delete_server(stale, ignore_missing=True)
-    networks = ([{'uuid': build.state['network_id']}]
-                if build.state.get('network_id') else 'none')
-    with cloud.translate_errors():
-        server = conn.compute.create_server(
-            name='%sverify-%s' % (build.prefix.replace('_', '-'), build.id),
-            image_id=build.image_id, flavor_id=build.state['flavor_id'],
-            networks=networks,
-            metadata=build.record_fields(ROLE_VERIFY_SERVER))
-    build.state['verify_server_id'] = server.id
-
-    def active():
-        with cloud.translate_errors():
-            srv = conn.compute.get_server(server.id)
-        if srv.status == 'ERROR':
-            raise exception.VerifyFailed(
-                build_id=build.id, phase='verify',
-                reason=_('the verify server went to ERROR: %s') %
-                (server_fault(srv) or _('no fault')))
-        return srv.status == 'ACTIVE', srv.status
-
-    def console():
-        try:
-            output = conn.compute.get_server_console_output(
-                server.id).get('output') or ''
-        except sdk_exc.SDKException as e:
-            # libvirt has no console log for a guest that is off: if the
-            # image powered itself off before the log matched, waiting
-            # longer cannot help.
-            with cloud.translate_errors():
-                srv = conn.compute.get_server(server.id)
-            if srv.status in ('SHUTOFF', 'ERROR'):
-                raise exception.VerifyFailed(
-                    build_id=build.id, phase='verify',
-                    reason=_('the verify server is %(status)s and its '
-                             'console log cannot be read (%(error)s); '
-                             'the log never matched %(regex)s') % {
-                        'status': srv.status, 'error': e,
-                        'regex': opts.verify_console_regex})
-            return False, str(e)
-        return bool(pattern.search(output)), _('%d bytes of console log') \
-            % len(output)
-
-    try:
-        build.wait(active, _('the verify server to become ACTIVE'),
-                   opts.boot_timeout)
-        try:
-            build.wait(console, _('the console log to match %s') %
-                       opts.verify_console_regex, opts.verify_timeout)
-        except exception.BuildTimeout as e:
-            raise exception.VerifyFailed(
-                build_id=build.id, phase='verify', reason=str(e)) from e
-    finally:
-        # cleanup waits for it to be gone, with the other servers
-        with contextlib.suppress(sdk_exc.SDKException):
-            conn.compute.delete_server(server.id, ignore_missing=True)
 
 
 # -- many builds -----------------------------------------------------------

@@ -10,54 +10,134 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The abstract build backend.
+"""The backend contract: what a build backend implements and is given.
 
 The build pipeline (:mod:`isoplugin.build`) runs the same phases for every
 backend: *prepare*, *boot*, *install*, *detach*, *snapshot*, *verify* and
-*cleanup*. It owns the waiting (:meth:`isoplugin.build.Build.wait`: polling
-with exponential backoff, per-phase and whole-build timeouts, heartbeats,
-interruption), the progress reporting, the build record, the output image's
-properties, the verification and the cleanup guarantees. A backend holds
-only what differs from one way of installing to another: how the system
-disk and the temporary server are made, how the ISO is presented and taken
-away, and how the disk becomes an image.
+*cleanup*. It owns the waiting (polling with exponential backoff,
+per-phase and whole-build timeouts, heartbeats, interruption), the progress
+reporting, the build record, the output image's properties, the
+verification and the cleanup. A backend holds only what differs from one
+way of installing to another: how the system disk and the temporary server
+are made, how the ISO is presented and taken away, how the disk becomes an
+image, and how a server boots the output to verify it.
 
-A backend never sleeps by itself: where a method has to wait for the cloud
-it hands a probe to ``build.wait()``, so that every wait has the same
-backoff, timeouts and Ctrl-C behaviour.
+Every method gets a :class:`BuildContext`, never the pipeline itself. A
+backend never sleeps by itself: where a method has to wait for the cloud
+it hands a probe to ``ctx.wait``, so that every wait has the same backoff,
+timeouts and Ctrl-C behaviour.
 
 Every method must be *idempotent with respect to the cloud's state*: the
 pipeline calls them again when it resumes a build whose client died
-(``openstack iso build resume``), so a method looks at what the cloud shows
-before acting (for example: do not rescue a server already in RESCUE).
+(``openstack iso build resume``), with ``ctx.resources`` filled from what
+the cloud shows, so a method looks before acting (for example: do not
+rescue a server already in RESCUE).
 
-Every resource a backend creates must carry the build's record (see
-:meth:`isoplugin.build.Build.record_fields`): server metadata or image
-properties with the build id and the role of the resource, so that
-:func:`isoplugin.build.find_resources` finds it again from the cloud alone;
-the cloud is the only state store.
+Every resource a backend creates carries ``ctx.record_fields(role)`` (as
+server metadata or image properties) with one of the roles below, so that
+the pipeline finds it again from the cloud alone and deletes it at
+cleanup: the cloud is the only state store.
+
+A backend talks to the cloud through :mod:`isoplugin.compute` and
+:mod:`isoplugin.glance`, and imports nothing of the pipeline.
 """
 
 import abc
+import dataclasses
 import enum
+import typing
 
 from isoplugin import exception
 from isoplugin.i18n import _
 
+#: role of the pipeline's build record image (the pipeline makes it)
+ROLE_RECORD = 'build-record'
+#: role of the temporary server a backend installs on
+ROLE_BUILD_SERVER = 'build-server'
+#: role of the server the pipeline boots from the output to verify it
+ROLE_VERIFY_SERVER = 'verify-server'
+#: role of a temporary disk image a backend makes (the blank system disk)
+ROLE_BLANK = 'blank-disk'
+#: role of the output image until the build succeeds; then it is removed
+ROLE_OUTPUT = 'output-pending'
+
+
+@dataclasses.dataclass
+class BuildResources:
+    """What a build has made so far, by the backend or the pipeline.
+
+    The backend sets the fields as it creates things; the pipeline records
+    ``flavor_id``, ``network_id`` and ``disk_gb`` in the build record and,
+    on resume, fills every field again from the cloud.
+
+    :ivar server_id: the temporary server (role ``build-server``).
+    :ivar disk_image_id: the temporary system disk image, if the backend
+        makes one (role ``blank-disk``).
+    :ivar flavor_id: the flavor of the temporary server; the default
+        verify server uses it too.
+    :ivar network_id: the network of the temporary server, ``None`` for
+        none.
+    :ivar disk_gb: the system disk size in GiB (the output's
+        ``min_disk``).
+    """
+
+    server_id: str = None
+    disk_image_id: str = None
+    flavor_id: str = None
+    network_id: str = None
+    disk_gb: int = None
+
+
+@dataclasses.dataclass
+class BuildContext:
+    """What a backend is given: one build, as far as the backend needs it.
+
+    :ivar build_id: the build id (``b-`` and 10 hex digits), for names.
+    :ivar conn: the :class:`openstack.connection.Connection`.
+    :ivar conf: the parsed isoplugin ConfigOpts (``conf.isoplugin`` holds
+        the pipeline's options, such as ``boot_timeout``); the backend's
+        own options are ``backend.options``.
+    :ivar request: the :class:`isoplugin.build.BuildRequest` (``flavor``,
+        ``disk_size``, ``network``, ``name``...). Read only.
+    :ivar iso: the ISO, an :class:`openstack.image.v2.image.Image`.
+    :ivar resources: the :class:`BuildResources`, which the backend fills.
+    :ivar wait: ``wait(probe, what, timeout)``: polls ``probe``, a callable
+        returning ``(done, status)``, with backoff until done; returns the
+        last status; raises :class:`isoplugin.exception.BuildTimeout` or
+        :class:`isoplugin.exception.BuildInterrupted`. ``probe`` may raise
+        to fail the wait.
+    :ivar record_fields: ``record_fields(role)``: the dict of the build
+        record that a resource of ``role`` carries from its creation
+        (server metadata or image properties, strings).
+    """
+
+    build_id: str
+    conn: typing.Any
+    conf: typing.Any
+    request: typing.Any
+    iso: typing.Any
+    resources: BuildResources
+    wait: typing.Callable
+    record_fields: typing.Callable
+
 
 class Capabilities(enum.IntFlag):
-    """What a backend can do; a backend declares its ``CAPABILITIES``."""
+    """What a backend can do; a backend declares its ``CAPABILITIES``.
+
+    The pipeline refuses a request that needs a capability the backend
+    does not declare.
+    """
 
     NONE = 0
     #: the installer can run unattended and power the server off by itself
     UNATTENDED_INSTALL = enum.auto()
     #: a person can drive the installer over the remote console
+    #: (``--interactive``)
     INTERACTIVE_INSTALL = enum.auto()
-    #: the system disk can be a Cinder volume
-    VOLUME_DISKS = enum.auto()
-    #: the system disk size can be chosen per build
+    #: the system disk size can be chosen per build (``--disk-size``)
     DISK_SIZE = enum.auto()
     #: a build whose client died can be resumed from the cloud's state
+    #: (``openstack iso build resume``)
     RESUME = enum.auto()
 
 
@@ -76,36 +156,14 @@ class BuildBackend(metaclass=abc.ABCMeta):
     """Base class of isoplugin's build backends.
 
     A subclass sets :attr:`NAME` to its entry point name, lists its
-    oslo.config options in :attr:`OPTIONS` and its :attr:`CAPABILITIES`.
-    The constructor registers the options on the ConfigOpts it is handed,
-    in the group returned by :meth:`config_group`; nothing is registered at
+    oslo.config options in :attr:`OPTIONS`, its :attr:`CAPABILITIES` and
+    the :attr:`UNWANTED_PROPERTIES` the output image must not inherit. The
+    constructor registers the options on the ConfigOpts it is handed, in
+    the group returned by :meth:`config_group`; nothing is registered at
     import time.
 
-    The ``build`` argument of the methods is the pipeline's
-    :class:`isoplugin.build.Build`. It carries the build id (``build.id``),
-    the openstacksdk connection (``build.conn``), the request
-    (``build.request``: ISO, flavor, disk size, network, output image name),
-    the resolved ISO image (``build.iso``) and a dict ``build.state`` where
-    the backend keeps what it created. The pipeline reads these keys of
-    ``build.state``, which a backend sets:
-
-    ``server_id``
-        the temporary server (the pipeline records the build's phase and
-        heartbeat on its metadata);
-    ``blank_id``
-        the temporary system disk image. It exists for the whole build and
-        also holds the *build record* (phase, heartbeat, finish request) in
-        its properties: Glance lets its owner change them at any time,
-        whereas Nova refuses server metadata updates in some states
-        (RESCUE). A backend without a blank disk image creates a small
-        image for the record and sets this key to it;
-    ``flavor_id``
-        the flavor of the temporary server (the verify server uses it too);
-    ``network_id``
-        the network of the temporary server, ``None`` for none;
-    ``disk_gb``
-        the size of the system disk in GiB (the output image's
-        ``min_disk``).
+    The ``ctx`` argument of the methods is the build's
+    :class:`BuildContext`.
     """
 
     #: entry point name of the backend
@@ -114,6 +172,9 @@ class BuildBackend(metaclass=abc.ABCMeta):
     OPTIONS = []
     #: what the backend supports
     CAPABILITIES = Capabilities.NONE
+    #: properties the backend puts on its temporary resources that the
+    #: output image must not inherit (the pipeline removes them)
+    UNWANTED_PROPERTIES = ()
 
     def __init__(self, conf):
         """Register the backend's options on ``conf`` and keep it.
@@ -162,54 +223,56 @@ class BuildBackend(metaclass=abc.ABCMeta):
         """
 
     @abc.abstractmethod
-    def prepare(self, build):
+    def prepare(self, ctx):
         """Create what the temporary server needs before it boots.
 
-        For example a blank system disk image of the requested size; sets
-        ``build.state['flavor_id']``, ``['disk_gb']`` and, if it makes one,
-        ``['blank_id']``. Each created resource carries
-        ``build.record_fields(role)``. May wait (through ``build.wait``)
-        until what it created is usable.
+        Sets ``ctx.resources.flavor_id`` and ``disk_gb`` (and
+        ``network_id`` when the server gets a network); for example makes
+        a blank system disk image of the requested size, with role
+        :data:`ROLE_BLANK`, and sets ``disk_image_id``. May wait (through
+        ``ctx.wait``) until what it created is usable. On resume, keeps
+        what ``ctx.resources`` shows to be usable.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :raises isoplugin.exception.InvalidInput: the request cannot be
             met (no such flavor, flavor disk too small).
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
     @abc.abstractmethod
-    def boot(self, build):
+    def boot(self, ctx):
         """Create the temporary server and wait until it runs.
 
-        Sets ``build.state['server_id']`` as soon as the cloud answers, so
-        that an interrupted boot is cleaned up. Does not create a second
-        server when ``build.state['server_id']`` is already set (resume).
+        Sets ``ctx.resources.server_id`` as soon as the cloud answers, so
+        that an interrupted boot is cleaned up; the server carries
+        ``ctx.record_fields(ROLE_BUILD_SERVER)``. Does not create a second
+        server when ``server_id`` is already set (resume).
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :raises isoplugin.exception.CloudError: the cloud refused, or the
             server went to ERROR (the message carries the cloud's fault).
         """
 
     @abc.abstractmethod
-    def start_install(self, build):
+    def start_install(self, ctx):
         """Present the ISO to the server and start its installer.
 
         Does not wait for the installer; does nothing if the cloud shows
         that the ISO is already presented.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
     @abc.abstractmethod
-    def install_state(self, build):
+    def install_state(self, ctx):
         """Report how the install stands, from one look at the cloud.
 
         Called repeatedly by the pipeline's wait loop; it must cost one
         status request. (A finish requested with ``openstack iso build
         finish`` is the pipeline's business: it is in the build record.)
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :returns: ``(InstallState, detail)``: ``detail`` is a short status
             for the progress line, or the cloud's fault message for FAILED.
         :raises isoplugin.exception.CloudError: the server is gone or the
@@ -217,54 +280,78 @@ class BuildBackend(metaclass=abc.ABCMeta):
         """
 
     @abc.abstractmethod
-    def detach(self, build):
+    def detach(self, ctx):
         """Take the ISO away and leave the server ready for a snapshot.
 
         After this the server is powered off, has no ISO attached, and
-        its system disk is consistent. Waits through ``build.wait``.
+        its system disk is consistent. Waits through ``ctx.wait``.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :raises isoplugin.exception.CloudError: the cloud refused or the
             server went to ERROR.
         """
 
     @abc.abstractmethod
-    def snapshot(self, build, name, properties):
+    def snapshot(self, ctx, name, properties):
         """Start turning the system disk into an image (does not wait).
 
-        :param build: the :class:`isoplugin.build.Build`.
+        The pipeline waits for the image to become active, then gives it
+        its properties.
+
+        :param ctx: the :class:`BuildContext`.
         :param name: name of the new image.
         :param properties: dict of image properties the new image must
-            carry from its creation (the build id and role).
+            carry from its creation (the build id and
+            :data:`ROLE_OUTPUT`).
         :returns: the id of the new image.
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
-    def image_properties(self, build):
+    def image_properties(self, ctx):
         """Return the properties the backend gives the output image.
 
         For example ``hw_disk_bus`` from the backend's configuration.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :returns: a dict of strings.
         """
         return {}
 
-    def describe_failure(self, build):
+    def verify_server_args(self, ctx, image_id):
+        """Say how a server boots the output image, to verify it.
+
+        The pipeline creates the verify server with these arguments of
+        :func:`isoplugin.compute.create_server` (it adds the name and the
+        metadata), waits for ACTIVE and reads its console log. The default
+        boots from the image with the build's flavor and network; a backend
+        whose output must boot otherwise (from a volume) overrides it.
+
+        :param ctx: the :class:`BuildContext`.
+        :param image_id: the output image.
+        :returns: a dict with ``flavor_id``, ``network_id`` and either
+            ``image_id`` or ``block_device_mapping``.
+        """
+        return {'image_id': image_id,
+                'flavor_id': ctx.resources.flavor_id,
+                'network_id': ctx.resources.network_id}
+
+    def describe_failure(self, ctx):
         """Return the cloud's own message for the last failure, if any.
 
         Used by the pipeline to explain a failed phase (a server fault, a
         failed instance action event).
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`BuildContext`.
         :returns: a string, or ``None`` when the cloud says nothing.
         """
         return None
 
-    def console_url(self, build):
+    def console_url(self, ctx):
         """Return a URL of the server's remote console, for a person.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        Needed only with :attr:`Capabilities.INTERACTIVE_INSTALL`.
+
+        :param ctx: the :class:`BuildContext`.
         :returns: ``(console type, URL)``.
         :raises isoplugin.exception.CloudUnsupported: the backend or the
             cloud offers no remote console.

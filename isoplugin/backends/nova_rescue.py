@@ -24,15 +24,14 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from isoplugin.backends import base
+from isoplugin import compute
 from isoplugin import exception
+from isoplugin import glance
 from isoplugin.i18n import _
 
 LOG = logging.getLogger(__name__)
 
 POWER_SHUTDOWN = 4
-#: remote console (protocol, type) pairs tried in order
-CONSOLES = (('vnc', 'novnc'), ('spice', 'spice-html5'),
-            ('serial', 'serial'), ('mks', 'webmks'), ('rdp', 'rdp-html5'))
 
 
 class NovaRescueBackend(base.BuildBackend):
@@ -43,10 +42,13 @@ class NovaRescueBackend(base.BuildBackend):
                     base.Capabilities.INTERACTIVE_INSTALL |
                     base.Capabilities.DISK_SIZE |
                     base.Capabilities.RESUME)
+    #: set on the blank disk so that rescue powers it off at once; Nova
+    #: copies it to the snapshot
+    UNWANTED_PROPERTIES = ('os_shutdown_timeout',)
     OPTIONS = [
         cfg.StrOpt('min_compute_microversion',
                    default='2.87',
-                   help='Compute API microversion sent with the rescue '
+                   help='Least compute API microversion of the rescue '
                         'request; the cloud must offer it. 2.87 is stable '
                         'device rescue (the rescue image on its own '
                         'device, hw_rescue_device=cdrom, the system disk '
@@ -89,8 +91,7 @@ class NovaRescueBackend(base.BuildBackend):
         """
         from keystoneauth1 import discover
 
-        data = conn.compute.get_endpoint_data()
-        maximum = getattr(data, 'max_microversion', None)
+        maximum = compute.max_microversion(conn)
         needed = discover.normalize_version_number(self._microversion())
         if not maximum or tuple(maximum) < tuple(needed):
             raise exception.CloudUnsupported(
@@ -105,12 +106,12 @@ class NovaRescueBackend(base.BuildBackend):
 
     # -- prepare ----------------------------------------------------------
 
-    def _choose_flavor(self, build):
-        conn = build.conn
-        name = build.request.flavor or build.conf.isoplugin.flavor
-        size = build.request.disk_size
+    def _choose_flavor(self, ctx):
+        conn = ctx.conn
+        name = ctx.request.flavor or ctx.conf.isoplugin.flavor
+        size = ctx.request.disk_size
         if name:
-            flavor = conn.compute.find_flavor(name, ignore_missing=True)
+            flavor = compute.find_flavor(conn, name)
             if flavor is None:
                 raise exception.InvalidInput(
                     reason=_('no flavor %s') % name)
@@ -120,9 +121,9 @@ class NovaRescueBackend(base.BuildBackend):
                              'smaller than the %(s)s GiB asked for') %
                     {'f': name, 'd': flavor.disk, 's': size})
             return flavor
-        ram = max(self.options.min_ram, build.iso.min_ram or 0)
-        disk = max(size or 1, build.iso.min_disk or 0)
-        fits = [f for f in conn.compute.flavors(details=True)
+        ram = max(self.options.min_ram, ctx.iso.min_ram or 0)
+        disk = max(size or 1, ctx.iso.min_disk or 0)
+        fits = [f for f in compute.flavors(conn)
                 if f.disk and f.disk >= disk and f.ram >= ram]
         if not fits:
             raise exception.InvalidInput(
@@ -131,139 +132,121 @@ class NovaRescueBackend(base.BuildBackend):
                          '--flavor') % {'d': disk, 'r': ram})
         return min(fits, key=lambda f: (f.disk, f.ram, f.vcpus, f.name))
 
-    def prepare(self, build):
+    def prepare(self, ctx):
         """Choose the flavor and upload the blank system disk image.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.InvalidInput: no fitting flavor.
         :raises isoplugin.exception.CloudError: Glance refused.
         """
-        from openstack import exceptions as sdk_exc
-
-        from isoplugin import build as build_mod
-
-        conn = build.conn
-        flavor = self._choose_flavor(build)
-        build.state['flavor_id'] = flavor.id
-        build.state['disk_gb'] = build.request.disk_size or flavor.disk
-        if build.request.network or build.conf.isoplugin.network:
+        conn = ctx.conn
+        res = ctx.resources
+        flavor = self._choose_flavor(ctx)
+        res.flavor_id = flavor.id
+        res.disk_gb = ctx.request.disk_size or flavor.disk
+        if ctx.request.network or ctx.conf.isoplugin.network:
             network = conn.network.find_network(
-                build.request.network or build.conf.isoplugin.network,
+                ctx.request.network or ctx.conf.isoplugin.network,
                 ignore_missing=False)
-            build.state['network_id'] = network.id
-        if build.state.get('blank_id'):
-            blank = conn.image.get_image(build.state['blank_id'])
-            if blank.status == 'active':
+            res.network_id = network.id
+        if res.disk_image_id:
+            blank = glance.get_image(conn, res.disk_image_id)
+            if glance.flat(blank).get('status') == 'active':
                 return
             # the client died while uploading it: make a new one
-            conn.image.delete_image(blank.id, ignore_missing=True)
+            glance.delete_image(conn, res.disk_image_id)
+            res.disk_image_id = None
         body = {'name': '%sdisk-%s' % (self.options.server_name_prefix,
-                                       build.id),
+                                       ctx.build_id),
                 'disk_format': 'raw', 'container_format': 'bare',
                 'visibility': 'private'}
         # The build server installs onto the bus the output image will use.
-        body.update(self.image_properties(build))
+        body.update(self.image_properties(ctx))
         # Rescue first asks the guest to shut down and waits up to the
         # cloud's shutdown_timeout (60 s by default) for an answer that a
         # blank disk never gives: power it off at once. The output image
         # does not inherit this (UNWANTED_PROPERTIES).
         body['os_shutdown_timeout'] = '0'
-        body.update(build.record_fields(build_mod.ROLE_BLANK))
-        resp = conn.image.post('/images', json=body)
-        sdk_exc.raise_from_response(resp)
-        image_id = resp.json()['id']
-        build.state['blank_id'] = image_id
-        resp = conn.image.put(
-            '/images/%s/file' % image_id,
-            data=b'\0' * (self.options.blank_disk_size * 1024 * 1024),
-            headers={'Content-Type': 'application/octet-stream'})
-        sdk_exc.raise_from_response(resp)
+        body.update(ctx.record_fields(base.ROLE_BLANK))
+        image_id = glance.flat(glance.create_image(conn, **body))['id']
+        res.disk_image_id = image_id
+        glance.upload_data(
+            conn, image_id,
+            b'\0' * (self.options.blank_disk_size * 1024 * 1024))
 
         def probe():
-            image = conn.image.get_image(image_id)
-            if image.status in ('killed', 'deleted'):
+            status = glance.flat(glance.get_image(conn, image_id)).get(
+                'status')
+            if status in ('killed', 'deleted'):
                 raise exception.CloudError(
-                    reason=_('the blank disk image went %s') % image.status)
-            return image.status == 'active', image.status
+                    reason=_('the blank disk image went %s') % status)
+            return status == 'active', status
 
-        build.wait(probe, _('the blank disk image'),
-                   build.conf.isoplugin.boot_timeout)
+        ctx.wait(probe, _('the blank disk image'),
+                 ctx.conf.isoplugin.boot_timeout)
 
     # -- boot ---------------------------------------------------------------
 
-    def _server(self, build):
-        return build.conn.compute.get_server(build.state['server_id'])
+    @staticmethod
+    def _server(ctx):
+        return compute.get_server(ctx.conn, ctx.resources.server_id)
 
     @staticmethod
-    def _fault(server):
-        from isoplugin import build as build_mod
+    def _error_message(server):
+        return (_('the build server went to ERROR: %s') %
+                (compute.server_fault(server) or _('no fault given')))
 
-        return build_mod.server_fault(server)
-
-    def boot(self, build):
+    def boot(self, ctx):
         """Boot the temporary server from the blank disk; wait for ACTIVE.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.CloudError: the server went to ERROR.
         """
-        conn = build.conn
-        if not build.state.get('server_id'):
-            networks = ([{'uuid': build.state['network_id']}]
-                        if build.state.get('network_id') else 'none')
-            server = conn.compute.create_server(
-                name=self.options.server_name_prefix + build.id,
-                image_id=build.state['blank_id'],
-                flavor_id=build.state['flavor_id'],
-                networks=networks,
-                metadata=build.record_fields('build-server'))
-            build.state['server_id'] = server.id
+        res = ctx.resources
+        if not res.server_id:
+            server = compute.create_server(
+                ctx.conn, name=self.options.server_name_prefix +
+                ctx.build_id,
+                image_id=res.disk_image_id, flavor_id=res.flavor_id,
+                network_id=res.network_id,
+                metadata=ctx.record_fields(base.ROLE_BUILD_SERVER))
+            res.server_id = server.id
 
         def probe():
-            server = self._server(build)
+            server = self._server(ctx)
             if server.status == 'ERROR':
                 raise exception.CloudError(
-                    reason=_('the build server went to ERROR: %s') %
-                    (self._fault(server) or _('no fault given')))
+                    reason=self._error_message(server))
             return (server.status in ('ACTIVE', 'RESCUE', 'SHUTOFF') and
                     not server.task_state), server.status
 
-        build.wait(probe, _('the build server to become ACTIVE'),
-                   build.conf.isoplugin.boot_timeout)
+        ctx.wait(probe, _('the build server to become ACTIVE'),
+                 ctx.conf.isoplugin.boot_timeout)
 
     # -- install --------------------------------------------------------------
 
-    def _action(self, build, body, microversion=None):
-        from openstack import exceptions as sdk_exc
-
-        resp = build.conn.compute.post(
-            '/servers/%s/action' % build.state['server_id'], json=body,
-            microversion=microversion or self._microversion())
-        sdk_exc.raise_from_response(resp)
-        return resp
-
-    def start_install(self, build):
+    def start_install(self, ctx):
         """Rescue the server with the ISO (unless it is already rescued).
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.CloudError: Nova refused.
         """
-        server = self._server(build)
+        server = self._server(ctx)
         if server.status == 'RESCUE' or server.task_state == 'rescuing':
             return
-        self._action(build, {'rescue': {'rescue_image_ref': build.iso.id}})
+        compute.rescue_server(ctx.conn, server.id, ctx.iso.id,
+                              self._microversion())
 
-    def install_state(self, build):
+    def install_state(self, ctx):
         """One GET of the server: RESCUE and powered off is FINISHED.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :returns: ``(InstallState, detail)``.
         """
-        server = self._server(build)
+        server = self._server(ctx)
         detail = '%s/%s' % (server.status, server.power_state)
         if server.status == 'ERROR':
-            return base.InstallState.FAILED, (
-                _('the build server went to ERROR: %s') %
-                (self._fault(server) or _('no fault given')))
+            return base.InstallState.FAILED, self._error_message(server)
         if server.task_state:
             return base.InstallState.RUNNING, detail
         if (server.status == 'RESCUE' and
@@ -274,55 +257,53 @@ class NovaRescueBackend(base.BuildBackend):
 
     # -- detach ---------------------------------------------------------------
 
-    def detach(self, build):
+    def detach(self, ctx):
         """Unrescue (the ISO goes away), then stop the server.
 
         A state machine on what Nova shows, so that it survives races (the
         installed system powering itself off, 409 on os-stop) and resumes.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.CloudError: the server went to ERROR.
         """
         from openstack import exceptions as sdk_exc
 
         def probe():
-            server = self._server(build)
+            server = self._server(ctx)
             if server.status == 'ERROR':
                 raise exception.CloudError(
-                    reason=_('the build server went to ERROR: %s') %
-                    (self._fault(server) or _('no fault given')))
+                    reason=self._error_message(server))
             if server.task_state:
                 return False, '%s/%s' % (server.status, server.task_state)
             try:
                 if server.status == 'RESCUE':
-                    self._action(build, {'unrescue': None})
+                    compute.unrescue_server(ctx.conn, server.id)
                 elif server.status == 'ACTIVE':
-                    self._action(build, {'os-stop': None})
+                    compute.stop_server(ctx.conn, server.id)
             except sdk_exc.ConflictException:
                 pass  # the state changed under us; look again
             return server.status == 'SHUTOFF', server.status
 
-        build.wait(probe, _('the build server to leave rescue and stop'),
-                   build.conf.isoplugin.boot_timeout)
+        ctx.wait(probe, _('the build server to leave rescue and stop'),
+                 ctx.conf.isoplugin.boot_timeout)
 
     # -- snapshot -------------------------------------------------------------
 
-    def snapshot(self, build, name, properties):
-        """createImage of the stopped server (microversion 2.45+ body).
+    def snapshot(self, ctx, name, properties):
+        """createImage of the stopped server.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :param name: the new image's name.
         :param properties: properties the image carries from its creation.
         :returns: the new image's id.
         """
-        resp = self._action(build, {'createImage': {
-            'name': name, 'metadata': properties}})
-        return resp.json()['image_id']
+        return compute.create_server_image(ctx.conn, ctx.resources.server_id,
+                                           name, properties)
 
-    def image_properties(self, build):
+    def image_properties(self, ctx):
         """``hw_disk_bus`` and ``image_properties`` from the configuration.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :returns: a dict.
         """
         props = {}
@@ -331,59 +312,29 @@ class NovaRescueBackend(base.BuildBackend):
         props.update(self.options.image_properties or {})
         return props
 
-    def describe_failure(self, build):
+    def describe_failure(self, ctx):
         """The server's fault, else the last failed instance action event.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :returns: a message or ``None``.
         """
-        server_id = build.state.get('server_id')
-        if not server_id:
+        if not ctx.resources.server_id:
             return None
-        conn = build.conn
-        server = conn.compute.get_server(server_id)
-        fault = self._fault(server)
-        if fault:
-            return fault
-        resp = conn.compute.get(
-            '/servers/%s/os-instance-actions' % server_id,
-            microversion='2.84')
-        if not resp.ok:
-            return None
-        actions = resp.json().get('instanceActions') or []
-        for action in actions[:3]:  # newest first
-            detail = conn.compute.get(
-                '/servers/%s/os-instance-actions/%s' %
-                (server_id, action['request_id']), microversion='2.84')
-            if not detail.ok:
-                continue
-            events = (detail.json().get('instanceAction') or {}).get(
-                'events') or []
-            for event in events:
-                if event.get('result') == 'Error':
-                    return '%s: %s' % (action['action'],
-                                       event.get('details') or
-                                       action.get('message') or
-                                       event['event'])
-        return None
+        fault = compute.server_fault(self._server(ctx))
+        return fault or compute.last_action_error(ctx.conn,
+                                                  ctx.resources.server_id)
 
-    def console_url(self, build):
+    def console_url(self, ctx):
         """The first remote console the cloud offers for the server.
 
-        :param build: the :class:`isoplugin.build.Build`.
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :returns: ``(type, url)``.
         :raises isoplugin.exception.CloudUnsupported: no console type works.
         """
-        errors = []
-        for protocol, kind in CONSOLES:
-            resp = build.conn.compute.post(
-                '/servers/%s/remote-consoles' % build.state['server_id'],
-                json={'remote_console': {'protocol': protocol,
-                                         'type': kind}},
-                microversion='2.8' if protocol == 'mks' else '2.6')
-            if resp.ok:
-                return kind, resp.json()['remote_console']['url']
-            errors.append('%s: %s' % (kind, resp.status_code))
+        found, errors = compute.remote_console(ctx.conn,
+                                               ctx.resources.server_id)
+        if found:
+            return found
         raise exception.CloudUnsupported(
             reason=_('the cloud offers no remote console for the build '
                      'server (%s)') % ', '.join(errors))

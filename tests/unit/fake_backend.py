@@ -10,9 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A build backend that exists only for the unit tests.
+"""A second build backend, for the unit tests only.
 
-It is registered by the tests (see :func:`registered_backends`), never in
+It uses nothing but the public backend contract
+(:mod:`isoplugin.backends.base`) and the access modules, as a third
+party's backend would; the pipeline's unit tests run through it. It is
+registered by the tests (see :func:`registered_backends`), never in
 setup.cfg, so that an installed isoplugin does not offer it.
 """
 
@@ -25,6 +28,7 @@ from oslo_config import cfg
 from stevedore import extension
 
 from isoplugin.backends import base
+from isoplugin import compute
 
 
 class FakeBackend(base.BuildBackend):
@@ -39,40 +43,56 @@ class FakeBackend(base.BuildBackend):
     ]
     CAPABILITIES = (base.Capabilities.UNATTENDED_INSTALL |
                     base.Capabilities.DISK_SIZE)
+    UNWANTED_PROPERTIES = ('unit_fake_marker',)
 
     def __init__(self, conf):
         super().__init__(conf)
         self.calls = []
+        self.contexts = []
         self._polls = 0
+
+    def _called(self, name, ctx):
+        self.calls.append(name)
+        self.contexts.append(ctx)
 
     def check_cloud(self, conn):
         self.calls.append('check_cloud')
 
-    def prepare(self, build):
-        self.calls.append('prepare')
-        build.state.update(flavor_id='flavor-1', disk_gb=3,
-                           blank_id='blank-' + build.id)
+    def prepare(self, ctx):
+        self._called('prepare', ctx)
+        ctx.resources.flavor_id = 'flavor-1'
+        ctx.resources.disk_gb = ctx.request.disk_size or 3
 
-    def boot(self, build):
-        self.calls.append('boot')
-        build.state['server_id'] = 'server-' + build.id
+    def boot(self, ctx):
+        self._called('boot', ctx)
+        if not ctx.resources.server_id:
+            server = compute.create_server(
+                ctx.conn, name='unit-fake-' + ctx.build_id,
+                flavor_id=ctx.resources.flavor_id,
+                metadata=ctx.record_fields(base.ROLE_BUILD_SERVER))
+            ctx.resources.server_id = server.id
+        ctx.wait(lambda: (True, 'ACTIVE'), 'the fake server',
+                 ctx.conf.isoplugin.boot_timeout)
 
-    def start_install(self, build):
-        self.calls.append('start_install')
+    def start_install(self, ctx):
+        self._called('start_install', ctx)
 
-    def install_state(self, build):
-        self.calls.append('install_state')
+    def install_state(self, ctx):
+        self._called('install_state', ctx)
         self._polls += 1
         if self._polls > self.options.install_polls:
             return base.InstallState.FINISHED, 'SHUTOFF'
         return base.InstallState.RUNNING, 'RESCUE'
 
-    def detach(self, build):
-        self.calls.append('detach')
+    def detach(self, ctx):
+        self._called('detach', ctx)
 
-    def snapshot(self, build, name, properties):
-        self.calls.append('snapshot')
-        return 'image-' + build.id
+    def snapshot(self, ctx, name, properties):
+        self._called('snapshot', ctx)
+        return 'image-' + ctx.build_id
+
+    def image_properties(self, ctx):
+        return {'unit_fake_bus': 'scsi'}
 
 
 class NotABackend(object):

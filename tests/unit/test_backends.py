@@ -111,7 +111,8 @@ def test_config_group_and_capabilities():
     assert fake_backend.FakeBackend.config_group() == 'backend_unit_fake'
     backend_cls = fake_backend.FakeBackend
     assert backend_cls.CAPABILITIES & base.Capabilities.DISK_SIZE
-    assert not backend_cls.CAPABILITIES & base.Capabilities.VOLUME_DISKS
+    assert not backend_cls.CAPABILITIES & \
+        base.Capabilities.INTERACTIVE_INSTALL
 
 
 def test_supports(conf, test_backends):
@@ -125,10 +126,49 @@ def test_default_console_url_is_unsupported(conf, test_backends):
     backend = backends.get_backend(conf, 'unit-fake')
 
     with pytest.raises(exception.CloudUnsupported) as e:
-        backend.console_url(build=None)
+        backend.console_url(ctx=None)
     assert 'unit-fake backend has no remote console' in str(e.value)
 
 
 def test_abstract_base_cannot_be_instantiated(conf):
     with pytest.raises(TypeError):
         base.BuildBackend(conf)
+
+
+def test_backends_import_nothing_of_the_pipeline():
+    """A backend module can be loaded without the pipeline or catalog."""
+    import ast
+    import pathlib
+
+    import isoplugin.backends
+
+    forbidden = {'isoplugin.build', 'isoplugin.catalog', 'isoplugin.records'}
+    package = pathlib.Path(isoplugin.backends.__file__).parent
+    for path in package.glob('*.py'):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + ['%s.%s' % (node.module, a.name)
+                                         for a in node.names]
+            assert not forbidden & set(names), (path.name, names)
+
+
+def test_fake_backend_uses_only_the_public_contract():
+    import ast
+    import pathlib
+
+    allowed = {'isoplugin.backends.base', 'isoplugin.exception',
+               'isoplugin.compute', 'isoplugin.glance'}
+    tree = ast.parse(pathlib.Path(fake_backend.__file__).read_text())
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith('isoplugin'):
+            used |= {'%s.%s' % (node.module, a.name) for a in node.names}
+        elif isinstance(node, ast.Import):
+            used |= {a.name for a in node.names
+                     if a.name.startswith('isoplugin')}
+    assert used and used <= allowed, used

@@ -10,7 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The build pipeline (isoplugin.build) with the unit-test backend."""
+"""The build pipeline (isoplugin.build) through the test-only backend.
+
+The backend (tests/unit/fake_backend.py) uses only the public contract;
+Glance is faked at the access module (isoplugin.glance, autospecced), the
+compute proxy with a spec.
+"""
 
 import os
 import socket
@@ -20,7 +25,6 @@ from unittest import mock
 from openstack.compute.v2 import _proxy as compute_proxy
 from openstack.compute.v2 import server as _server
 from openstack import connection
-from openstack.image.v2 import _proxy as image_proxy
 from openstack.image.v2 import image as _image
 from openstack.test import fakes
 from oslo_config import cfg
@@ -31,6 +35,8 @@ from isoplugin.backends import base
 from isoplugin import build as build_mod
 from isoplugin import conf as iso_conf
 from isoplugin import exception
+from isoplugin import glance
+from isoplugin import records
 from tests.unit import fake_backend
 
 
@@ -51,7 +57,8 @@ def backend(conf):
 
 @pytest.fixture
 def sleeps():
-    with mock.patch.object(build_mod, '_sleep', return_value=False) as m:
+    with mock.patch.object(build_mod, '_sleep', return_value=False) as m, \
+            mock.patch.object(records, '_sleep', return_value=False):
         yield m
 
 
@@ -66,37 +73,72 @@ def _iso():
     return iso
 
 
-class FakeJson(object):
-    def __init__(self, body):
-        self.body = body
-        self.ok = True
-        self.status_code = 200
+def _image_of(**fields):
+    return _image.Image.existing(**fields)
 
-    def json(self):
-        return self.body
+
+class FakeGlance(object):
+    """isoplugin.glance's functions, autospecced, over a dict of images."""
+
+    def __init__(self):
+        self.listed = {}  # role -> images that a role query answers
+        self.output = fakes.generate_fake_resource(_image.Image,
+                                                   status='active')
+        self.created = []
+        self.patch_image = mock.create_autospec(glance.patch_image)
+        self.delete_image = mock.create_autospec(glance.delete_image)
+        self.create_image = mock.create_autospec(
+            glance.create_image, side_effect=self._create)
+        self.get_image = mock.create_autospec(glance.get_image,
+                                              return_value=self.output)
+        self.images = mock.create_autospec(glance.images,
+                                           side_effect=self._images)
+
+    def _create(self, conn, forbidden=None, **body):
+        image = _image_of(id='record-%d' % len(self.created),
+                          status='queued', **body)
+        self.created.append(body)
+        return image
+
+    def _images(self, conn, **filters):
+        role = filters.get('isoplugin_role')
+        return iter(self.listed.get(role, []))
+
+    def patches(self, image_id):
+        """The ``set`` dicts of the patches of one image, in order."""
+        return [c.kwargs.get('set') or {}
+                for c in self.patch_image.call_args_list
+                if c.args[1] == image_id]
 
 
 @pytest.fixture
-def conn():
+def cloud():
+    fake = FakeGlance()
+    names = ('patch_image', 'delete_image', 'create_image', 'get_image',
+             'images')
+    patchers = [mock.patch.object(glance, n, getattr(fake, n))
+                for n in names]
+    for p in patchers:
+        p.start()
+    yield fake
+    for p in patchers:
+        p.stop()
+
+
+@pytest.fixture
+def conn(cloud):
     c = mock.Mock(spec=connection.Connection)
     c.compute = mock.Mock(spec=compute_proxy.Proxy)
-    c.image = mock.Mock(spec=image_proxy.Proxy)
     c.compute.servers.return_value = []
-    c.image.images.return_value = []
-    out = fakes.generate_fake_resource(_image.Image, status='active')
-    c.image.get_image.return_value = out
-    c.current = {'id': out.id, 'visibility': 'private', 'tags': []}
-    c.listed = {}  # role -> image dicts that GET /images answers
+    c.compute.find_server.return_value = None
+    c.created = []
 
-    def get(url, params=None, **kwargs):
-        if url == '/images':
-            role = (params or {}).get('isoplugin_role')
-            return FakeJson({'images': c.listed.get(role, [])})
-        return FakeJson(c.current)
+    def create_server(**attrs):
+        c.created.append(fakes.generate_fake_resource(_server.Server,
+                                                      **attrs))
+        return c.created[-1]
 
-    c.image.get.side_effect = get
-    c.image.patch.return_value = mock.Mock(status_code=204, ok=True,
-                                           headers={})
+    c.compute.create_server.side_effect = create_server
     return c
 
 
@@ -110,12 +152,13 @@ def _build(conn, conf, backend, **request):
     return b, events
 
 
-def test_run_goes_through_the_phases_in_order(conn, conf, backend, sleeps):
+def test_run_goes_through_the_phases_in_order(conn, conf, backend, sleeps,
+                                              cloud):
     b, events = _build(conn, conf, backend, verify=False)
 
     image = b.run()
 
-    assert image is conn.image.get_image.return_value
+    assert image is cloud.output
     assert backend.calls == ['check_cloud', 'prepare', 'boot',
                              'start_install', 'install_state',
                              'install_state', 'install_state', 'detach',
@@ -127,54 +170,131 @@ def test_run_goes_through_the_phases_in_order(conn, conf, backend, sleeps):
     assert all(e['build_id'] == b.id for e in events)
 
 
-def test_phase_is_recorded_on_the_server(conn, conf, backend, sleeps):
+def test_backend_gets_a_context_not_the_build(conn, conf, backend, sleeps):
     b, _events = _build(conn, conf, backend, verify=False)
 
     b.run()
 
-    records = [(c.args[0], {op['path']: op['value']
-                            for op in c.kwargs['json']})
-               for c in conn.image.patch.call_args_list
-               if c.args[0] == '/images/blank-' + b.id]
-    phases = [ops.get('/isoplugin_phase') for _url, ops in records]
-    assert phases[:5] == ['boot', 'install', 'detach', 'snapshot',
-                          'snapshot']
-    assert 'verify' in phases and phases[-1] == 'cleanup'
-    assert all(op['op'] == 'add' for c in conn.image.patch.call_args_list
-               if c.args[0] == '/images/blank-' + b.id
-               for op in c.kwargs['json'])
-    assert all(ops['/isoplugin_client'] == build_mod.CLIENT
-               for _url, ops in records)
-    conn.compute.set_server_metadata.assert_not_called()
+    for ctx in backend.contexts:
+        assert isinstance(ctx, base.BuildContext)
+        assert ctx.build_id == b.id and ctx.iso is b.iso
+        assert ctx.resources is b.resources
+    # what the backend made is typed, and the server carries the record
+    assert b.resources.flavor_id == 'flavor-1'
+    metadata = conn.compute.create_server.call_args.kwargs['metadata']
+    assert metadata['isoplugin_role'] == base.ROLE_BUILD_SERVER
+    assert metadata['isoplugin_flavor_id'] == 'flavor-1'
 
 
-def test_output_image_properties(conn, conf, backend, sleeps):
-    b, _events = _build(conn, conf, backend, verify=False, tags=['a'],
-                        visibility='shared')
-    current = {'id': 'x', 'hw_rescue_device': 'cdrom', 'instance_uuid': 'u',
-               'isoplugin_role': 'output-pending', 'visibility': 'private',
-               'tags': []}
-    conn.current = current
+def test_pipeline_owns_the_record_image(conn, conf, backend, sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=False)
+    cloud.listed = {base.ROLE_RECORD: [_image_of(
+        id='record-0', status='queued', isoplugin_build_id=b.id,
+        isoplugin_role=base.ROLE_RECORD)]}
 
     b.run()
 
-    patches = [c.kwargs['json'] for c in conn.image.patch.call_args_list
-               if not c.args[0].startswith('/images/blank-')]
-    first = {op['path']: op for op in patches[0]}
-    assert first['/os_distro']['value'] == 'debian'
-    assert first['/os_version']['value'] == '12'
-    assert first['/min_disk']['value'] == 3
-    assert first['/isoplugin_source_iso_id']['value'] == b.iso.id
-    assert first['/isoplugin_source_iso_hash']['value'] == 'sha512:abc'
-    assert first['/isoplugin_backend']['value'] == 'unit-fake'
-    assert first['/isoplugin_build_id']['value'] == b.id
-    assert first['/hw_rescue_device']['op'] == 'remove'
-    assert first['/instance_uuid']['op'] == 'remove'
-    assert '/isoplugin_role' not in first  # still temporary until verified
-    last = {op['path']: op for op in patches[-1]}
-    assert last['/isoplugin_role']['op'] == 'remove'
-    assert last['/visibility']['value'] == 'shared'
-    assert last['/tags']['value'] == ['a']
+    # made before the backend prepares, with no data, only the record
+    assert len(cloud.created) == 1
+    body = cloud.created[0]
+    assert body['isoplugin_role'] == 'build-record'
+    assert body['isoplugin_build_id'] == b.id
+    assert body['visibility'] == 'private'
+    assert 'disk_format' not in body
+    assert b.record_id == 'record-0'
+    # deleted at cleanup
+    cloud.delete_image.assert_called_once_with(conn, 'record-0',
+                                               ignore_missing=True)
+
+
+def test_phase_is_recorded_in_the_record_image(conn, conf, backend, sleeps,
+                                               cloud):
+    b, _events = _build(conn, conf, backend, verify=False)
+
+    b.run()
+
+    calls = [c for c in cloud.patch_image.call_args_list
+             if c.args[1] == 'record-0']
+    # one request per write: no read first
+    assert all(c.kwargs['current'] == {} for c in calls)
+    records_ = cloud.patches('record-0')
+    phases = [r.get('isoplugin_phase') for r in records_]
+    # the record image is made in prepare: its first write follows the
+    # backend's prepare
+    assert phases[:5] == ['prepare', 'boot', 'install', 'detach',
+                          'snapshot']
+    assert 'verify' in phases and phases[-1] == 'cleanup'
+    assert all(r['isoplugin_client'] == build_mod.CLIENT for r in records_)
+    # what the backend made goes into the record, for a resume
+    assert records_[0]['isoplugin_flavor_id'] == 'flavor-1'
+    assert records_[0]['isoplugin_disk_gb'] == '3'
+    conn.compute.set_server_metadata.assert_not_called()
+
+
+def test_output_image_properties(conn, conf, backend, sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=False, tags=['a'],
+                        visibility='shared')
+
+    b.run()
+
+    output = [c for c in cloud.patch_image.call_args_list
+              if c.args[1] == 'image-' + b.id]
+    first = output[0].kwargs
+    props = first['set']
+    assert props['os_distro'] == 'debian'
+    assert props['os_version'] == '12'
+    assert props['min_disk'] == 3
+    assert props['isoplugin_source_iso_id'] == b.iso.id
+    assert props['isoplugin_source_iso_hash'] == 'sha512:abc'
+    assert props['isoplugin_backend'] == 'unit-fake'
+    assert props['isoplugin_build_id'] == b.id
+    assert props['unit_fake_bus'] == 'scsi'
+    assert 'hw_rescue_device' in first['remove']
+    assert 'instance_uuid' in first['remove']
+    # the backend's own unwanted properties, not another backend's
+    assert 'unit_fake_marker' in first['remove']
+    assert 'os_shutdown_timeout' not in first['remove']
+    assert 'isoplugin_role' not in first['remove']  # temporary until done
+    last = output[-1].kwargs
+    assert last['remove'] == ['isoplugin_role']
+    assert last['set'] == {'visibility': 'shared', 'tags': ['a']}
+
+
+def test_verify_boots_as_the_backend_says(conn, conf, backend, sleeps,
+                                          cloud):
+    b, _events = _build(conn, conf, backend, verify=True)
+    conn.compute.get_server.return_value = fakes.generate_fake_resource(
+        _server.Server, status='ACTIVE')
+    conn.compute.get_server_console_output.return_value = {
+        'output': 'debian login:'}
+    args = {'flavor_id': 'f-verify', 'network_id': None,
+            'block_device_mapping': [{'uuid': 'vol', 'boot_index': 0}]}
+
+    with mock.patch.object(backend, 'verify_server_args',
+                           return_value=args) as how:
+        b.run()
+
+    assert how.call_args.args[1] == 'image-' + b.id
+    verify = conn.compute.create_server.call_args_list[-1].kwargs
+    assert verify['block_device_mapping'] == args['block_device_mapping']
+    assert 'image_id' not in verify
+    assert verify['flavor_id'] == 'f-verify'
+    assert verify['networks'] == 'none'
+    assert verify['metadata']['isoplugin_role'] == 'verify-server'
+    conn.compute.delete_server.assert_any_call(conn.created[-1].id,
+                                               ignore_missing=True)
+    assert {'isoplugin_verified': 'passed'} in cloud.patches('image-' + b.id)
+
+
+def test_default_verify_boots_the_image(conn, conf, backend):
+    b, _events = _build(conn, conf, backend)
+    b.resources.flavor_id = 'f1'
+    b.resources.network_id = 'net-1'
+
+    args = backend.verify_server_args(b.context(), 'img-1')
+
+    assert args == {'image_id': 'img-1', 'flavor_id': 'f1',
+                    'network_id': 'net-1'}
 
 
 def test_failure_names_phase_and_cleans_up(conn, conf, backend, sleeps):
@@ -184,7 +304,6 @@ def test_failure_names_phase_and_cleans_up(conn, conf, backend, sleeps):
         metadata={'isoplugin_build_id': b.id,
                   'isoplugin_role': 'build-server'})
     conn.compute.servers.return_value = [server]
-    conn.compute.find_server.return_value = None
 
     with mock.patch.object(backend, 'detach', side_effect=exception.
                            CloudError(reason='No valid host was found')):
@@ -198,13 +317,13 @@ def test_failure_names_phase_and_cleans_up(conn, conf, backend, sleeps):
     assert [ev['event'] for ev in events][-1] == 'failed'
 
 
-def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps):
+def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps, cloud):
     b, _events = _build(conn, conf, backend)
-    blank = {'id': 'blank-x', 'isoplugin_build_id': b.id,
-             'isoplugin_role': 'blank-disk', 'status': 'active'}
-    other = {'id': 'other', 'isoplugin_build_id': 'b-someone-else',
-             'isoplugin_role': 'blank-disk', 'status': 'active'}
-    conn.listed = {'blank-disk': [blank, other]}
+    record = _image_of(id='record-0', isoplugin_build_id=b.id,
+                       isoplugin_role='build-record', status='queued')
+    other = _image_of(id='other', isoplugin_build_id='b-someone-else',
+                      isoplugin_role='build-record', status='queued')
+    cloud.listed = {'build-record': [record, other]}
 
     with mock.patch.object(backend, 'install_state',
                            side_effect=KeyboardInterrupt):
@@ -213,11 +332,11 @@ def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps):
 
     assert e.value.kwargs['phase'] == 'install'
     # only its own image, even if Glance answered with more
-    conn.image.delete_image.assert_called_once_with('blank-x',
-                                                    ignore_missing=True)
+    cloud.delete_image.assert_called_once_with(conn, 'record-0',
+                                               ignore_missing=True)
 
 
-def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps):
+def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps, cloud):
     b, events = _build(conn, conf, backend, keep_on_error=True)
 
     with mock.patch.object(backend, 'snapshot', side_effect=exception.
@@ -226,11 +345,34 @@ def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps):
             b.run()
 
     conn.compute.delete_server.assert_not_called()
-    conn.image.delete_image.assert_not_called()
-    ops = {op['path']: op['value']
-           for op in conn.image.patch.call_args.kwargs['json']}
-    assert ops['/isoplugin_phase'] == 'failed'
+    cloud.delete_image.assert_not_called()
+    assert cloud.patches('record-0')[-1]['isoplugin_phase'] == 'failed'
     assert 'kept' in [e['event'] for e in events]
+
+
+def test_disk_size_needs_the_capability(conn, conf, backend, sleeps, cloud):
+    b, _events = _build(conn, conf, backend, disk_size=20)
+
+    with mock.patch.object(type(backend), 'CAPABILITIES',
+                           base.Capabilities.UNATTENDED_INSTALL):
+        with pytest.raises(exception.BuildFailed) as e:
+            b.run()
+
+    assert 'cannot choose the system disk size' in str(e.value)
+    assert e.value.kwargs['phase'] == 'prepare'
+    assert backend.calls == ['check_cloud']  # nothing was made
+    cloud.create_image.assert_not_called()
+
+
+def test_interactive_needs_the_capability(conn, conf, backend, sleeps,
+                                          cloud):
+    b, _events = _build(conn, conf, backend, interactive=True)
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert 'cannot run interactive installs' in str(e.value)
+    cloud.create_image.assert_not_called()
 
 
 def test_install_failure_carries_the_fault(conn, conf, backend, sleeps):
@@ -266,7 +408,6 @@ def test_install_timeout(conn, conf, backend):
 
 def test_wait_backs_off_exponentially(conn, conf, backend, sleeps):
     b, _events = _build(conn, conf, backend)
-    b._deadline = None
     answers = iter([(False, 'x')] * 7 + [(True, 'y')])
 
     b.wait(lambda: next(answers), 'thing', 3600)
@@ -285,7 +426,8 @@ def test_wait_stops_when_cancelled(conn, conf, backend, sleeps):
 
 def test_record_fields_carry_the_request(conn, conf, backend):
     b, _events = _build(conn, conf, backend, tags=['x', 'y'])
-    b.state.update(flavor_id='f1', disk_gb=4)
+    b.resources.flavor_id = 'f1'
+    b.resources.disk_gb = 4
 
     fields = b.record_fields('build-server')
 
@@ -294,6 +436,7 @@ def test_record_fields_carry_the_request(conn, conf, backend):
     assert fields['isoplugin_iso_id'] == b.iso.id
     assert fields['isoplugin_tags'] == 'x,y'
     assert fields['isoplugin_flavor_id'] == 'f1'
+    assert fields['isoplugin_disk_gb'] == '4'
     assert fields['isoplugin_client'] == build_mod.CLIENT
     assert all(isinstance(v, str) for v in fields.values())
 
@@ -355,18 +498,25 @@ def test_delete_build_unknown_id(conn, conf):
         build_mod.delete_build(conn, conf, 'b-nothing')
 
 
-def test_finish_build_sets_the_flag(conn, conf):
-    blank = {'id': 'blank-1', 'isoplugin_build_id': 'b-1',
-             'isoplugin_role': 'blank-disk', 'status': 'active'}
-    conn.listed = {'blank-disk': [blank]}
-    conn.current = {'id': 'blank-1'}
+def test_finish_build_sets_the_flag(conn, conf, cloud):
+    cloud.listed = {'build-record': [_image_of(
+        id='record-1', isoplugin_build_id='b-1',
+        isoplugin_role='build-record', status='queued')]}
 
     build_mod.finish_build(conn, conf, 'b-1')
 
-    ops = conn.image.patch.call_args.kwargs['json']
-    assert conn.image.patch.call_args.args[0] == '/images/blank-1'
-    assert ops == [{'op': 'add', 'path': '/isoplugin_finish',
-                    'value': 'requested'}]
+    cloud.patch_image.assert_called_once_with(
+        conn, 'record-1', current={}, set={'isoplugin_finish': 'requested'})
+
+
+def test_finish_is_read_from_the_record(conn, conf, backend, cloud):
+    b, _events = _build(conn, conf, backend)
+    b.record_id = 'record-1'
+    cloud.get_image.return_value = _image_of(id='record-1',
+                                             isoplugin_finish='requested')
+
+    assert b.finish_is_requested()
+    assert cloud.get_image.call_args.args[:2] == (conn, 'record-1')
 
 
 def test_resume_refuses_a_live_build(conn, conf):
@@ -378,25 +528,72 @@ def test_resume_refuses_a_live_build(conn, conf):
         build_mod.resume_build(conn, conf, 'b-1')
 
 
-def test_resume_continues_from_the_recorded_phase(conn, conf, backend,
-                                                  sleeps):
+def _dead_build(conn, cloud, phase):
     host = socket.gethostname()
     server = _server_of('b-1', '%s:%d' % (host, 2 ** 22 + 7), time.time(),
-                        phase='detach')
-    server.metadata.update({'isoplugin_image_name': 'img',
-                            'isoplugin_iso_id': 'iso-1',
-                            'isoplugin_verify': 'false',
-                            'isoplugin_flavor_id': 'f1',
-                            'isoplugin_disk_gb': '2'})
+                        phase=phase)
     conn.compute.servers.return_value = [server]
-    conn.compute.find_server.return_value = None
-    iso = _iso()
-    iso.status = 'active'
-    conn.image.get_image.return_value = iso
+    cloud.listed = {'build-record': [_image_of(
+        id='record-1', status='queued', isoplugin_build_id='b-1',
+        isoplugin_role='build-record', isoplugin_phase=phase,
+        isoplugin_image_name='img', isoplugin_iso_id='iso-1',
+        isoplugin_verify='false', isoplugin_interactive='true',
+        isoplugin_flavor_id='f1', isoplugin_disk_gb='2',
+        isoplugin_backend='unit-fake',
+        isoplugin_client='%s:%d' % (host, 2 ** 22 + 7))]}
+    return server
 
-    build_mod.resume_build(conn, conf, 'b-1', backend=backend)
+
+def resumable(backend):
+    """The test backend, declaring RESUME (it does not by default)."""
+    return mock.patch.object(
+        type(backend), 'CAPABILITIES',
+        backend.CAPABILITIES | base.Capabilities.RESUME)
+
+
+def test_resume_continues_from_the_recorded_phase(conn, conf, backend,
+                                                  sleeps, cloud):
+    server = _dead_build(conn, cloud, 'detach')
+    iso = _iso()
+    iso.status = 'active'  # the snapshot reads the same fake
+    cloud.get_image.return_value = iso
+
+    with resumable(backend):
+        build_mod.resume_build(conn, conf, 'b-1', backend=backend)
 
     assert backend.calls == ['detach', 'snapshot']
+    ctx = backend.contexts[0]
+    assert ctx.resources == base.BuildResources(
+        server_id=server.id, flavor_id='f1', disk_gb=2)
+    assert ctx.iso is iso
+    assert ctx.request.interactive is True and ctx.request.name == 'img'
+    # the same record image carries on
+    assert cloud.patches('record-1')[0]['isoplugin_phase'] == 'detach'
+
+
+def test_resume_needs_the_capability(conn, conf, backend, cloud):
+    _dead_build(conn, cloud, 'detach')
+
+    with pytest.raises(exception.BuildNotResumable) as e:
+        build_mod.resume_build(conn, conf, 'b-1', backend=backend)
+
+    assert 'the unit-fake backend cannot resume builds' in str(e.value)
+    assert backend.calls == []
+
+
+def test_resume_from_cleanup_only_cleans_up(conn, conf, backend, sleeps,
+                                            cloud):
+    server = _dead_build(conn, cloud, 'cleanup')
+
+    with resumable(backend):
+        assert build_mod.resume_build(conn, conf, 'b-1',
+                                      backend=backend) is None
+
+    assert backend.calls == []
+    conn.compute.delete_server.assert_called_once_with(
+        server.id, ignore_missing=True)
+    cloud.delete_image.assert_called_once_with(conn, 'record-1',
+                                               ignore_missing=True)
 
 
 def test_resolve_iso_refuses_retired(conf):

@@ -19,6 +19,7 @@ from unittest import mock
 import uuid
 
 from openstack.compute.v2 import flavor as flavor_mod
+from openstack import exceptions as sdk_exc
 from oslo_config import cfg
 
 from isoplugin.backends import base
@@ -50,16 +51,25 @@ class TestNovaRescue(test_base.TestCase):
         self.backend = nova_rescue.NovaRescueBackend(self.conf)
         self.server_id = uuid.uuid4().hex
         self.iso_id = uuid.uuid4().hex
-        self.build = build_mod.Build(
-            self.cloud, self.conf,
-            build_mod.BuildRequest(iso='x', name='img'),
-            backend=self.backend, build_id='b-123')
-        self.build.iso = mock.Mock(id=self.iso_id)
-        self.build.state['server_id'] = self.server_id
-        self.build._deadline = None
-        patcher = mock.patch.object(build_mod, '_sleep', return_value=False)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        # the backend is tested with its context alone (no pipeline)
+        self.waited = []
+        self.ctx = base.BuildContext(
+            build_id='b-123', conn=self.cloud, conf=self.conf,
+            request=build_mod.BuildRequest(iso='x', name='img'),
+            iso=mock.Mock(id=self.iso_id),
+            resources=base.BuildResources(server_id=self.server_id),
+            wait=self._wait,
+            record_fields=lambda role: {'isoplugin_build_id': 'b-123',
+                                        'isoplugin_role': role})
+
+    def _wait(self, probe, what, timeout):
+        # polls without sleeping, as the pipeline's wait would
+        self.waited.append(what)
+        for _i in range(20):
+            done, status = probe()
+            if done:
+                return status
+        raise AssertionError('probe never done: %s' % what)
 
     def _discovery(self, max_version):
         path = _version_file(max_version)
@@ -108,8 +118,25 @@ class TestNovaRescue(test_base.TestCase):
 
         self.assert_calls()
 
-    def test_start_install_rescues_with_the_iso_at_2_87(self):
+    def test_start_install_rescues_with_the_iso_at_2_87_or_later(self):
         self._discovery('2.96')
+        self.register_uris([
+            self._server('ACTIVE'),
+            # openstacksdk's rescue_server, at the highest microversion
+            self._action(
+                validate=dict(
+                    json={'rescue': {'rescue_image_ref': self.iso_id}},
+                    headers={'OpenStack-API-Version': 'compute 2.96'}),
+                status_code=200, body={'adminPass': 'x'}),
+        ])
+
+        self.backend.start_install(self.ctx)
+
+        self.assert_calls()
+
+    def test_start_install_overrides_an_older_pinned_microversion(self):
+        self._discovery('2.96')
+        self.cloud.compute.default_microversion = '2.1'
         self.register_uris([
             self._server('ACTIVE'),
             self._action(
@@ -119,15 +146,30 @@ class TestNovaRescue(test_base.TestCase):
                 status_code=200, body={'adminPass': 'x'}),
         ])
 
-        self.backend.start_install(self.build)
+        self.backend.start_install(self.ctx)
 
+        self.assert_calls()
+
+    def test_start_install_refused(self):
+        self._discovery('2.96')
+        self.register_uris([
+            self._server('ACTIVE'),
+            self._action(status_code=409, body={'conflictingRequest': {
+                'message': 'Cannot rescue a volume-backed instance',
+                'code': 409}}),
+        ])
+
+        with self.assertRaises(sdk_exc.ConflictException) as e:
+            self.backend.start_install(self.ctx)
+
+        self.assertIn('volume-backed', str(e.exception))
         self.assert_calls()
 
     def test_start_install_does_not_rescue_twice(self):
         self._discovery('2.96')
         self.register_uris([self._server('RESCUE')])
 
-        self.backend.start_install(self.build)
+        self.backend.start_install(self.ctx)
 
         self.assert_calls()
 
@@ -140,7 +182,7 @@ class TestNovaRescue(test_base.TestCase):
             self._server('SHUTOFF', power_state=4),
         ])
 
-        states = [self.backend.install_state(self.build) for _i in range(4)]
+        states = [self.backend.install_state(self.ctx) for _i in range(4)]
 
         self.assertEqual(base.InstallState.RUNNING, states[0][0])
         self.assertEqual(base.InstallState.FINISHED, states[1][0])
@@ -165,11 +207,12 @@ class TestNovaRescue(test_base.TestCase):
             self._server('SHUTOFF', power_state=4),
         ])
 
-        self.backend.detach(self.build)
+        self.backend.detach(self.ctx)
 
         self.assert_calls()
 
     def test_snapshot_returns_the_image_id(self):
+        self._discovery('2.96')
         self.register_uris([
             self._action(
                 validate=dict(json={'createImage': {
@@ -178,13 +221,66 @@ class TestNovaRescue(test_base.TestCase):
                 body={'image_id': 'new-image'}),
         ])
 
-        image_id = self.backend.snapshot(self.build, 'img',
+        image_id = self.backend.snapshot(self.ctx, 'img',
                                          {'isoplugin_build_id': 'b-123'})
 
         self.assertEqual('new-image', image_id)
         self.assert_calls()
+        self.assertEqual(
+            'compute 2.45',
+            self.adapter.request_history[-1].headers['OpenStack-API-Version'])
+
+    def test_boot_creates_the_server_with_its_record(self):
+        self._discovery('2.96')
+        self.ctx.resources = base.BuildResources(
+            disk_image_id='blank-1', flavor_id='f1', network_id='net-1')
+        self.register_uris([
+            dict(method='POST',
+                 uri=self.get_mock_url('compute', 'public',
+                                       append=['servers']),
+                 validate=dict(json={'server': {
+                     'name': 'isoplugin-build-b-123', 'imageRef': 'blank-1',
+                     'flavorRef': 'f1', 'networks': [{'uuid': 'net-1'}],
+                     'metadata': {'isoplugin_build_id': 'b-123',
+                                  'isoplugin_role': 'build-server'}}}),
+                 json={'server': {'id': self.server_id, 'status': 'BUILD'}}),
+            self._server('BUILD', task_state='spawning'),
+            self._server('ACTIVE'),
+        ])
+
+        self.backend.boot(self.ctx)
+
+        self.assertEqual(self.server_id, self.ctx.resources.server_id)
+        self.assert_calls()
+
+    def test_describe_failure_reads_instance_actions(self):
+        self._discovery('2.96')
+        actions = self.get_mock_url('compute', 'public',
+                                    append=['servers', self.server_id,
+                                            'os-instance-actions'])
+        self.register_uris([
+            self._server('SHUTOFF'),
+            dict(method='GET', uri=actions,
+                 json={'instanceActions': [
+                     {'action': 'createImage', 'request_id': 'req-2',
+                      'message': None},
+                     {'action': 'stop', 'request_id': 'req-1',
+                      'message': None}]}),
+            dict(method='GET', uri=actions + '/req-2',
+                 json={'instanceAction': {
+                     'action': 'createImage', 'request_id': 'req-2',
+                     'message': None,
+                     'events': [{'event': 'compute_snapshot_instance',
+                                 'result': 'Error',
+                                 'details': 'disk full'}]}}),
+        ])
+
+        self.assertEqual('createImage: disk full',
+                         self.backend.describe_failure(self.ctx))
+        self.assert_calls()
 
     def test_console_url_tries_console_types(self):
+        self._discovery('2.96')
         url = self.get_mock_url('compute', 'public',
                                 append=['servers', self.server_id,
                                         'remote-consoles'])
@@ -200,7 +296,7 @@ class TestNovaRescue(test_base.TestCase):
         ])
 
         self.assertEqual(('spice-html5', 'http://c/spice'),
-                         self.backend.console_url(self.build))
+                         self.backend.console_url(self.ctx))
         self.assert_calls()
 
     def test_prepare_blank_disk_carries_bus_and_no_shutdown_wait(self):
@@ -222,7 +318,7 @@ class TestNovaRescue(test_base.TestCase):
 
         with mock.patch.object(self.backend, '_choose_flavor',
                                return_value=flavor):
-            self.backend.prepare(self.build)
+            self.backend.prepare(self.ctx)
 
         self.assert_calls()
         post = [r for r in self.adapter.request_history
@@ -233,10 +329,15 @@ class TestNovaRescue(test_base.TestCase):
         self.assertEqual('0', post['os_shutdown_timeout'])
         self.assertEqual('raw', post['disk_format'])
         self.assertEqual('b-123', post['isoplugin_build_id'])
-        self.assertEqual(build_mod.ROLE_BLANK, post['isoplugin_role'])
-        self.assertEqual(blank_id, self.build.state['blank_id'])
-        self.assertEqual(2, self.build.state['disk_gb'])
-        self.assertIn('os_shutdown_timeout', build_mod.UNWANTED_PROPERTIES)
+        self.assertEqual(base.ROLE_BLANK, post['isoplugin_role'])
+        self.assertEqual(blank_id, self.ctx.resources.disk_image_id)
+        self.assertEqual(2, self.ctx.resources.disk_gb)
+        self.assertEqual('f1', self.ctx.resources.flavor_id)
+        # the backend, not the pipeline, keeps it off the output
+        self.assertIn('os_shutdown_timeout',
+                      nova_rescue.NovaRescueBackend.UNWANTED_PROPERTIES)
+        self.assertNotIn('os_shutdown_timeout',
+                         build_mod.UNWANTED_PROPERTIES)
 
     def test_image_properties_from_configuration(self):
         self.conf.set_override('image_properties',
@@ -245,4 +346,4 @@ class TestNovaRescue(test_base.TestCase):
 
         self.assertEqual({'hw_disk_bus': 'virtio',
                           'hw_qemu_guest_agent': 'yes'},
-                         self.backend.image_properties(self.build))
+                         self.backend.image_properties(self.ctx))

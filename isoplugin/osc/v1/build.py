@@ -13,11 +13,12 @@
 """``openstack iso build create|list|show|delete|resume|finish``.
 
 Thin commands: argument mapping and formatting; the pipeline is
-:mod:`isoplugin.build`.
+:mod:`isoplugin.build`, the builds the cloud shows are
+:mod:`isoplugin.records`, the background worker of ``--no-wait`` is
+:mod:`isoplugin.background`.
 """
 
 import logging
-import os
 import sys
 
 from osc_lib.command import command
@@ -77,7 +78,10 @@ def _image_columns(image):
 
 
 class CreateBuild(command.ShowOne):
-    """Build a bootable image from an installer ISO."""
+    """Build a bootable image from an installer ISO.
+
+    One ISO shows the new image; several show one row per ISO.
+    """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -169,7 +173,11 @@ class CreateBuild(command.ShowOne):
                 build = build_mod.Build(conn, conf, requests[0],
                                         progress=progress)
                 if not parsed_args.wait:
-                    return self._detach(build)
+                    from isoplugin import background
+
+                    pid, _log = background.run_in_background(
+                        build, progress=_Progress)
+                    return ('build_id', 'worker_pid'), (build.id, pid)
                 image = build.run()
                 return _image_columns(image)
             rows = []
@@ -189,41 +197,37 @@ class CreateBuild(command.ShowOne):
 
             raise exceptions.CommandError('%d of %d builds failed'
                                           % (len(failed), len(requests)))
-        return ('iso', 'image'), (
-            [r[0] for r in rows], [r[1] for r in rows])
+        return ('iso', 'image'), [r[:2] for r in rows]
 
-    def _detach(self, build):
-        """Fork: the child drives the build, the parent shows its id."""
-        pid = os.fork()
-        if pid:
-            return ('build_id', 'worker_pid'), (build.id, pid)
-        code = 0
-        try:
-            os.setsid()
-            log = os.path.join(os.path.expanduser('~'), '.cache',
-                               'isoplugin')
-            os.makedirs(log, exist_ok=True)
-            fd = os.open(os.path.join(log, 'build-%s.log' % build.id),
-                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            build.progress = _Progress(os.fdopen(os.dup(fd), 'w'))
-            build.run()
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
+    def produce_output(self, parsed_args, column_names, data):
+        if len(parsed_args.iso) == 1:
+            return super().produce_output(parsed_args, column_names, data)
+        # several ISOs: one row per ISO, as a Lister shows them
+        from osc_lib import exceptions
+
+        if not hasattr(self.formatter, 'emit_list'):
+            raise exceptions.CommandError(
+                '-f %s shows one build; with several ISOs use table, '
+                'value, json or yaml' % parsed_args.formatter)
+        columns, selector = self._generate_columns_and_selector(
+            parsed_args, column_names)
+        if selector:
+            data = [list(self._compress_iterable(row, selector))
+                    for row in data]
+        self.formatter.emit_list(columns, data, self.app.stdout,
+                                 parsed_args)
+        return 0
 
 
 class ListBuild(command.Lister):
     """List builds the cloud shows (running, failed, orphaned)."""
 
     def take_action(self, parsed_args):
-        from isoplugin import build as build_mod
+        from isoplugin import records
 
         client = self.app.client_manager.iso
         with utils.command_errors():
-            builds = build_mod.list_builds(client.conn, client.conf)
+            builds = records.list_builds(client.conn, client.conf)
         return (('Build', 'Status', 'Phase', 'ISO', 'Image name', 'Client',
                  'Heartbeat age', 'Resources'),
                 [(b.id, b.status, b.phase, b.record.get('iso_id'),
@@ -240,12 +244,12 @@ class ShowBuild(command.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
-        from isoplugin import build as build_mod
+        from isoplugin import records
 
         client = self.app.client_manager.iso
         with utils.command_errors():
-            info = build_mod.show_build(client.conn, client.conf,
-                                        parsed_args.build)
+            info = records.show_build(client.conn, client.conf,
+                                      parsed_args.build)
         data = dict(info.record)
         data.update({'build_id': info.id, 'status': info.status,
                      'phase': info.phase, 'heartbeat_age': int(info.age),
@@ -275,16 +279,16 @@ class DeleteBuild(command.Command):
     def take_action(self, parsed_args):
         from osc_lib import exceptions
 
-        from isoplugin import build as build_mod
+        from isoplugin import records
 
         if not parsed_args.build and not parsed_args.orphans:
             raise exceptions.CommandError('give build ids or --orphans')
         client = self.app.client_manager.iso
         with utils.command_errors():
             for build_id in parsed_args.build:
-                build_mod.delete_build(client.conn, client.conf, build_id)
+                records.delete_build(client.conn, client.conf, build_id)
             if parsed_args.orphans:
-                deleted = build_mod.delete_orphans(
+                deleted = records.delete_orphans(
                     client.conn, client.conf, parsed_args.older_than)
                 for build_id in deleted:
                     self.app.stdout.write('deleted %s\n' % build_id)
@@ -320,9 +324,9 @@ class FinishBuild(command.Command):
         return parser
 
     def take_action(self, parsed_args):
-        from isoplugin import build as build_mod
+        from isoplugin import records
 
         client = self.app.client_manager.iso
         with utils.command_errors():
-            build_mod.finish_build(client.conn, client.conf,
-                                   parsed_args.build)
+            records.finish_build(client.conn, client.conf,
+                                 parsed_args.build)

@@ -13,6 +13,7 @@
 """``openstack iso build ...``: argument mapping and formatting."""
 
 import io
+import json
 from unittest import mock
 
 from openstack import connection
@@ -21,10 +22,12 @@ from openstack.test import fakes
 from osc_lib import exceptions as osc_exc
 import pytest
 
+from isoplugin import background
 from isoplugin import build as build_mod
 from isoplugin import exception
 from isoplugin.osc import plugin
 from isoplugin.osc.v1 import build as build_cmd
+from isoplugin import records
 
 
 @pytest.fixture
@@ -88,12 +91,89 @@ def test_create_failure_is_a_command_error(app):
     assert 'install' in str(e.value) and 'fault text' in str(e.value)
 
 
+def test_no_wait_hands_the_build_to_the_background(app):
+    with mock.patch.object(build_mod, 'Build') as build, \
+            mock.patch.object(background, 'run_in_background',
+                              return_value=(4242, '/x.log')) as bg:
+        build.return_value.id = 'b-1'
+        columns, values = _run(build_cmd.CreateBuild, app,
+                               ['iso', '--name', 'img', '--no-wait'])
+
+    assert (columns, values) == (('build_id', 'worker_pid'), ('b-1', 4242))
+    assert bg.call_args.args == (build.return_value,)
+    assert bg.call_args.kwargs == {'progress': build_cmd._Progress}
+    build.return_value.run.assert_not_called()
+
+
+def _several(app, argv, results):
+    cmd = build_cmd.CreateBuild(app, None)
+    parsed = cmd.get_parser('openstack iso build').parse_args(argv)
+    with mock.patch.object(build_mod, 'build_images',
+                           return_value=iter(results)):
+        columns, data = cmd.take_action(parsed)
+    return cmd, parsed, columns, data
+
+
+def test_several_isos_give_one_row_per_iso(app):
+    images = [fakes.generate_fake_resource(_image.Image) for _i in (1, 2)]
+    requests = [mock.Mock(iso='a'), mock.Mock(iso='b')]
+
+    cmd, parsed, columns, data = _several(
+        app, ['a', 'b', '--name', 'img'], zip(requests, images))
+
+    assert columns == ('iso', 'image')
+    assert list(data) == [('a', images[0].id), ('b', images[1].id)]
+
+
+def test_several_isos_print_as_a_list(app):
+    images = [fakes.generate_fake_resource(_image.Image) for _i in (1, 2)]
+    requests = [mock.Mock(iso='a'), mock.Mock(iso='b')]
+    cmd = build_cmd.CreateBuild(app, None)
+    parsed = cmd.get_parser('openstack iso build').parse_args(
+        ['a', 'b', '--name', 'img', '-f', 'json'])
+
+    with mock.patch.object(build_mod, 'build_images',
+                           return_value=zip(requests, images)):
+        assert cmd.run(parsed) == 0
+
+    assert json.loads(app.stdout.getvalue()) == [
+        {'iso': 'a', 'image': images[0].id},
+        {'iso': 'b', 'image': images[1].id}]
+
+
+def test_one_iso_prints_one_image(app):
+    image = fakes.generate_fake_resource(_image.Image, name='img')
+    cmd = build_cmd.CreateBuild(app, None)
+    parsed = cmd.get_parser('openstack iso build').parse_args(
+        ['a', '--name', 'img', '-f', 'json'])
+
+    with mock.patch.object(build_mod, 'Build') as build:
+        build.return_value.run.return_value = image
+        assert cmd.run(parsed) == 0
+
+    shown = json.loads(app.stdout.getvalue())
+    assert shown['id'] == image.id and shown['name'] == 'img'
+
+
+def test_several_isos_one_fails(app, capsys):
+    image = fakes.generate_fake_resource(_image.Image)
+    results = [(mock.Mock(iso='a'), image),
+               (mock.Mock(iso='b'), exception.BuildFailed(
+                   build_id='b-2', phase='boot', reason='no host'))]
+
+    with pytest.raises(osc_exc.CommandError) as e:
+        _several(app, ['a', 'b', '--name', 'img'], results)
+
+    assert '1 of 2 builds failed' in str(e.value)
+    assert 'b: Build b-2 failed in phase boot' in capsys.readouterr().err
+
+
 def test_list_formats_builds(app):
-    info = build_mod.BuildInfo(id='b-1', phase='install', status='orphaned',
-                               record={'iso_id': 'i', 'image_name': 'n',
-                                       'client': 'h:1'},
-                               resources=[mock.Mock()], age=12.5)
-    with mock.patch.object(build_mod, 'list_builds', return_value=[info]):
+    info = records.BuildInfo(id='b-1', phase='install', status='orphaned',
+                             record={'iso_id': 'i', 'image_name': 'n',
+                                     'client': 'h:1'},
+                             resources=[mock.Mock()], age=12.5)
+    with mock.patch.object(records, 'list_builds', return_value=[info]):
         columns, rows = _run(build_cmd.ListBuild, app, [])
 
     assert rows == [('b-1', 'orphaned', 'install', 'i', 'n', 'h:1', 12, 1)]
@@ -105,7 +185,7 @@ def test_delete_needs_ids_or_orphans(app):
 
 
 def test_delete_orphans_older_than(app):
-    with mock.patch.object(build_mod, 'delete_orphans',
+    with mock.patch.object(records, 'delete_orphans',
                            return_value=['b-1']) as delete:
         _run(build_cmd.DeleteBuild, app, ['--orphans', '--older-than',
                                           '60'])
@@ -116,7 +196,7 @@ def test_delete_orphans_older_than(app):
 
 
 def test_finish_calls_the_library(app):
-    with mock.patch.object(build_mod, 'finish_build') as finish:
+    with mock.patch.object(records, 'finish_build') as finish:
         _run(build_cmd.FinishBuild, app, ['b-1'])
 
     finish.assert_called_once_with(app.client_manager.iso.conn,
