@@ -39,7 +39,9 @@ xorriso writes ISO 9660 with Rock Ridge and Joliet, not UDF: Windows media
 (UDF only) cannot be prepared this way (the Windows profile says so).
 
 Requires the ``xorriso`` program (Debian/Ubuntu ``xorriso``, Fedora/RHEL
-``xorriso``).
+``xorriso``). ``mtools`` is needed where a UEFI menu lives inside the EFI
+image (Fedora, RHEL and their rebuilds); without it that menu is left as
+it was and the manifest says so.
 """
 
 import dataclasses
@@ -76,6 +78,8 @@ class Manifest(object):
     :ivar kernel_args: the extra kernel arguments asked for.
     :ivar variables: the variables used, secret ones shown as ``***``.
     :ivar properties: image properties for the images built from it.
+    :ivar warnings: what the copy lacks, e.g. a UEFI menu inside an EFI
+        image left as it was because mtools is missing.
     """
 
     source: str
@@ -88,6 +92,7 @@ class Manifest(object):
     kernel_args: list
     variables: dict
     properties: dict
+    warnings: list = dataclasses.field(default_factory=list)
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -241,6 +246,7 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
             changes = [{'path': c.path, 'action': c.action, 'note': c.note,
                         'sha256': _sha256(c.local)} for c in ctx.changes]
             properties = profile.image_properties(files, resolved)
+            warnings = list(ctx.warnings)
         except BaseException:
             os.unlink(out)
             raise
@@ -251,7 +257,8 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
         detected=looked_at, answer_kind=profile.answer_kind,
         answer_sha256=hashlib.sha256(answer.encode('utf-8')).hexdigest(),
         changes=changes, kernel_args=list(kernel_args),
-        variables=profile.redact(resolved), properties=properties)
+        variables=profile.redact(resolved), properties=properties,
+        warnings=warnings)
     LOG.info('Prepared %(out)s from %(src)s with profile %(profile)s: '
              '%(n)d file(s) changed',
              {'out': out, 'src': source, 'profile': profile.name,

@@ -59,6 +59,7 @@ class AnacondaProfile(base.Profile):
     boot_entry = r'^linux$|^install'
     isolinux_configs = ('isolinux/isolinux.cfg',)
     grub_configs = ('EFI/BOOT/grub.cfg', 'boot/grub2/grub.cfg')
+    efi_image_configs = (('images/efiboot.img', 'EFI/BOOT/grub.cfg'),)
 
     def context(self, values):
         fields = dict(values)

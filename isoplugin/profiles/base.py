@@ -31,6 +31,8 @@ import os
 import posixpath
 import re
 import shlex
+import shutil
+import subprocess
 
 from oslo_log import log as logging
 
@@ -154,6 +156,7 @@ class PrepareContext(object):
     :ivar kernel_args: extra kernel arguments the user asked for.
     :ivar values: the profile's resolved variables (:meth:`Profile.resolve`).
     :ivar changes: the :class:`Change` list, in order.
+    :ivar warnings: what could not be done, for the manifest and the user.
     """
 
     def __init__(self, files, workdir, kernel_args=(), values=None):
@@ -162,12 +165,19 @@ class PrepareContext(object):
         self.kernel_args = tuple(kernel_args)
         self.values = values or {}
         self.changes = []
+        self.warnings = []
         self._n = 0
 
     def _local(self, path):
         self._n += 1
         return os.path.join(self.workdir, '%03d-%s' % (
             self._n, os.path.basename(path.rstrip('/')) or 'file'))
+
+    def warn(self, message):
+        """Record something the copy lacks (it is still usable)."""
+        LOG.warning('%(source)s: %(message)s',
+                    {'source': self.files.name, 'message': message})
+        self.warnings.append(message)
 
     def read_text(self, path):
         """The text of a file of the source image (UTF-8, lenient)."""
@@ -248,6 +258,10 @@ class Profile(object, metaclass=abc.ABCMeta):
     :cvar isolinux_configs: isolinux/syslinux files (BIOS menus).
     :cvar grub_configs: GRUB files (UEFI menus, and BIOS on GRUB-only
         media).
+    :cvar efi_image_configs: ``(EFI image, GRUB file inside it)`` pairs:
+        menus that UEFI firmware reads from the El Torito EFI image (a FAT
+        image) rather than from the ISO, as lorax makes them; rewritten
+        with mtools when it is installed.
     :cvar os_type: ``linux`` or ``windows``.
     :cvar os_distro: ``os_distro`` when the ISO does not tell.
     :cvar properties_extra: image properties the family's output has.
@@ -264,6 +278,7 @@ class Profile(object, metaclass=abc.ABCMeta):
     boot_entry = None
     isolinux_configs = ('isolinux/isolinux.cfg',)
     grub_configs = ('boot/grub/grub.cfg',)
+    efi_image_configs = ()
     os_type = 'linux'
     os_distro = None
     properties_extra = {'hw_qemu_guest_agent': 'yes'}
@@ -483,6 +498,10 @@ class Profile(object, metaclass=abc.ABCMeta):
                                      'kernel arguments') % title)
                 initrds += found
                 edited.append(path)
+        for image, inner in self.efi_image_configs:
+            if ctx.files.exists(image) and self._rewrite_efi_image(
+                    ctx, image, inner, entry_re, before, after):
+                edited.append('%s:%s' % (image, inner))
         looked = list(self.isolinux_configs) + list(self.grub_configs)
         if looked and not edited:
             raise exception.PrepareFailed(
@@ -491,6 +510,42 @@ class Profile(object, metaclass=abc.ABCMeta):
                 ', '.join('/' + p for p in looked))
         LOG.debug('Rewrote boot menus %(menus)s', {'menus': edited})
         return list(dict.fromkeys(initrds))
+
+    def _rewrite_efi_image(self, ctx, image, inner, entry_re, before,
+                           after):
+        mtype, mcopy = shutil.which('mtype'), shutil.which('mcopy')
+        if not (mtype and mcopy):
+            ctx.warn(_('the UEFI menu inside /%s was not rewritten: mtools '
+                       'is not installed') % image)
+            return False
+        env = dict(os.environ, MTOOLS_SKIP_CHECK='1')
+        local = ctx.copy_out(image)
+        proc = subprocess.run([mtype, '-i', local, '::/' + inner],
+                              capture_output=True, env=env)
+        result = None
+        if proc.returncode == 0:
+            result = bootcfg.edit_grub(proc.stdout.decode('utf-8', 'replace'),
+                                       entry_re, before, after)
+        if result is None:  # not FAT, no such file, or no kernel entry
+            os.unlink(local)
+            return False
+        new, title, _found = result
+        with open(local + '.cfg', 'w', encoding='utf-8') as f:
+            f.write(new)
+        proc = subprocess.run([mcopy, '-o', '-i', local, local + '.cfg',
+                               '::/' + inner], capture_output=True, env=env)
+        if proc.returncode != 0:
+            raise exception.PrepareFailed(
+                source=ctx.files.name,
+                reason=_('cannot write /%(inner)s into /%(image)s: '
+                         '%(err)s') % {'inner': inner, 'image': image,
+                                       'err': proc.stderr.decode(
+                                           'utf-8', 'replace').strip()})
+        ctx.put_file(image, local, _('EFI image: its GRUB menu (%(inner)s):'
+                                     ' default %(title)s, no wait, kernel '
+                                     'arguments') % {'inner': inner,
+                                                     'title': title})
+        return True
 
     # -- output ------------------------------------------------------------
 

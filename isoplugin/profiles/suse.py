@@ -53,6 +53,7 @@ class SuseProfile(base.Profile):
     boot_entry = r'^linux$|^install'
     isolinux_configs = ('boot/x86_64/loader/isolinux.cfg',)
     grub_configs = ('EFI/BOOT/grub.cfg', 'boot/grub2/grub.cfg')
+    efi_image_configs = (('boot/x86_64/efi', 'EFI/BOOT/grub.cfg'),)
     os_distro = 'opensuse'
     cloud_packages = ('openssh', 'cloud-init', 'growpart',
                       'qemu-guest-agent')

@@ -12,7 +12,8 @@ written by xorriso with the options the distributions' own build tools use:
 * ``ubuntu``: GRUB BIOS entry, the EFI image as an appended GPT partition
   (``-append_partition 2`` + ``--interval:appended_partition_2``), as
   Ubuntu 22.04 and later;
-* ``anaconda``: isolinux + ``images/efiboot.img``, isohybrid MBR + GPT
+* ``anaconda``: isolinux + ``images/efiboot.img`` (a FAT image with its
+  own copy of the UEFI menu, made with mtools), isohybrid MBR + GPT
   (lorax's options), with ``.treeinfo``;
 * ``suse``: isolinux in ``boot/x86_64/loader`` + an EFI image;
 * ``windows``: UDF only (pycdlib), with ``sources/install.wim``, as
@@ -190,6 +191,45 @@ WINDOWS_FILES = {
 }
 
 
+def _fat_image(path, files):
+    """Write a FAT image (1.44 MB geometry) holding ``files`` (mtools)."""
+    tools = [shutil.which(t) for t in ('mformat', 'mmd', 'mcopy')]
+    if not all(tools):
+        raise RuntimeError('mtools is not installed (apt-get install '
+                           'mtools): the anaconda-like test ISO has a FAT '
+                           'EFI image')
+    mformat, mmd, mcopy = tools
+    env = dict(os.environ, MTOOLS_SKIP_CHECK='1')
+    if os.path.exists(path):
+        os.unlink(path)
+    subprocess.run([mformat, '-C', '-f', '1440', '-i', path, '::'],
+                   check=True, capture_output=True, env=env)
+    dirs = sorted({os.path.dirname(n) for n in files} - {''})
+    made = set()
+    for d in dirs:
+        parts = d.split('/')
+        for i in range(1, len(parts) + 1):
+            sub = '/'.join(parts[:i])
+            if sub not in made:
+                subprocess.run([mmd, '-i', path, '::/' + sub], check=True,
+                               capture_output=True, env=env)
+                made.add(sub)
+    for name, data in files.items():
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            subprocess.run([mcopy, '-i', path, f.name, '::/' + name],
+                           check=True, capture_output=True, env=env)
+
+
+def read_fat_file(image, name):
+    """The content of ``name`` in the FAT image file ``image`` (mtools)."""
+    return subprocess.run(
+        ['mtype', '-i', image, '::/' + name], check=True,
+        capture_output=True,
+        env=dict(os.environ, MTOOLS_SKIP_CHECK='1')).stdout
+
+
 def make(family, path):
     """Write ``family``'s image to ``path``; return ``path``."""
     if family == 'windows':
@@ -216,6 +256,12 @@ def make(family, path):
             os.makedirs(os.path.dirname(full), exist_ok=True)
             with open(full, 'wb') as f:
                 f.write(data.encode() if isinstance(data, str) else data)
+        if family == 'anaconda':
+            # lorax copies the UEFI menu into the EFI image: firmware
+            # booting the CD reads that copy, not the ISO's.
+            _fat_image(os.path.join(tree, 'images', 'efiboot.img'), {
+                'EFI/BOOT/grub.cfg': files['EFI/BOOT/grub.cfg'],
+                'EFI/BOOT/BOOTX64.EFI': b'MZ shim\n'})
         blobs = {'@mbr': _MBR, '@efi': _EFI_IMG}
         for name, data in blobs.items():
             with open(os.path.join(tmp, name[1:]), 'wb') as f:

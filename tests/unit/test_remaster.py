@@ -188,6 +188,43 @@ def test_anaconda_and_suse(distro_isos, out_dir, family, answer, bios,
         assert re.search(r'linuxefi /\S+ .*%s.*console=ttyS0,115200n8 '
                          r'inst.debug' % re.escape(arg), uefi_text)
     assert boot_equipment(out) == boot_equipment(src)
+    assert manifest.warnings == []
+
+
+def test_anaconda_uefi_menu_inside_the_efi_image(distro_isos, out_dir,
+                                                 tmp_path):
+    out, manifest = remaster.prepare(distro_isos['anaconda'],
+                                     output_dir=out_dir)
+    assert '/images/efiboot.img' in {c['path'] for c in manifest.changes}
+    img = str(tmp_path / 'efiboot.img')
+    with _files(out) as files, open(img, 'wb') as f:
+        files.copy('images/efiboot.img', f)
+        size = files.lookup('images/efiboot.img').size
+    with _files(distro_isos['anaconda']) as files:
+        assert files.lookup('images/efiboot.img').size == size
+    grub = make_distro_iso.read_fat_file(img, 'EFI/BOOT/grub.cfg').decode()
+    assert 'set default=0' in grub and 'set timeout=1' in grub
+    assert 'quiet inst.ks=cdrom:/ks.cfg inst.text console=tty0' in grub
+    assert make_distro_iso.read_fat_file(
+        img, 'EFI/BOOT/BOOTX64.EFI') == b'MZ shim\n'
+
+
+def test_without_mtools_the_efi_image_is_kept_and_said(distro_isos,
+                                                       out_dir):
+    real = shutil.which
+
+    def which(name):
+        return None if name.startswith('m') else real(name)
+
+    with mock.patch('shutil.which', side_effect=which):
+        out, manifest = remaster.prepare(distro_isos['anaconda'],
+                                         output_dir=out_dir)
+    assert manifest.warnings == [
+        'the UEFI menu inside /images/efiboot.img was not rewritten: '
+        'mtools is not installed']
+    assert '/images/efiboot.img' not in {c['path']
+                                         for c in manifest.changes}
+    assert '/EFI/BOOT/grub.cfg' in {c['path'] for c in manifest.changes}
 
 
 def test_isohybrid_layout_kept_exactly(distro_isos, out_dir):
