@@ -94,9 +94,10 @@ OPTS = [
     cfg.IntOpt('heartbeat_interval',
                default=60, min=5,
                help='Seconds between two heartbeats a running build writes '
-                    'into its server metadata (isoplugin_heartbeat), so '
-                    'that other clients can tell a live build from an '
-                    'orphaned one.'),
+                    'into its build record (isoplugin_heartbeat, a '
+                    'property of the build\'s record image), so that '
+                    'other clients can tell a live build from an orphaned '
+                    'one.'),
     cfg.IntOpt('orphan_timeout',
                default=900, min=60,
                help='A build whose last heartbeat is older than this many '

@@ -1,0 +1,218 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""isoplugin.compute, request by request."""
+
+import json
+import os
+import tempfile
+import uuid
+
+from openstack import exceptions as sdk_exc
+
+from isoplugin import compute
+from tests.unit import base as test_base
+
+
+class TestCompute(test_base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.server_id = uuid.uuid4().hex
+        body = {'version': {'id': 'v2.1', 'status': 'CURRENT',
+                            'version': '2.96', 'min_version': '2.1',
+                            'links': [{'href': 'https://compute.example.'
+                                               'com/v2.1/', 'rel': 'self'}]}}
+        fd, path = tempfile.mkstemp(suffix='.json')
+        with os.fdopen(fd, 'w') as f:
+            json.dump(body, f)
+        self.addCleanup(os.unlink, path)
+        self.use_compute_discovery(compute_version_json=path)
+
+    def _url(self, *parts):
+        return self.get_mock_url('compute', 'public',
+                                 append=['servers', self.server_id] +
+                                 list(parts))
+
+    def _action(self, body, status_code=202, json_body=None,
+                microversion='2.96'):
+        return dict(method='POST', uri=self._url('action'),
+                    status_code=status_code, json=json_body or {},
+                    validate=dict(json=body, headers={
+                        'OpenStack-API-Version': 'compute ' + microversion}))
+
+    def test_max_microversion(self):
+        self.assertEqual((2, 96), compute.max_microversion(self.cloud))
+        self.assert_calls()
+
+    def test_create_server_without_network(self):
+        self.register_uris([
+            dict(method='POST',
+                 uri=self.get_mock_url('compute', 'public',
+                                       append=['servers']),
+                 validate=dict(json={'server': {
+                     'name': 'srv', 'flavorRef': 'f1', 'imageRef': 'img',
+                     'networks': 'none', 'metadata': {'k': 'v'}}}),
+                 json={'server': {'id': self.server_id}}),
+        ])
+
+        server = compute.create_server(self.cloud, 'srv', 'f1', {'k': 'v'},
+                                       image_id='img')
+
+        self.assertEqual(self.server_id, server.id)
+        self.assert_calls()
+
+    def test_create_server_from_a_volume(self):
+        bdm = [{'uuid': 'vol', 'source_type': 'volume',
+                'destination_type': 'volume', 'boot_index': 0}]
+        self.register_uris([
+            dict(method='POST',
+                 uri=self.get_mock_url('compute', 'public',
+                                       append=['servers']),
+                 validate=dict(json={'server': {
+                     'name': 'srv', 'flavorRef': 'f1',
+                     'networks': [{'uuid': 'net'}], 'metadata': {},
+                     'block_device_mapping_v2': bdm}}),
+                 json={'server': {'id': self.server_id}}),
+        ])
+
+        compute.create_server(self.cloud, 'srv', 'f1', {}, network_id='net',
+                              block_device_mapping=bdm)
+
+        self.assert_calls()
+
+    def test_find_server_gone_is_none(self):
+        self.register_uris([
+            dict(method='GET', uri=self._url(), status_code=404),
+            dict(method='GET',
+                 uri=self.get_mock_url(
+                     'compute', 'public', append=['servers', 'detail'],
+                     qs_elements=['name=' + self.server_id]),
+                 json={'servers': []}),
+        ])
+
+        self.assertIsNone(compute.find_server(self.cloud, self.server_id))
+        self.assert_calls()
+
+    def test_delete_server_gone_is_not_an_error(self):
+        self.register_uris([
+            dict(method='DELETE', uri=self._url(), status_code=404),
+        ])
+
+        compute.delete_server(self.cloud, self.server_id)
+
+        self.assert_calls()
+
+    def test_rescue_unrescue_stop(self):
+        self.register_uris([
+            self._action({'rescue': {'rescue_image_ref': 'iso'}},
+                         json_body={'adminPass': 'x'}),
+            self._action({'unrescue': None}),
+            self._action({'os-stop': None}),
+        ])
+
+        compute.rescue_server(self.cloud, self.server_id, 'iso', '2.87')
+        compute.unrescue_server(self.cloud, self.server_id)
+        compute.stop_server(self.cloud, self.server_id)
+
+        self.assert_calls()
+
+    def test_rescue_with_a_pinned_older_microversion_is_sent_raw(self):
+        self.cloud.compute.default_microversion = '2.60'
+        self.register_uris([
+            self._action({'rescue': {'rescue_image_ref': 'iso'}},
+                         json_body={'adminPass': 'x'}, microversion='2.87'),
+        ])
+
+        compute.rescue_server(self.cloud, self.server_id, 'iso', '2.87')
+
+        self.assert_calls()
+
+    def test_rescue_refused_raises(self):
+        self.cloud.compute.default_microversion = '2.60'
+        self.register_uris([
+            self._action({'rescue': {'rescue_image_ref': 'iso'}},
+                         status_code=409, microversion='2.87',
+                         json_body={'conflictingRequest': {
+                             'message': 'in task_state rescuing',
+                             'code': 409}}),
+        ])
+
+        self.assertRaises(sdk_exc.ConflictException, compute.rescue_server,
+                          self.cloud, self.server_id, 'iso', '2.87')
+        self.assert_calls()
+
+    def test_create_server_image_returns_the_id(self):
+        self.register_uris([
+            self._action({'createImage': {'name': 'img',
+                                          'metadata': {'a': 'b'}}},
+                         json_body={'image_id': 'new'},
+                         microversion='2.45'),
+        ])
+
+        self.assertEqual('new', compute.create_server_image(
+            self.cloud, self.server_id, 'img', {'a': 'b'}))
+        self.assert_calls()
+
+    def test_console_output(self):
+        self.register_uris([
+            self._action({'os-getConsoleOutput': {}},
+                         status_code=200, json_body={'output': 'login:'}),
+        ])
+
+        self.assertEqual('login:', compute.console_output(
+            self.cloud, self.server_id))
+        self.assert_calls()
+
+    def test_remote_console_collects_refusals(self):
+        url = self._url('remote-consoles')
+        self.register_uris([
+            dict(method='POST', uri=url, status_code=400,
+                 json={'badRequest': {'message': 'no', 'code': 400}},
+                 validate=dict(json={'remote_console': {
+                     'protocol': 'vnc', 'type': 'novnc'}})),
+            dict(method='POST', uri=url, status_code=400,
+                 json={'badRequest': {'message': 'no', 'code': 400}}),
+        ])
+
+        found, errors = compute.remote_console(
+            self.cloud, self.server_id,
+            consoles=(('vnc', 'novnc'), ('spice', 'spice-html5')))
+
+        self.assertIsNone(found)
+        self.assertEqual(['novnc: 400', 'spice-html5: 400'], errors)
+        self.assert_calls()
+
+    def test_last_action_error_none_when_all_succeeded(self):
+        actions = self._url('os-instance-actions')
+        self.register_uris([
+            dict(method='GET', uri=actions,
+                 json={'instanceActions': [{'action': 'stop',
+                                            'request_id': 'req-1'}]}),
+            dict(method='GET', uri=actions + '/req-1',
+                 json={'instanceAction': {
+                     'action': 'stop', 'request_id': 'req-1',
+                     'events': [{'event': 'compute_stop_instance',
+                                 'result': 'Success'}]}}),
+        ])
+
+        self.assertIsNone(compute.last_action_error(self.cloud,
+                                                    self.server_id))
+        self.assert_calls()
+
+    def test_server_fault(self):
+        class Server(object):
+            fault = {'message': 'No valid host', 'code': 500}
+
+        self.assertEqual('No valid host', compute.server_fault(Server()))
+        Server.fault = None
+        self.assertIsNone(compute.server_fault(Server()))
