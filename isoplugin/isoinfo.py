@@ -622,7 +622,8 @@ class IsoFiles(object):
             elif joliet is not None:
                 self.tree, self._root = 'joliet', self._root_record(joliet)
             self._dirs.clear()
-            has_dirs = any(e.is_dir for e in self._entries(root).values())
+            has_dirs = any(e.is_dir
+                           for e in self._entries(self._root).values())
             if has_dirs or not self.info.udf:
                 return
         udf_root = self._udf_root() if self.info.udf or pvd is None else None

@@ -204,7 +204,8 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
     :param values: the profile's template variables (``{name: value}``).
     :param answer: the answer file's text, to use instead of the template
         (it is validated).
-    :param kernel_args: extra kernel arguments for the install entry.
+    :param kernel_args: extra kernel arguments for the install entry (a
+        list, or a string split on white space).
     :param output_dir: where to write the copy (default: the system's
         temporary directory).
     :returns: ``(path of the copy, Manifest)``; the caller removes the copy.
@@ -220,6 +221,8 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
     :raises isoplugin.exception.NotAnISO: the source is not an ISO.
     """
     xorriso = find_xorriso()
+    if isinstance(kernel_args, str):
+        kernel_args = kernel_args.split()
     with isoinfo.open_files(source) as files:
         looked_at = []
         if profile is None:

@@ -12,6 +12,7 @@
 
 """Your own answer file and kernel arguments, for any installer."""
 
+from isoplugin import exception
 from isoplugin.i18n import _
 from isoplugin.profiles import base
 
@@ -68,6 +69,10 @@ class CustomProfile(base.Profile):
             ctx.put(values['answer_path'], answer, _('answer file'))
             return self.rewrite_boot_menus(ctx)
         initrds = self.rewrite_boot_menus(ctx)
+        if not initrds:
+            raise exception.PrepareFailed(
+                source=ctx.files.name,
+                reason=_('the default boot entry loads no initrd'))
         cpio = base.newc_cpio({values['answer_path']: answer.encode()})
         for path in initrds:
             local = ctx.copy_out(path)

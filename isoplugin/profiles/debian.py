@@ -70,6 +70,7 @@ class DebianProfile(base.Profile):
             late.append(values['late_command'])
         return dict(
             values,
+            mirror_protocol=url.scheme or 'http',
             mirror_host=url.netloc, mirror_dir=url.path or '/',
             root_password_crypted=(values['password_hash'] or '!'),
             disk_line=('d-i partman-auto/disk string %s' % values['disk']

@@ -197,6 +197,7 @@ def test_debian_variables():
     for line in (
             'd-i preseed/early_command string echo MARKER > /dev/ttyS0; '
             'poweroff',
+            'd-i mirror/protocol string http',
             'd-i mirror/http/hostname string mirror.example:8080',
             'd-i mirror/http/directory string /debian/',
             'd-i mirror/http/proxy string http://proxy:3128',
@@ -205,6 +206,13 @@ def test_debian_variables():
             'time/zone string Europe/Berlin',
             'late_command string in-target true'):
         assert line in text
+
+
+def test_debian_https_mirror():
+    text = profiles.get_profile('debian').render(
+        {'mirror': 'https://deb.example/debian'})
+    assert 'd-i mirror/protocol string https' in text
+    assert 'd-i mirror/https/hostname string deb.example' in text
 
 
 def test_values_are_quoted_for_yaml_and_xml():
