@@ -19,7 +19,9 @@ from isoplugin import exception
 from isoplugin.i18n import _
 from isoplugin.profiles import base
 
-_INSTALL_DIRS = ('install.amd', 'install.a64', 'install.386', 'install')
+# install.* on Debian's CDs; debian-installer/ARCH in the netboot tree
+_INSTALL_DIRS = ('install.amd', 'install.a64', 'install.386', 'install',
+                 'debian-installer/amd64', 'debian-installer/arm64')
 _TYPES = ('string', 'boolean', 'select', 'multiselect', 'note', 'text',
           'password', 'error', 'title')
 

@@ -240,6 +240,36 @@ def test_isohybrid_layout_kept_exactly(distro_isos, out_dir):
     assert boot_equipment(out) == before
 
 
+def test_minimal_debian_netboot_layout(tmp_path, out_dir):
+    # What an ISO made from debian-installer-12-netboot-amd64 looks like:
+    # the netboot tree, a stock isolinux menu that waits forever, no UEFI.
+    initrd = make_distro_iso.cpio_gz({'init': b'd-i'})
+    src = make_test_iso.make_iso(
+        str(tmp_path / 'netboot.iso'), volume_id='DEBIAN_12_NETBOOT',
+        eltorito=True, disk_info='Debian GNU/Linux 12 netboot',
+        files={'/debian-installer/amd64/linux': b'kernel',
+               '/debian-installer/amd64/initrd.gz': initrd,
+               '/isolinux/isolinux.cfg':
+               'default install\nprompt 0\ntimeout 0\nlabel install\n'
+               '  kernel /debian-installer/amd64/linux\n'
+               '  append vga=788 initrd=/debian-installer/amd64/initrd.gz '
+               '--- quiet\n'})
+    marker = 'echo ISOPLUGIN-E2E-MARKER >/dev/ttyS0; poweroff'
+    out, manifest = remaster.prepare(src, values={'early_command': marker},
+                                     output_dir=out_dir)
+    assert manifest.profile == 'debian'
+    with _files(out) as files:
+        preseed = make_distro_iso.read_cpio_gz(files.read(
+            'debian-installer/amd64/initrd.gz'))['preseed.cfg'].decode()
+        assert 'd-i preseed/early_command string %s\n' % marker in preseed
+        cfg = files.read('isolinux/isolinux.cfg').decode()
+    assert cfg.startswith('default install\nprompt 0\ntimeout 10\n')
+    assert ('append vga=788 initrd=/debian-installer/amd64/initrd.gz '
+            'auto=true priority=critical --- quiet console=tty0 '
+            'console=ttyS0,115200n8') in cfg
+    assert boot_equipment(out) == boot_equipment(src)
+
+
 def test_custom_profile(distro_isos, out_dir):
     out, manifest = remaster.prepare(
         distro_isos['debian'], profile='custom', answer='my own preseed\n',
