@@ -235,13 +235,16 @@ class ListBuild(command.Lister):
                   int(b.age), len(b.resources)) for b in builds])
 
 
+def _with_build_id(parser):
+    parser.add_argument('build', metavar='<build>', help='Build id')
+    return parser
+
+
 class ShowBuild(command.ShowOne):
     """Show one build: its record and its resources."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('build', metavar='<build>', help='Build id')
-        return parser
+        return _with_build_id(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         from isoplugin import records
@@ -298,9 +301,7 @@ class ResumeBuild(command.ShowOne):
     """Continue a build whose client died, from the phase the cloud shows."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('build', metavar='<build>', help='Build id')
-        return parser
+        return _with_build_id(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         from isoplugin import build as build_mod
@@ -319,9 +320,7 @@ class FinishBuild(command.Command):
     """Tell an interactive build that the install is finished."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('build', metavar='<build>', help='Build id')
-        return parser
+        return _with_build_id(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         from isoplugin import records
