@@ -632,3 +632,51 @@ def test_build_images_bounded_pool(conn, conf, backend, sleeps):
     assert max(peak) <= 2
     failures = [r for _req, r in results if isinstance(r, Exception)]
     assert len(failures) == 1
+
+
+def test_cleanup_waits_for_servers_before_deleting_images(conn, conf,
+                                                          sleeps, cloud):
+    server = fakes.generate_fake_resource(_server.Server, status='ACTIVE')
+    order = []
+    conn.compute.delete_server.side_effect = \
+        lambda *a, **k: order.append('delete server')
+    answers = iter([server, server, None])
+    conn.compute.find_server.side_effect = \
+        lambda *a, **k: order.append('look') or next(answers)
+    cloud.delete_image.side_effect = \
+        lambda *a, **k: order.append('delete image')
+    resources = [records.Resource(kind='image', id='blank', name='b',
+                                  build_id='b-1', role='blank-disk'),
+                 records.Resource(kind='server', id=server.id, name='s',
+                                  build_id='b-1', role='build-server')]
+
+    deleted = records.delete_resources(conn, conf, 'b-1',
+                                       resources=resources)
+
+    assert order == ['delete server', 'look', 'look', 'look',
+                     'delete image']
+    assert [r.id for r in deleted] == ['blank', server.id]
+
+
+def test_cleanup_reports_a_server_that_stays(conn, conf, sleeps, cloud):
+    server = fakes.generate_fake_resource(_server.Server, status='ACTIVE')
+    conn.compute.find_server.return_value = server
+    clock = [0.0]
+
+    def fake_sleep(event, seconds):
+        clock[0] += seconds
+
+    resources = [records.Resource(kind='server', id=server.id, name='s',
+                                  build_id='b-1', role='build-server'),
+                 records.Resource(kind='image', id='blank', name='b',
+                                  build_id='b-1', role='blank-disk')]
+    with mock.patch.object(records, '_sleep', side_effect=fake_sleep), \
+            mock.patch.object(time, 'monotonic', lambda: clock[0]):
+        with pytest.raises(exception.CloudError) as e:
+            records.delete_resources(conn, conf, 'b-1', resources=resources)
+
+    assert 'server %s: still there after 300 s' % server.id in str(e.value)
+    assert 'openstack iso build delete b-1' in str(e.value)
+    # the images are deleted even so
+    cloud.delete_image.assert_called_once_with(conn, 'blank',
+                                               ignore_missing=True)
