@@ -547,6 +547,32 @@ class Profile(object, metaclass=abc.ABCMeta):
                                                      'title': title})
         return True
 
+    # -- description -------------------------------------------------------
+
+    def describe(self):
+        """What ``openstack iso profile show`` prints: plain data only."""
+        def rule(r):
+            parts = []
+            if r.label is not None:
+                parts.append('label ~ /%s/' % r.label)
+            parts += ['/%s' % p for p in r.all_of]
+            if r.any_of:
+                parts.append('one of ' + ', '.join('/' + p for p in r.any_of))
+            parts += ['no /%s' % p for p in r.none_of]
+            return ' and '.join(parts)
+
+        return {
+            'name': self.name, 'description': str(self.description),
+            'answer_kind': self.answer_kind,
+            'answer_path': self.answer_path,
+            'kernel_args': list(self.kernel_args),
+            'detection': [rule(r) for r in self.rules],
+            'variables': [{'name': v.name, 'default': v.default,
+                           'secret': v.secret, 'required': v.required,
+                           'kind': v.kind, 'help': v.help}
+                          for v in self.variables],
+        }
+
     # -- output ------------------------------------------------------------
 
     def image_properties(self, files, values=None):

@@ -460,3 +460,17 @@ def test_reference_documents_every_variable():
             assert '``%s``' % var.name in text, (profile.name, var.name)
             if var.secret:
                 assert '**Secret.**' in text
+
+
+def test_describe():
+    info = profiles.get_profile('debian').describe()
+    assert info['name'] == 'debian' and info['answer_kind'] == 'preseed'
+    assert info['kernel_args'] == ['auto=true', 'priority=critical']
+    assert info['detection'][0].startswith(
+        '/.disk/info and one of /install.amd/initrd.gz, ')
+    assert info['detection'][0].endswith(' and no /casper')
+    assert info['detection'][1].startswith('label ~ /^debian\\b/ and ')
+    secret = [v for v in info['variables'] if v['secret']]
+    assert [v['name'] for v in secret] == ['password_hash']
+    assert secret[0]['default'] == ''
+    assert profiles.get_profile('custom').describe()['detection'] == []
