@@ -380,6 +380,21 @@ class Profile(object, metaclass=abc.ABCMeta):
             out[name] = value
         return out
 
+    #: The ``disk_layout`` values the template knows.
+    disk_layouts = ('plain', 'lvm')
+
+    def check_values(self, values):
+        """Check resolved values beyond their kind (called by render).
+
+        :raises isoplugin.exception.TemplateVariableError: a bad value.
+        """
+        layout = values.get('disk_layout')
+        if layout is not None and layout not in self.disk_layouts:
+            raise exception.TemplateVariableError(
+                profile=self.name,
+                reason=_('disk_layout must be one of %s') %
+                ', '.join(self.disk_layouts))
+
     def context(self, values):
         """Template fields from resolved values.
 
@@ -411,7 +426,9 @@ class Profile(object, metaclass=abc.ABCMeta):
         :raises isoplugin.exception.AnswerFileInvalid: the result does not
             parse (a value broke the file's syntax).
         """
-        fields = self.context(self.resolve(values))
+        resolved = self.resolve(values)
+        self.check_values(resolved)
+        fields = self.context(resolved)
         text = self.load_template()
         missing = sorted({m for m in _PLACEHOLDER.findall(text)
                           if m not in fields})

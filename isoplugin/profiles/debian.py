@@ -80,6 +80,9 @@ class DebianProfile(base.Profile):
                        'only disk'),
             partman_method='lvm' if values['disk_layout'] == 'lvm'
             else 'regular',
+            # lvm: d-i's own "atomic" recipe (it has a swap volume)
+            partman_recipe='atomic' if values['disk_layout'] == 'lvm'
+            else 'isoplugin',
             packages=' '.join(list(self.cloud_packages) +
                               values['packages']),
             late_command_full='; '.join(late) or 'true')

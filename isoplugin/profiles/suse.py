@@ -57,6 +57,7 @@ class SuseProfile(base.Profile):
     os_distro = 'opensuse'
     cloud_packages = ('openssh', 'cloud-init', 'growpart',
                       'qemu-guest-agent')
+    disk_layouts = ('plain',)
 
     def context(self, values):
         esc = {k: (saxutils.escape(v) if isinstance(v, str) else v)
@@ -71,8 +72,6 @@ class SuseProfile(base.Profile):
             if values['ssh_key'] else '')
         fields['drive_xml'] = ('      <device>%s</device>' % esc['disk']
                                if values['disk'] else '')
-        fields['drive_type'] = 'CT_DISK' if values['disk_layout'] != 'lvm' \
-            else 'CT_LVM'
         fields['packages_xml'] = '\n'.join(
             '      <package>%s</package>' % saxutils.escape(p)
             for p in list(self.cloud_packages) + values['packages'])

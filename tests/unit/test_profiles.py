@@ -474,3 +474,17 @@ def test_describe():
     assert [v['name'] for v in secret] == ['password_hash']
     assert secret[0]['default'] == ''
     assert profiles.get_profile('custom').describe()['detection'] == []
+
+
+def test_disk_layouts():
+    assert 'choose_recipe select atomic' in profiles.get_profile(
+        'debian').render({'disk_layout': 'lvm'})
+    assert 'autopart --type=lvm' in profiles.get_profile(
+        'anaconda').render({'disk_layout': 'lvm'})
+    assert '"name": "lvm"' in profiles.get_profile('ubuntu').render(
+        {'disk_layout': 'lvm'})
+    with pytest.raises(exception.TemplateVariableError) as e:
+        profiles.get_profile('suse').render({'disk_layout': 'lvm'})
+    assert 'disk_layout must be one of plain' in str(e.value)
+    with pytest.raises(exception.TemplateVariableError):
+        profiles.get_profile('debian').render({'disk_layout': 'zfs'})
