@@ -226,8 +226,16 @@ def newc_cpio(files):
         out.extend(name_b + b'\0' * (-(110 + len(name_b)) % 4))
         out.extend(data + b'\0' * (-len(data) % 4))
 
+    dirs = set()
     for name, data in files.items():
-        entry(name.lstrip('/'), data, 0o100644)
+        name = name.strip('/')
+        parts = name.split('/')[:-1]
+        for i in range(1, len(parts) + 1):
+            d = '/'.join(parts[:i])
+            if d not in dirs:
+                dirs.add(d)
+                entry(d, b'', 0o040755)
+        entry(name, data, 0o100644)
     entry('TRAILER!!!', b'', 0)
     return gzip.compress(bytes(out), mtime=0)
 

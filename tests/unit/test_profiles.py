@@ -447,6 +447,10 @@ def test_newc_cpio_round_trip():
                            '/odd': b'x' * 5})
     assert make_distro_iso.read_cpio_gz(data) == {
         'preseed.cfg': b'd-i a/b string c\n', 'odd': b'xxxxx'}
+    nested = make_distro_iso.read_cpio_gz(base.newc_cpio(
+        {'etc/app/a.cfg': b'a', 'etc/b.cfg': b'b'}))
+    assert nested == {'etc': b'', 'etc/app': b'', 'etc/app/a.cfg': b'a',
+                      'etc/b.cfg': b'b'}
 
 
 def test_reference_documents_every_variable():
