@@ -107,9 +107,10 @@ class DebianProfile(base.Profile):
                 continue
             parts = line.split(None, 3)
             if len(parts) < 3 or parts[2] not in _TYPES:
+                # name the question, never echo a value (it may be secret)
                 raise self.invalid(
-                    _('line %(n)d is not "owner question type value": '
-                      '%(line)r') % {'n': n, 'line': line[:80]})
+                    _('line %(n)d (%(what)s) is not "owner question type '
+                      'value"') % {'n': n, 'what': ' '.join(parts[:2])})
             value = parts[3].strip() if len(parts) > 3 else ''
             if parts[2] == 'boolean' and value not in ('true', 'false'):
                 raise self.invalid(_('line %(n)d: a boolean must be true '

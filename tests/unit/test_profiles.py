@@ -289,7 +289,8 @@ def test_secrets_are_marked_and_redacted():
     ('anaconda', 'text\n%pre\necho\n', '%pre is not closed by %end'),
     ('anaconda', '%packages\n%post\n%end\n', '%post inside %packages'),
     ('anaconda', 'text\n%end\n', '%end outside a section'),
-    ('debian', 'd-i foo/bar strin x\n', 'is not "owner question type'),
+    ('debian', 'd-i foo/bar strin x\n', 'line 1 (d-i foo/bar) is not '
+     '"owner question type'),
     ('debian', 'd-i foo/bar boolean yes\n', 'a boolean must be true'),
     ('debian', 'd-i foo/bar string a \\\n', 'continuation line'),
     ('custom', '  \n', 'the answer file is empty'),
@@ -492,3 +493,11 @@ def test_disk_layouts():
     assert 'disk_layout must be one of plain' in str(e.value)
     with pytest.raises(exception.TemplateVariableError):
         profiles.get_profile('debian').render({'disk_layout': 'zfs'})
+
+
+def test_invalid_preseed_does_not_echo_values():
+    with pytest.raises(exception.AnswerFileInvalid) as e:
+        profiles.get_profile('debian').validate(
+            'd-i passwd/root-password-crypted passwrd %s\n' % HASH)
+    assert HASH not in str(e.value)
+    assert 'd-i passwd/root-password-crypted' in str(e.value)
