@@ -91,7 +91,16 @@ class UbuntuProfile(base.Profile):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise self.invalid(_('YAML does not parse: %s') % e) from e
+            # problem and position only: PyYAML's text quotes the line,
+            # which may hold a secret
+            mark = getattr(e, 'problem_mark', None)
+            where = (_(' at line %(line)d, column %(col)d') % {
+                'line': mark.line + 1, 'col': mark.column + 1}
+                if mark is not None else '')
+            raise self.invalid(_('YAML does not parse: %(problem)s%(where)s')
+                               % {'problem': getattr(e, 'problem', None)
+                                  or type(e).__name__,
+                                  'where': where}) from None
         if isinstance(data, dict) and 'autoinstall' in data:
             data = data['autoinstall']
         if not isinstance(data, dict) or data.get('version') != 1:

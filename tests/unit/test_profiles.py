@@ -501,3 +501,11 @@ def test_invalid_preseed_does_not_echo_values():
             'd-i passwd/root-password-crypted passwrd %s\n' % HASH)
     assert HASH not in str(e.value)
     assert 'd-i passwd/root-password-crypted' in str(e.value)
+
+
+def test_invalid_yaml_does_not_echo_values():
+    with pytest.raises(exception.AnswerFileInvalid) as e:
+        profiles.get_profile('ubuntu').validate(
+            'autoinstall:\n  secret: "%s\n  x: [' % HASH)
+    assert HASH not in str(e.value)
+    assert 'YAML does not parse' in str(e.value) and 'line' in str(e.value)
