@@ -46,8 +46,12 @@ import io
 import os
 import re
 
+from oslo_log import log as logging
+
 from isoplugin import exception
 from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
 
 SECTOR = 2048
 VRS_START = 16
@@ -595,10 +599,16 @@ class IsoFiles(object):
     def _entries(self, entry):
         key = entry.extents[0][0] if entry.extents else id(entry)
         if key not in self._dirs:
-            if self.tree == 'udf':
-                self._dirs[key] = self._udf_entries(entry)
-            else:
-                self._dirs[key] = self._iso_entries(entry)
+            try:
+                if self.tree == 'udf':
+                    self._dirs[key] = self._udf_entries(entry)
+                else:
+                    self._dirs[key] = self._iso_entries(entry)
+            except (IndexError, ValueError):
+                # malformed records: an empty directory rather than a crash
+                LOG.debug('Unreadable directory in %(name)s', {
+                    'name': self.name})
+                self._dirs[key] = {}
         return self._dirs[key]
 
     def _choose_tree(self):
@@ -626,7 +636,12 @@ class IsoFiles(object):
                            for e in self._entries(self._root).values())
             if has_dirs or not self.info.udf:
                 return
-        udf_root = self._udf_root() if self.info.udf or pvd is None else None
+        udf_root = None
+        if self.info.udf or pvd is None:
+            try:
+                udf_root = self._udf_root()
+            except (IndexError, ValueError):
+                udf_root = None
         if udf_root is not None:
             self._dirs.clear()
             self.tree, self._root = 'udf', udf_root

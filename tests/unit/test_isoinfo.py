@@ -14,6 +14,7 @@
 
 import io
 import os
+import random
 
 import pytest
 
@@ -275,3 +276,18 @@ def test_files_closes_only_what_it_opened(iso):
         with isoinfo.open_files(f) as files:
             assert files.read('.disk/info') == b'Debian GNU/Linux 12'
         assert not f.closed
+
+
+def test_files_survive_garbage_directories(iso, tmp_path):
+    data = bytearray(open(iso(files=TREE, udf=True), 'rb').read())
+    rnd = random.Random(7)
+    for _n in range(5):
+        bad = bytearray(data)
+        # keep the volume descriptors, scramble the rest
+        for i in range(18 * 2048, len(bad), 7):
+            bad[i] = rnd.randrange(256)
+        path = tmp_path / 'bad.iso'
+        path.write_bytes(bytes(bad))
+        with isoinfo.open_files(str(path)) as files:
+            files.exists('isolinux/isolinux.cfg')
+            files.lookup('.disk/info')
