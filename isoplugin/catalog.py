@@ -52,9 +52,6 @@ LOG = logging.getLogger(__name__)
 MEDIA = 'installer-iso'
 VISIBILITIES = presentation.VISIBILITIES
 NAME_MAX = 255
-# Transition aliases for build.py, which moves to isoplugin.glance.
-PATCH_TYPE = glance.PATCH_TYPE
-flat = glance.flat
 
 
 def check_fields(fields):
