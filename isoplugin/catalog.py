@@ -41,6 +41,7 @@ subclasses only; cloud errors keep the cloud's own message.
 from oslo_log import log as logging
 
 from isoplugin import cloud
+from isoplugin import compute
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin.i18n import _
@@ -255,7 +256,7 @@ class Catalog(object):
         if project_id and query:
             query['project_id'] = project_id
         with cloud.translate_errors():
-            servers = list(self.conn.compute.servers(details=True, **query))
+            servers = list(compute.servers(self.conn, **query))
         out = []
         for server in servers:
             server_image = server.image.id if server.image else None

@@ -101,9 +101,12 @@ def find_server(conn, server_id):
         return None
 
 
-def servers(conn):
-    """Every server of the project, with details (all pages)."""
-    return conn.compute.servers(details=True)
+def servers(conn, **query):
+    """Every server of the project, with details (all pages).
+
+    :param query: Nova filters (``all_projects``, ``project_id``...).
+    """
+    return conn.compute.servers(details=True, **query)
 
 
 def delete_server(conn, server_id):
