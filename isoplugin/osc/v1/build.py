@@ -148,8 +148,17 @@ class CreateBuild(command.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
+        from osc_lib import exceptions
+
         from isoplugin import build as build_mod
 
+        formatter = getattr(self, 'formatter', None)  # set by run()
+        if (len(parsed_args.iso) > 1 and formatter is not None and
+                not hasattr(formatter, 'emit_list')):
+            # refused before anything is built
+            raise exceptions.CommandError(
+                '-f %s shows one build; with several ISOs use table, '
+                'value, json or yaml' % parsed_args.formatter)
         client = self.app.client_manager.iso
         conn, conf = client.conn, client.conf
         names = ([parsed_args.name] if len(parsed_args.iso) == 1 else
@@ -193,8 +202,6 @@ class CreateBuild(command.ShowOne):
         for line in failed:
             sys.stderr.write(line + '\n')
         if failed:
-            from osc_lib import exceptions
-
             raise exceptions.CommandError('%d of %d builds failed'
                                           % (len(failed), len(requests)))
         return ('iso', 'image'), [r[:2] for r in rows]
@@ -203,12 +210,6 @@ class CreateBuild(command.ShowOne):
         if len(parsed_args.iso) == 1:
             return super().produce_output(parsed_args, column_names, data)
         # several ISOs: one row per ISO, as a Lister shows them
-        from osc_lib import exceptions
-
-        if not hasattr(self.formatter, 'emit_list'):
-            raise exceptions.CommandError(
-                '-f %s shows one build; with several ISOs use table, '
-                'value, json or yaml' % parsed_args.formatter)
         columns, selector = self._generate_columns_and_selector(
             parsed_args, column_names)
         if selector:

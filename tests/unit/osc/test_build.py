@@ -141,6 +141,19 @@ def test_several_isos_print_as_a_list(app):
         {'iso': 'b', 'image': images[1].id}]
 
 
+def test_several_isos_refuse_a_single_record_format(app):
+    cmd = build_cmd.CreateBuild(app, None)
+    parsed = cmd.get_parser('openstack iso build').parse_args(
+        ['a', 'b', '--name', 'img', '-f', 'shell'])
+
+    with mock.patch.object(build_mod, 'build_images') as build_images:
+        with pytest.raises(osc_exc.CommandError) as e:
+            cmd.run(parsed)
+
+    assert '-f shell shows one build' in str(e.value)
+    build_images.assert_not_called()
+
+
 def test_one_iso_prints_one_image(app):
     image = fakes.generate_fake_resource(_image.Image, name='img')
     cmd = build_cmd.CreateBuild(app, None)
