@@ -488,6 +488,10 @@ class Build:
         needs = ((self.request.interactive,
                   base.Capabilities.INTERACTIVE_INSTALL,
                   _('the %s backend cannot run interactive installs')),
+                 (not self.request.interactive,
+                  base.Capabilities.UNATTENDED_INSTALL,
+                  _('the %s backend cannot run unattended installs; use '
+                    '--interactive')),
                  (self.request.disk_size, base.Capabilities.DISK_SIZE,
                   _('the %s backend cannot choose the system disk size')))
         for asked, capability, message in needs:

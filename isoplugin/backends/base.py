@@ -130,6 +130,7 @@ class Capabilities(enum.IntFlag):
 
     NONE = 0
     #: the installer can run unattended and power the server off by itself
+    #: (a build without ``--interactive``)
     UNATTENDED_INSTALL = enum.auto()
     #: a person can drive the installer over the remote console
     #: (``--interactive``)

@@ -364,6 +364,19 @@ def test_disk_size_needs_the_capability(conn, conf, backend, sleeps, cloud):
     cloud.create_image.assert_not_called()
 
 
+def test_unattended_needs_the_capability(conn, conf, backend, sleeps,
+                                         cloud):
+    b, _events = _build(conn, conf, backend)
+
+    with mock.patch.object(type(backend), 'CAPABILITIES',
+                           base.Capabilities.INTERACTIVE_INSTALL):
+        with pytest.raises(exception.BuildFailed) as e:
+            b.run()
+
+    assert 'cannot run unattended installs' in str(e.value)
+    cloud.create_image.assert_not_called()
+
+
 def test_interactive_needs_the_capability(conn, conf, backend, sleeps,
                                           cloud):
     b, _events = _build(conn, conf, backend, interactive=True)
