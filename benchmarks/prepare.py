@@ -1,0 +1,273 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Benchmark: preparing + uploading a hybrid ISO vs. a plain upload.
+
+Run (the local cloud must be up, any compute mode: nothing boots)::
+
+    flock /tmp/isoplugin-devcloud.lock \\
+        .tox/functional/bin/python benchmarks/prepare.py [--sizes 1G,4G]
+
+A quick check that it works: ``--sizes 256M --runs 1``.
+
+The ISOs: Debian's installer as ``tests/tools/build_debian_netboot_iso.py``
+makes it from Debian's packages (isohybrid MBR + GPT, BIOS and UEFI El
+Torito entries, a stock d-i menu), grown to the size asked by a
+pseudo-random file *inside* the ISO 9660 tree (``/pad/filler.bin``, added
+with xorriso's boot-image replay, so the hybrid layout stays). Padding
+after the image would not do: the prepared copy only carries the files of
+the tree. Made once per size under ``--dir``.
+
+For every size and run, alternating the order, each a fresh process under
+GNU time (wall clock, peak RSS):
+
+* ``create``   ``openstack iso create NAME --file F`` (the baseline)
+* ``prepare``  ``openstack iso prepare F --profile debian --set ...``:
+  reads F, writes the prepared copy (the preseed appended to the initrd,
+  menus rewritten) and uploads it to Glance as a private hidden image
+* ``cached``   the same ``iso prepare`` again: it finds the copy it made
+  (target: at most 2 s)
+
+Then every image made is deleted. The table shows medians and the
+targets: ``prepare`` within 1.15x of ``create``'s wall time; the client's
+peak RSS the same at every size (it streams: memory does not grow with the
+ISO); ``cached`` at most 2 s. Nothing here is a test: no pass/fail beyond
+the printed targets.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+
+import upload  # noqa: E402  (run_measured, the size table)
+
+BIN = os.path.dirname(sys.executable)
+BUILD_TOOL = os.path.join(ROOT, 'tests', 'tools',
+                          'build_debian_netboot_iso.py')
+METHODS = ('create', 'prepare', 'cached')
+SIZES = dict(upload.SIZES, **{'256M': 256 << 20})
+CHUNK = 4 << 20
+VALUES = ('early_command=echo isoplugin-benchmark', 'hostname=bench')
+
+
+def base_iso():
+    out = subprocess.run([sys.executable, BUILD_TOOL], check=True,
+                         stdout=subprocess.PIPE, universal_newlines=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def make_iso(directory, label, size, base):
+    """The Debian hybrid ISO grown to about ``size`` bytes (made once)."""
+    path = os.path.join(directory, 'prepare-%s.iso' % label)
+    stamp = path + '.base'
+    if os.path.exists(path) and os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read() == base:
+                return path
+    pad_size = max(size - os.path.getsize(base) - (1 << 20), CHUNK)
+    print('writing %s (about %d bytes)' % (path, size), flush=True)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        pad = os.path.join(tmp, 'filler.bin')
+        block = bytearray(random.Random(0).getrandbits(8 * CHUNK).to_bytes(
+            CHUNK, 'little'))
+        with open(pad, 'wb') as f:
+            n, left = 0, pad_size
+            while left > 0:
+                block[0:8] = n.to_bytes(8, 'little')
+                f.write(memoryview(block)[:min(CHUNK, left)])
+                left -= CHUNK
+                n += 1
+        subprocess.run(['xorriso', '-indev', base, '-outdev', path + '.part',
+                        '-boot_image', 'any', 'replay',
+                        '-map', pad, '/pad/filler.bin', '-end'],
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    os.replace(path + '.part', path)
+    with open(stamp, 'w') as f:
+        f.write(base)
+    return path
+
+
+class Bench(object):
+
+    def __init__(self, args):
+        import openstack
+
+        self.args = args
+        os.environ['OS_CLIENT_CONFIG_FILE'] = args.clouds_yaml
+        self.conn = openstack.connect(cloud=args.cloud)
+        self.admin = openstack.connect(cloud=args.admin_cloud)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith('OS_') and
+                    k != 'ISOPLUGIN_CONFIG_FILE'}
+        self.env['OS_CLIENT_CONFIG_FILE'] = args.clouds_yaml
+        self.prefix = 'bench-prep-%s-' % uuid.uuid4().hex[:6]
+        self.made = []
+
+    def command(self, method, name, path):
+        osc = [os.path.join(BIN, 'openstack'), '--os-cloud',
+               self.args.cloud, 'iso']
+        if method == 'create':
+            return osc + ['create', name, '--file', path, '--no-progress',
+                          '-f', 'value', '-c', 'id']
+        sets = []
+        for value in VALUES:
+            sets += ['--set', value]
+        # every run starts with no prepared copy in Glance (cleanup), so
+        # 'prepare' makes one and 'cached' finds it
+        return osc + ['prepare', path, '--profile', 'debian'] + sets
+
+    def one(self, method, label, path, name):
+        cmd = self.command(method, name, path)
+        rc, wall, rss, out = upload.run_measured(cmd, self.env)
+        image_id = out.strip().split()[-1] if rc == 0 and out.strip() \
+            else None
+        ok = rc == 0 and bool(image_id)
+        if ok:
+            image = self.conn.image.get('/images/%s' % image_id).json()
+            ok = image['status'] == 'active'
+            if method != 'create':
+                ok = ok and image['visibility'] == 'private' and \
+                    image['os_hidden'] is True
+            self.made.append(image_id)
+        if not ok:
+            print('  FAILED %s rc=%s\n%s' % (method, rc, out[-2000:]),
+                  flush=True)
+        return {'method': method, 'size': label, 'wall': wall,
+                'rss_kib': rss, 'ok': ok, 'image_id': image_id}
+
+    def cleanup(self):
+        for image_id in self.made:
+            self.admin.image.delete_image(image_id, ignore_missing=True)
+        self.made = []
+
+
+def summarize(results, sizes):
+    med = {}
+    for r in results:
+        med.setdefault((r['size'], r['method']), []).append(r)
+    lines = ['%-6s %-8s %10s %12s %8s' % ('size', 'method', 'wall s',
+                                          'peak RSS MiB', 'ratio')]
+    rss = {}
+    for label in sizes:
+        base = statistics.median(r['wall'] for r in
+                                 med.get((label, 'create'), [])) \
+            if med.get((label, 'create')) else None
+        for method in METHODS:
+            rows = med.get((label, method))
+            if not rows:
+                continue
+            wall = statistics.median(r['wall'] for r in rows)
+            mib = statistics.median(r['rss_kib'] for r in rows) / 1024.0
+            rss[(label, method)] = mib
+            lines.append('%-6s %-8s %10.2f %12.1f %8s' % (
+                label, method, wall, mib,
+                upload.ratio(wall, base, '%.3fx') if method != 'create'
+                else ''))
+        if base and med.get((label, 'prepare')):
+            wall = statistics.median(r['wall'] for r in
+                                     med[(label, 'prepare')])
+            lines.append('  %s: prepare+upload / create = %.3f (target <= '
+                         '1.15: %s)' % (label, wall / base, 'MET' if
+                                        wall / base <= 1.15 else 'NOT MET'))
+        if med.get((label, 'cached')):
+            worst = max(r['wall'] for r in med[(label, 'cached')])
+            lines.append('  %s: cached prepared ISO found in %.2f s at worst '
+                         '(target <= 2 s: %s)' % (label, worst, 'MET' if
+                                                  worst <= 2 else 'NOT MET'))
+    for method in ('create', 'prepare'):
+        seen = [rss[(label, method)] for label in sizes
+                if (label, method) in rss]
+        if len(seen) > 1:
+            spread = max(seen) - min(seen)
+            lines.append('peak RSS of %s across sizes: %s MiB (spread %.1f '
+                         'MiB; target: the same, within 2 MiB: %s)' % (
+                             method, ' / '.join('%.1f' % s for s in seen),
+                             spread, 'MET' if spread <= 2 else 'NOT MET'))
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--sizes', default='1G,4G')
+    parser.add_argument('--runs', type=int, default=2)
+    parser.add_argument('--dir', default=os.path.join(ROOT, '.cache',
+                                                      'bench'))
+    parser.add_argument('--cloud', default='devcloud-demo')
+    parser.add_argument('--admin-cloud', default='devcloud-admin')
+    parser.add_argument('--clouds-yaml',
+                        default=os.path.join(ROOT, '.devcloud',
+                                             'clouds.yaml'))
+    parser.add_argument('--keep-files', action='store_true',
+                        help='keep the big ISOs for the next run')
+    parser.add_argument('--json', help='also write the raw results here')
+    args = parser.parse_args(argv)
+    sizes = args.sizes.split(',')
+    os.makedirs(args.dir, exist_ok=True)
+    if not shutil.which('xorriso'):
+        sys.exit('xorriso is needed')
+    import compileall
+    compileall.compile_dir(os.path.join(ROOT, 'isoplugin'), quiet=1,
+                           force=False)
+    base = base_iso()
+    bench = Bench(args)
+    results = []
+    try:
+        for label in sizes:
+            path = make_iso(args.dir, label, SIZES[label], base)
+            subprocess.run(['cat', path], stdout=subprocess.DEVNULL,
+                           check=True)   # warm the page cache for both
+            for n in range(args.runs):
+                order = ('create', 'prepare') if n % 2 == 0 else \
+                    ('prepare', 'create')
+                tag = uuid.uuid4().hex[:6]
+                for method in order + ('cached',):
+                    name = '%s%s-%s-x' % (bench.prefix, label, tag)
+                    r = bench.one(method, label, path, name)
+                    results.append(r)
+                    print('%s run %d %-8s wall %7.2f s  peak RSS %7.1f MiB '
+                          '%s' % (label, n + 1, method, r['wall'],
+                                  r['rss_kib'] / 1024.0,
+                                  'ok' if r['ok'] else 'FAILED'), flush=True)
+                prep = [r for r in results[-3:] if r['method'] != 'create']
+                if len(prep) == 2 and prep[0]['image_id'] != \
+                        prep[1]['image_id']:
+                    print('  NOTE: the second prepare made a new image '
+                          '(%s, not %s): not a cache hit' % (
+                              prep[1]['image_id'], prep[0]['image_id']))
+                    prep[1]['ok'] = False
+                bench.cleanup()
+            if not args.keep_files:
+                os.unlink(path)
+    finally:
+        bench.cleanup()
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
+    print()
+    print(summarize(results, sizes))
+    return 0 if all(r['ok'] for r in results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
