@@ -12,15 +12,14 @@
 
 """isoplugin.compute, request by request."""
 
-import json
 import os
-import tempfile
 import uuid
 
 from openstack import exceptions as sdk_exc
 
 from isoplugin import compute
 from tests.unit import base as test_base
+from tests.unit import test_nova_rescue
 
 
 class TestCompute(test_base.TestCase):
@@ -28,13 +27,7 @@ class TestCompute(test_base.TestCase):
     def setUp(self):
         super().setUp()
         self.server_id = uuid.uuid4().hex
-        body = {'version': {'id': 'v2.1', 'status': 'CURRENT',
-                            'version': '2.96', 'min_version': '2.1',
-                            'links': [{'href': 'https://compute.example.'
-                                               'com/v2.1/', 'rel': 'self'}]}}
-        fd, path = tempfile.mkstemp(suffix='.json')
-        with os.fdopen(fd, 'w') as f:
-            json.dump(body, f)
+        path = test_nova_rescue.version_file('2.96')
         self.addCleanup(os.unlink, path)
         self.use_compute_discovery(compute_version_json=path)
 

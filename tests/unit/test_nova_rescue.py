@@ -30,7 +30,8 @@ from isoplugin import exception
 from tests.unit import base as test_base
 
 
-def _version_file(max_version):
+def version_file(max_version):
+    """A compute version document announcing ``max_version``."""
     body = {'version': {'id': 'v2.1', 'status': 'CURRENT',
                         'version': max_version, 'min_version': '2.1',
                         'links': [{'href': 'https://compute.example.com/'
@@ -72,7 +73,7 @@ class TestNovaRescue(test_base.TestCase):
         raise AssertionError('probe never done: %s' % what)
 
     def _discovery(self, max_version):
-        path = _version_file(max_version)
+        path = version_file(max_version)
         self.addCleanup(os.unlink, path)
         self.use_compute_discovery(compute_version_json=path)
 
