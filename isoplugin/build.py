@@ -148,6 +148,19 @@ class BuildRequest:
     :ivar tags: tags of the output image.
     :ivar properties: extra properties of the output image.
     :ivar keep_on_error: keep temporary resources of a failed build.
+    :ivar profile: install profile name (see :mod:`isoplugin.profiles`);
+        ``None`` detects it from the ISO, ``'none'`` uses the ISO as it is.
+    :ivar answer_file: path of an answer file to use instead of the
+        profile's template.
+    :ivar values: the profile's template variables (``{name: value}``);
+        never recorded or logged (some are secret).
+    :ivar kernel_args: extra kernel arguments for the installer.
+    :ivar add_files: ``['SRC[:DEST]', ...]`` merged into the prepared ISO.
+
+    With a profile (given or detected) the build boots from the prepared
+    copy of the ISO (:mod:`isoplugin.prepared`), made or found in the
+    cache. With none of the last five fields and an ISO no profile
+    recognises, the ISO is used as it is (a ``notice`` event says so).
     """
 
     iso: str
@@ -165,6 +178,16 @@ class BuildRequest:
     tags: list = dataclasses.field(default_factory=list)
     properties: dict = dataclasses.field(default_factory=dict)
     keep_on_error: bool = None
+    profile: str = None
+    answer_file: str = None
+    values: dict = dataclasses.field(default_factory=dict)
+    kernel_args: list = dataclasses.field(default_factory=list)
+    add_files: list = dataclasses.field(default_factory=list)
+
+    def unattended_options(self):
+        """Whether any option of the prepared ISO was given."""
+        return bool(self.profile or self.answer_file or self.values or
+                    self.kernel_args or self.add_files)
 
 
 class Build:
@@ -201,6 +224,8 @@ class Build:
         self.resources = base.BuildResources()
         self.record_id = None
         self.iso = None
+        self.rescue_iso = None
+        self.prepared = None
         self.phase = None
         self.started = _now_iso()
         self.image_id = None
@@ -230,7 +255,8 @@ class Build:
         """
         return base.BuildContext(
             build_id=self.id, conn=self.conn, conf=self.conf,
-            request=self.request, iso=self.iso, resources=self.resources,
+            request=self.request, iso=self.rescue_iso or self.iso,
+            resources=self.resources,
             wait=self.wait, record_fields=self.record_fields)
 
     # -- events and the record ------------------------------------------
@@ -282,6 +308,8 @@ class Build:
             'heartbeat': str(int(time.time())),
             'started': self.started,
             'iso_id': self.iso.id if self.iso is not None else '',
+            'prepared_iso_id': (self.rescue_iso.id if self.rescue_iso
+                                is not None else ''),
             'image_name': req.name,
             'visibility': req.visibility,
             'tags': ','.join(req.tags or ()),
@@ -479,10 +507,56 @@ class Build:
         with cloud.translate_errors():
             self.backend.check_cloud(self.conn)
         self._check_capabilities()
+        if self.rescue_iso is None:
+            self._prepare_iso()
         self._make_record()
         with cloud.translate_errors():
             self.backend.prepare(self.context())
         self.record(phase=self.phase)
+
+    def _prepare_iso(self):
+        """Find or make the prepared copy of the ISO (before the record).
+
+        It is a cache, not a temporary resource of the build: the
+        cleanup leaves it (see :mod:`isoplugin.prepared`).
+        """
+        from isoplugin import prepared
+
+        req = self.request
+        if req.profile == prepared.NO_PROFILE:
+            if (req.answer_file or req.values or req.kernel_args or
+                    req.add_files):
+                raise exception.InvalidInput(reason=_(
+                    '--profile none uses the ISO as it is: it takes no '
+                    'answer file, variables, kernel arguments or files'))
+            self.event('notice', message=_('profile none: booting the ISO '
+                                           'as it is'))
+            return
+        answer = (prepared.read_answer_file(req.answer_file)
+                  if req.answer_file else None)
+
+        def progress(event):
+            self.event(event.pop('event'), **{k: v for k, v in event.items()
+                                              if k != 'phase'})
+
+        try:
+            self.prepared = prepared.prepare_iso(
+                self.conn, self.conf, self.iso, profile=req.profile,
+                values=req.values, answer=answer,
+                kernel_args=req.kernel_args, add_files=req.add_files,
+                progress=progress)
+        except exception.ProfileNotDetected as e:
+            if req.unattended_options():
+                raise
+            self.event('notice', message=_(
+                '%s Building from the ISO as it is (it must install by '
+                'itself and power off).') % e)
+            return
+        self.rescue_iso = self.prepared.image
+        self.event('notice', message=_(
+            'booting the prepared ISO %(id)s (profile %(profile)s%(how)s)')
+            % {'id': self.rescue_iso.id, 'profile': self.prepared.profile,
+               'how': _(', reused') if self.prepared.reused else ''})
 
     def _check_capabilities(self):
         needs = ((self.request.interactive,
@@ -602,6 +676,12 @@ class Build:
             value = iso_fields.get(key)
             if value:
                 props[key] = value
+        if self.prepared is not None:
+            props.update(self.prepared.properties)
+        elif self.rescue_iso is not None:  # resumed
+            with contextlib.suppress(ValueError):
+                props.update(json.loads(glance.flat(self.rescue_iso).get(
+                    p + 'output_properties') or '{}'))
         props.update(self.backend.image_properties(self.context()))
         props.update(self.request.properties or {})
         hash_value = iso_fields.get('os_hash_value')
@@ -827,6 +907,10 @@ def resume_build(conn, conf, build_id, progress=None, backend=None):
     build.started = rec.get('started') or build.started
     build.iso = glance.get_image(conn, request.iso,
                                  what=_('ISO %s') % request.iso)
+    if rec.get('prepared_iso_id'):
+        build.rescue_iso = glance.get_image(
+            conn, rec['prepared_iso_id'],
+            what=_('prepared ISO %s') % rec['prepared_iso_id'])
     build.resources = base.BuildResources(
         flavor_id=rec.get('flavor_id'), network_id=rec.get('network_id'),
         disk_gb=int(rec['disk_gb']) if rec.get('disk_gb') else None)

@@ -162,6 +162,23 @@ def upload_data(conn, image_id, data, store=None):
              headers=headers)
 
 
+def download_data(conn, image, chunk_size=1024 * 1024):
+    """Yield an image's data in chunks, streamed (nothing held in memory).
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param image: the :class:`openstack.image.v2.image.Image`.
+    :param chunk_size: bytes per chunk.
+    :returns: a generator of bytes; the caller checks the hash.
+    :raises isoplugin.exception.CloudError: Glance refused or failed.
+    """
+    with cloud.translate_errors(what=_('Image %s') % image.id):
+        resp = conn.image.download_image(image, stream=True)
+        try:
+            yield from resp.iter_content(chunk_size)
+        finally:
+            resp.close()
+
+
 def patch_image(conn, image_id, set=None, remove=(), current=None,
                 forbidden=None):
     """Set and remove image fields and properties with one JSON patch.

@@ -174,6 +174,40 @@ def xorriso_command(xorriso, source, changes, joliet=True, report=''):
     return cmd + ['-end']
 
 
+def _stream_xorriso(cmd, sink, source):
+    """Run xorriso and hand its standard output to ``sink(read)``.
+
+    xorriso is killed when the sink fails; its exit status is checked
+    after the sink has read everything, so a copy it failed to write
+    completely raises (the caller discards what the sink made of it).
+    """
+    LOG.debug('Running %(cmd)s', {'cmd': cmd})
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
+                                    stdin=subprocess.DEVNULL)
+        except OSError as e:
+            raise exception.PrepareFailed(source=source,
+                                          reason=e.strerror or e) from e
+        try:
+            result = sink(proc.stdout.read)
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+            rc = proc.wait()
+        if rc != 0:
+            err.seek(0)
+            lines = err.read().decode('utf-8', 'replace').splitlines()
+            bad = [ln for ln in lines if 'FAILURE' in ln or 'SORRY' in ln]
+            raise exception.PrepareFailed(
+                source=source,
+                reason=_('xorriso exited with %(rc)d: %(msg)s') % {
+                    'rc': rc, 'msg': ' / '.join((bad or lines)[-3:])})
+    return result
+
+
 def _run_xorriso(cmd, out, source):
     LOG.debug('Running %(cmd)s', {'cmd': cmd})
     try:
@@ -193,8 +227,56 @@ def _run_xorriso(cmd, out, source):
                 'msg': ' / '.join((bad or lines)[-3:])})
 
 
+def add_files_changes(ctx, add_files):
+    """Record ``--add-files`` merges: ``[(source, dest)]`` into the copy.
+
+    A directory is merged into ``dest`` (default ``/``); a file goes to
+    ``dest`` (default ``/<its name>``); an ISO (a file ending in ``.iso``)
+    has its whole tree merged into ``dest`` (default ``/``), extracted
+    with xorriso.
+
+    :raises isoplugin.exception.InvalidInput: a source is not found.
+    """
+    for src, dest in add_files or ():
+        if not os.path.exists(src):
+            raise exception.InvalidInput(
+                reason=_('--add-files: %s is not found') % src)
+        if os.path.isdir(src):
+            ctx.put_file(dest or '/', os.path.abspath(src),
+                         _('merged from %s') % os.path.basename(
+                             os.path.abspath(src)))
+        elif src.lower().endswith('.iso'):
+            tree = tempfile.mkdtemp(prefix='add-', dir=ctx.workdir)
+            proc = subprocess.run(
+                [find_xorriso(), '-osirrox', 'on', '-indev', src,
+                 '-extract', '/', tree], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                raise exception.InvalidInput(
+                    reason=_('--add-files: cannot read the ISO %s') % src)
+            ctx.put_file(dest or '/', tree,
+                         _('merged from %s') % os.path.basename(src))
+        else:
+            ctx.put_file(dest or '/' + os.path.basename(src),
+                         os.path.abspath(src),
+                         _('added from %s') % os.path.basename(src))
+
+
+def _tree_sha256(path):
+    if not os.path.isdir(path):
+        return _sha256(path)
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, path).encode() + b'\0')
+            h.update(_sha256(full).encode())
+    return h.hexdigest()
+
+
 def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
-            output_dir=None):
+            output_dir=None, add_files=(), sink=None):
     """Write a prepared copy of an installer ISO.
 
     :param source: path of the source ISO.
@@ -208,7 +290,12 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
         list, or a string split on white space).
     :param output_dir: where to write the copy (default: the system's
         temporary directory).
+    :param add_files: ``[(source path, destination in the copy or None)]``
+        merged into the copy (see :func:`add_files_changes`).
+    :param sink: ``sink(read)``, given xorriso's standard output instead
+        of writing a file (e.g. an upload); no file is written.
     :returns: ``(path of the copy, Manifest)``; the caller removes the copy.
+        With ``sink``: ``(what sink returned, Manifest)``.
     :raises isoplugin.exception.ProfileNotFound: unknown profile name.
     :raises isoplugin.exception.ProfileNotDetected: no profile recognises
         the ISO.
@@ -235,28 +322,37 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
             answer = profile.render(values)
         else:
             profile.validate(answer)
-        fd, out = tempfile.mkstemp(prefix='isoplugin-prepared-',
-                                   suffix='.iso', dir=output_dir)
-        os.close(fd)
+        out = None
+        if sink is None:
+            fd, out = tempfile.mkstemp(prefix='isoplugin-prepared-',
+                                       suffix='.iso', dir=output_dir)
+            os.close(fd)
         workdir = tempfile.mkdtemp(prefix='isoplugin-prepare-')
         try:
             ctx = base.PrepareContext(files, workdir, kernel_args, resolved)
             profile.modify_iso(ctx, answer)
+            add_files_changes(ctx, add_files)
             report = boot_report(xorriso, os.fspath(source))
             cmd = xorriso_command(xorriso, os.fspath(source), ctx.changes,
                                   joliet=files.has_joliet, report=report)
-            _run_xorriso(cmd, out, files.name)
             changes = [{'path': c.path, 'action': c.action, 'note': c.note,
-                        'sha256': _sha256(c.local)} for c in ctx.changes]
+                        'sha256': _tree_sha256(c.local)}
+                       for c in ctx.changes]
+            if sink is None:
+                _run_xorriso(cmd, out, files.name)
+            else:
+                out = _stream_xorriso(cmd, sink, files.name)
             properties = profile.image_properties(files, resolved)
             warnings = list(ctx.warnings)
         except BaseException:
-            os.unlink(out)
+            if sink is None:
+                os.unlink(out)
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     manifest = Manifest(
-        source=os.fspath(source), output=out, profile=profile.name,
+        source=os.fspath(source),
+        output=out if sink is None else '', profile=profile.name,
         detected=looked_at, answer_kind=profile.answer_kind,
         answer_sha256=hashlib.sha256(answer.encode('utf-8')).hexdigest(),
         changes=changes, kernel_args=list(kernel_args),

@@ -105,6 +105,14 @@ OPTS = [
                     'its client ran on another host. On the host of the '
                     'client a build is an orphan as soon as the client '
                     'process is gone.'),
+    cfg.FloatOpt('prepared_iso_max_age',
+                 default=168, min=0,
+                 help='Hours a prepared ISO (the unattended copy of an ISO '
+                      'that builds boot from, kept private and hidden in '
+                      'Glance as a cache) is kept. Older ones are deleted '
+                      'by "openstack iso build delete --orphans" (or all '
+                      'of them by "--prepared"). 0 keeps them until '
+                      'deleted.'),
     cfg.BoolOpt('keep_on_error',
                 default=False,
                 help='Keep the temporary server and images of a failed '

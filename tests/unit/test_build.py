@@ -36,6 +36,7 @@ from isoplugin import build as build_mod
 from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
+from isoplugin import prepared
 from isoplugin import records
 from tests.unit import fake_backend
 
@@ -118,6 +119,13 @@ def cloud():
              'images')
     patchers = [mock.patch.object(glance, n, getattr(fake, n))
                 for n in names]
+    # an ISO no profile recognises: built as it is (test_prepared.py and
+    # the tests below that replace this cover the prepared copy)
+    fake.prepare_iso = mock.create_autospec(
+        prepared.prepare_iso, side_effect=exception.ProfileNotDetected(
+            source='iso', available='debian', looked_at='volume label'))
+    patchers.append(mock.patch.object(prepared, 'prepare_iso',
+                                      fake.prepare_iso))
     for p in patchers:
         p.start()
     yield fake
