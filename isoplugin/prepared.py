@@ -199,9 +199,37 @@ def _check_quota(conn, size):
                 limit='%d%s' % (limit, unit))
 
 
+@dataclasses.dataclass
+class LocalISO(object):
+    """A source ISO given as a local file (``iso prepare FILE``)."""
+
+    path: str
+    id: str
+    name: str
+    size: int
+
+
+def _local_iso(path):
+    from isoplugin import remaster
+
+    name = os.path.basename(path)
+    return LocalISO(path=path, id='file:' + name, name=name,
+                    size=os.path.getsize(path)), \
+        ('sha256', remaster._sha256(path))
+
+
+def _fields(iso):
+    if isinstance(iso, LocalISO):
+        return {'id': iso.id, 'name': iso.name, 'size': iso.size}
+    return glance.flat(iso)
+
+
 @contextlib.contextmanager
 def _downloaded(conn, conf, iso, source_hash):
     """The source ISO in one temporary file, its hash checked; removed."""
+    if isinstance(iso, LocalISO):
+        yield iso.path
+        return
     algo, value = source_hash
     h = hashlib.new(algo or 'sha512')
     fd, path = tempfile.mkstemp(prefix='isoplugin-source-', suffix='.iso')
@@ -222,7 +250,7 @@ def _downloaded(conn, conf, iso, source_hash):
 
 def _body(conf, iso, profile, key, source_hash, detected, properties):
     p = conf.glance.property_prefix
-    src = glance.flat(iso)
+    src = _fields(iso)
     body = {
         'name': '%sprepared-%s-%s' % (p.replace('_', '-'),
                                       src.get('name') or iso.id, key[:12]),
@@ -285,7 +313,8 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param conf: the parsed isoplugin ConfigOpts.
-    :param iso: the ISO's name or id, or its Image.
+    :param iso: the ISO's name or id, or its Image; or the path of a
+        local ISO file (prepared from the file, nothing else uploaded).
     :param profile: a profile name; ``None`` detects it from the ISO.
     :param values: the profile's variables (``{name: value}``).
     :param answer: an answer file's text, used instead of the template
@@ -312,13 +341,18 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     from isoplugin import profiles
     from isoplugin import remaster
 
-    if isinstance(iso, str):
-        iso = build.resolve_iso(conn, conf, iso)
     if isinstance(kernel_args, str):
         kernel_args = kernel_args.split()
     kernel_args = list(kernel_args or ())
     add_files = parse_add_files(add_files)
-    source_hash = _source_hash(iso)
+    if isinstance(iso, str) and os.path.isfile(iso):
+        # the size is known at once: refuse before hashing a big file
+        _check_quota(conn, os.path.getsize(iso))
+        iso, source_hash = _local_iso(iso)
+    else:
+        if isinstance(iso, str):
+            iso = build.resolve_iso(conn, conf, iso)
+        source_hash = _source_hash(iso)
     add_digest = _digest_add_files(add_files) if add_files else ''
     detected = profile is None
     if profile is None:
@@ -332,16 +366,16 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
         found = find_cached(conn, conf, key)
         if found is not None:
             return _reused(conf, found, iso, prof.name, key, progress)
-    _check_quota(conn, glance.flat(iso).get('size'))
-    _notify(progress, 'downloading',
-            _('downloading ISO %s to prepare a copy') % iso.id)
+    if not isinstance(iso, LocalISO):
+        _check_quota(conn, _fields(iso).get('size'))
+        _notify(progress, 'downloading',
+                _('downloading ISO %s to prepare a copy') % iso.id)
     with _downloaded(conn, conf, iso, source_hash) as path:
         looked_at = []
         if prof is None:
             from isoplugin import isoinfo
 
-            with isoinfo.open_files(path, name=glance.flat(iso).get(
-                    'name') or iso.id) as files:
+            with isoinfo.open_files(path, name=iso.name or iso.id) as files:
                 prof, match = profiles.detect(files)
             looked_at = match.looked_at
             _notify(progress, 'detected',

@@ -377,3 +377,43 @@ def finish_build(conn, conf, build_id):
     glance.patch_image(conn, records[0].id, current={}, set={
         conf.glance.property_prefix + 'finish': 'requested'})
     return info
+
+
+# -- prepared ISOs -----------------------------------------------------------
+
+def list_prepared(conn, conf):
+    """The prepared ISOs (:mod:`isoplugin.prepared`): a cache, not builds.
+
+    :returns: a list of dicts: ``id``, ``name``, ``profile``,
+        ``prepared_from``, ``cache_key``, ``status``, ``prepared_at``,
+        ``expired`` (past ``[isoplugin] prepared_iso_max_age``, or an
+        upload that never finished), ``size``.
+    """
+    from isoplugin import prepared
+
+    p = conf.glance.property_prefix
+    out = []
+    for image in prepared.list_prepared(conn, conf):
+        fields = glance.flat(image)
+        out.append({'id': fields['id'], 'name': fields.get('name'),
+                    'profile': fields.get(p + 'profile'),
+                    'prepared_from': fields.get(p + 'prepared_from'),
+                    'cache_key': fields.get(p + 'cache_key'),
+                    'status': fields.get('status'),
+                    'prepared_at': fields.get(p + 'prepared_at'),
+                    'expired': prepared.expired(conf, image),
+                    'size': fields.get('size')})
+    return sorted(out, key=lambda d: d['prepared_at'] or '')
+
+
+def delete_prepared(conn, conf, expired_only=True):
+    """Delete the expired prepared ISOs, or all of them.
+
+    ``openstack iso build delete --orphans`` deletes the expired ones,
+    ``--prepared`` all. A build never deletes one (it is reusable).
+
+    :returns: the deleted images' ids.
+    """
+    from isoplugin import prepared
+
+    return prepared.delete_prepared(conn, conf, expired_only=expired_only)

@@ -68,6 +68,45 @@ class _Progress(object):
         self.stream.flush()
 
 
+def add_unattended_args(parser):
+    """The prepared-ISO options of ``build create`` and ``prepare``."""
+    parser.add_argument('--profile', metavar='<profile>',
+                        help='Install profile (see "openstack iso profile '
+                             'list"); detected from the ISO when not '
+                             'given; "none" uses the ISO as it is')
+    parser.add_argument('--answer-file', metavar='<file>',
+                        help="Answer file to use instead of the profile's "
+                             'template (checked to parse)')
+    parser.add_argument('--set', metavar='<key=value>', action='append',
+                        default=[], dest='values',
+                        help='Template variable (repeat; see "openstack '
+                             'iso profile show"); secret ones are never '
+                             'shown')
+    parser.add_argument('--kernel-args', metavar='<args>',
+                        help='Extra kernel arguments for the installer')
+    parser.add_argument('--add-files', metavar='<src[:dest]>',
+                        action='append', default=[],
+                        help='Directory, file or ISO whose files are '
+                             'merged into the prepared ISO at <dest> '
+                             '(default /; repeat), e.g. virtio-win '
+                             'drivers as /$WinPEDriver$')
+    return parser
+
+
+def parse_values(items):
+    """``['KEY=VALUE', ...]`` as a dict."""
+    from osc_lib import exceptions
+
+    values = {}
+    for item in items or ():
+        key, sep, value = item.partition('=')
+        if not sep or not key.strip():
+            raise exceptions.CommandError(
+                '--set takes KEY=VALUE, got %r' % key)
+        values[key.strip()] = value
+    return values
+
+
 def _image_columns(image):
     data = image.to_dict(computed=False)
     props = data.pop('properties', None) or {}
@@ -134,6 +173,7 @@ class CreateBuild(command.ShowOne):
         parser.add_argument('--tag', metavar='<tag>', action='append',
                             default=[], dest='tags',
                             help='Tag of the new image (repeat)')
+        add_unattended_args(parser)
         parser.add_argument('--parallel', metavar='<n>', type=int,
                             help='Builds at once when several ISOs are '
                                  'given')
@@ -159,6 +199,7 @@ class CreateBuild(command.ShowOne):
             raise exceptions.CommandError(
                 '-f %s shows one build; with several ISOs use table, '
                 'value, json or yaml' % parsed_args.formatter)
+        values = parse_values(parsed_args.values)
         client = self.app.client_manager.iso
         conn, conf = client.conn, client.conf
         names = ([parsed_args.name] if len(parsed_args.iso) == 1 else
@@ -174,7 +215,11 @@ class CreateBuild(command.ShowOne):
             timeout=parsed_args.timeout,
             install_timeout=parsed_args.install_timeout,
             visibility=parsed_args.visibility or 'private',
-            tags=parsed_args.tags, keep_on_error=parsed_args.keep_on_error)
+            tags=parsed_args.tags, keep_on_error=parsed_args.keep_on_error,
+            profile=parsed_args.profile,
+            answer_file=parsed_args.answer_file, values=values,
+            kernel_args=(parsed_args.kernel_args or '').split(),
+            add_files=parsed_args.add_files)
             for iso, name in zip(parsed_args.iso, names)]
         progress = _Progress()
         with utils.command_errors():
@@ -223,10 +268,25 @@ class CreateBuild(command.ShowOne):
 class ListBuild(command.Lister):
     """List builds the cloud shows (running, failed, orphaned)."""
 
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--prepared', action='store_true',
+                            help='List the prepared ISOs (the cache of '
+                                 'unattended copies) instead')
+        return parser
+
     def take_action(self, parsed_args):
         from isoplugin import records
 
         client = self.app.client_manager.iso
+        if parsed_args.prepared:
+            with utils.command_errors():
+                items = records.list_prepared(client.conn, client.conf)
+            return (('ID', 'Profile', 'Source ISO', 'Status', 'Prepared at',
+                     'Expired', 'Size'),
+                    [(p['id'], p['profile'], p['prepared_from'],
+                      p['status'], p['prepared_at'], p['expired'],
+                      p['size']) for p in items])
         with utils.command_errors():
             builds = records.list_builds(client.conn, client.conf)
         return (('Build', 'Status', 'Phase', 'ISO', 'Image name', 'Client',
@@ -274,6 +334,11 @@ class DeleteBuild(command.Command):
         parser.add_argument('--orphans', action='store_true',
                             help='Delete the leftovers of every orphaned '
                                  'or failed build')
+        parser.add_argument('--prepared', action='store_true',
+                            help='Delete every prepared ISO (the cache of '
+                                 'unattended copies); --orphans deletes '
+                                 'only the expired ones ([isoplugin] '
+                                 'prepared_iso_max_age)')
         parser.add_argument('--older-than', metavar='<seconds>', type=int,
                             default=0,
                             help='With --orphans: only builds whose last '
@@ -285,8 +350,10 @@ class DeleteBuild(command.Command):
 
         from isoplugin import records
 
-        if not parsed_args.build and not parsed_args.orphans:
-            raise exceptions.CommandError('give build ids or --orphans')
+        if not (parsed_args.build or parsed_args.orphans or
+                parsed_args.prepared):
+            raise exceptions.CommandError(
+                'give build ids, --orphans or --prepared')
         client = self.app.client_manager.iso
         with utils.command_errors():
             for build_id in parsed_args.build:
@@ -296,6 +363,12 @@ class DeleteBuild(command.Command):
                     client.conn, client.conf, parsed_args.older_than)
                 for build_id in deleted:
                     self.app.stdout.write('deleted %s\n' % build_id)
+            if parsed_args.prepared or parsed_args.orphans:
+                for image_id in records.delete_prepared(
+                        client.conn, client.conf,
+                        expired_only=not parsed_args.prepared):
+                    self.app.stdout.write('deleted prepared ISO %s\n'
+                                          % image_id)
 
 
 class ResumeBuild(command.ShowOne):

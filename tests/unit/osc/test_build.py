@@ -199,13 +199,31 @@ def test_delete_needs_ids_or_orphans(app):
 
 def test_delete_orphans_older_than(app):
     with mock.patch.object(records, 'delete_orphans',
-                           return_value=['b-1']) as delete:
+                           return_value=['b-1']) as delete, \
+            mock.patch.object(records, 'delete_prepared',
+                              return_value=['img-1']) as prepared:
         _run(build_cmd.DeleteBuild, app, ['--orphans', '--older-than',
                                           '60'])
 
     delete.assert_called_once_with(app.client_manager.iso.conn,
                                    mock.sentinel.conf, 60)
-    assert 'deleted b-1' in app.stdout.getvalue()
+    # --orphans deletes the expired prepared ISOs only
+    prepared.assert_called_once_with(app.client_manager.iso.conn,
+                                     mock.sentinel.conf, expired_only=True)
+    assert 'deleted b-1\ndeleted prepared ISO img-1\n' == \
+        app.stdout.getvalue()
+
+
+def test_delete_prepared_deletes_every_prepared_iso(app):
+    with mock.patch.object(records, 'delete_orphans') as orphans, \
+            mock.patch.object(records, 'delete_prepared',
+                              return_value=['img-1']) as prepared:
+        _run(build_cmd.DeleteBuild, app, ['--prepared'])
+
+    orphans.assert_not_called()
+    prepared.assert_called_once_with(app.client_manager.iso.conn,
+                                     mock.sentinel.conf, expired_only=False)
+    assert 'deleted prepared ISO img-1\n' == app.stdout.getvalue()
 
 
 def test_finish_calls_the_library(app):
