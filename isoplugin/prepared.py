@@ -194,9 +194,15 @@ def _check_quota(conn, size):
         needed = entry.get('usage', 0) + delta
         if needed > limit:
             unit = ' MiB' if resource == 'image_size_total' else ''
-            raise exception.QuotaExceeded(
-                resource=resource, needed='%d%s' % (needed, unit),
-                limit='%d%s' % (limit, unit))
+            kwargs = {'resource': resource,
+                      'needed': '%d%s' % (needed, unit),
+                      'limit': '%d%s' % (limit, unit)}
+            raise exception.QuotaExceeded(_(
+                "The prepared copy of this ISO would exceed the project's "
+                "image quota: %(resource)s would be %(needed)s, the limit "
+                "is %(limit)s (see 'openstack iso usage'; delete old "
+                "prepared ISOs with 'openstack iso build delete "
+                "--prepared').") % kwargs, **kwargs)
 
 
 @dataclasses.dataclass
@@ -248,6 +254,11 @@ def _downloaded(conn, conf, iso, source_hash):
         os.unlink(path)
 
 
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime(
+        '%Y-%m-%dT%H:%M:%SZ')
+
+
 def _body(conf, iso, profile, key, source_hash, detected, properties):
     p = conf.glance.property_prefix
     src = _fields(iso)
@@ -268,8 +279,7 @@ def _body(conf, iso, profile, key, source_hash, detected, properties):
         p + 'profile': profile,
         p + 'cache_key': key,
         p + 'detected': 'true' if detected else 'false',
-        p + 'prepared_at': datetime.datetime.now(
-            datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+        p + 'prepared_at': _now(),
         p + 'output_properties': json.dumps(properties, sort_keys=True)[:255],
     }
     for k in ('min_ram', 'min_disk'):

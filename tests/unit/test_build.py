@@ -268,6 +268,95 @@ def test_output_image_properties(conn, conf, backend, sleeps, cloud):
     assert last['set'] == {'visibility': 'shared', 'tags': ['a']}
 
 
+def _prepared_result(iso):
+    image = _image_of(id='prepared-1', status='active', disk_format='iso')
+    return prepared.Prepared(
+        image=image, profile='debian', source=iso, cache_key='k' * 64,
+        reused=True, properties={'os_distro': 'debian', 'os_version': '12',
+                                 'hw_qemu_guest_agent': 'yes',
+                                 'isoplugin_profile': 'debian'})
+
+
+def test_build_boots_the_prepared_iso(conn, conf, backend, sleeps, cloud):
+    b, events = _build(conn, conf, backend, verify=False, profile='debian',
+                       values={'password_hash': 'SECRET-HASH'},
+                       kernel_args=['quiet'])
+    cloud.prepare_iso.side_effect = None
+    cloud.prepare_iso.return_value = _prepared_result(b.iso)
+
+    b.run()
+
+    cloud.prepare_iso.assert_called_once_with(
+        conn, conf, b.iso, profile='debian',
+        values={'password_hash': 'SECRET-HASH'}, answer=None,
+        kernel_args=['quiet'], add_files=[], progress=mock.ANY)
+    # the backend rescues with the prepared copy; the record keeps both
+    assert all(ctx.iso.id == 'prepared-1' for ctx in backend.contexts)
+    record = cloud.created[0]
+    assert record['isoplugin_iso_id'] == b.iso.id
+    assert record['isoplugin_prepared_iso_id'] == 'prepared-1'
+    # no secret in the record, the events or the output's properties
+    assert 'SECRET-HASH' not in repr(cloud.created)
+    assert 'SECRET-HASH' not in repr(events)
+    assert 'SECRET-HASH' not in repr(cloud.patch_image.call_args_list)
+    output = cloud.patches('image-' + b.id)[0]
+    assert output['hw_qemu_guest_agent'] == 'yes'
+    assert output['isoplugin_profile'] == 'debian'
+    assert output['isoplugin_source_iso_id'] == b.iso.id
+    # the cached copy is not the build's to delete
+    deleted = [c.args[1] for c in cloud.delete_image.call_args_list]
+    assert 'prepared-1' not in deleted
+    notices = [e['message'] for e in events if e['event'] == 'notice']
+    assert notices == ['booting the prepared ISO prepared-1 (profile '
+                       'debian, reused)']
+
+
+def test_undetected_iso_without_options_is_used_as_is(conn, conf, backend,
+                                                      sleeps, cloud):
+    b, events = _build(conn, conf, backend, verify=False)
+
+    b.run()
+
+    assert all(ctx.iso is b.iso for ctx in backend.contexts)
+    notice, = [e['message'] for e in events if e['event'] == 'notice']
+    assert 'could not be detected' in notice
+    assert 'Building from the ISO as it is' in notice
+
+
+def test_undetected_iso_with_options_fails_before_anything(
+        conn, conf, backend, sleeps, cloud):
+    b, _events = _build(conn, conf, backend, values={'hostname': 'x'})
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'prepare'
+    assert 'could not be detected' in str(e.value)
+    assert cloud.created == []
+    assert 'prepare' not in backend.calls
+
+
+def test_profile_none_uses_the_iso_as_is(conn, conf, backend, sleeps,
+                                         cloud):
+    b, _events = _build(conn, conf, backend, verify=False, profile='none')
+
+    b.run()
+
+    cloud.prepare_iso.assert_not_called()
+    assert all(ctx.iso is b.iso for ctx in backend.contexts)
+
+
+def test_profile_none_takes_no_options(conn, conf, backend, sleeps, cloud):
+    b, _events = _build(conn, conf, backend, profile='none',
+                        kernel_args=['quiet'])
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert '--profile none uses the ISO as it is' in str(e.value)
+    assert cloud.created == []
+
+
 def test_verify_boots_as_the_backend_says(conn, conf, backend, sleeps,
                                           cloud):
     b, _events = _build(conn, conf, backend, verify=True)

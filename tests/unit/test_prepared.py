@@ -1,0 +1,296 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""isoplugin.prepared: the prepared ISO's cache, download and upload.
+
+Glance is isoplugin.glance's functions autospecced over a dict of images;
+the ISO is a Debian-like image made by tests/tools/make_distro_iso.py and
+the copy is really written by xorriso, then read back from what was
+"uploaded".
+"""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from unittest import mock
+
+from openstack.image.v2 import image as _image
+from oslo_config import cfg
+import pytest
+
+from isoplugin import conf as iso_conf
+from isoplugin import exception
+from isoplugin import glance
+from isoplugin import isoinfo
+from isoplugin import prepared
+from tests.tools import make_distro_iso
+
+SECRET = '$6$unit$SECRETHASHVALUE'
+
+
+@pytest.fixture(scope='module')
+def debian_iso(tmp_path_factory):
+    assert shutil.which('xorriso'), 'xorriso is needed (apt-get install)'
+    d = tmp_path_factory.mktemp('src')
+    return make_distro_iso.make('debian', str(d / 'debian.iso'))
+
+
+@pytest.fixture
+def conf():
+    c = cfg.ConfigOpts()
+    iso_conf.register_opts(c)
+    c(args=[], default_config_files=[])
+    return c
+
+
+@pytest.fixture
+def tmpdir_only(tmp_path, monkeypatch):
+    """Temporary files go to a directory the test checks is left empty."""
+    d = tmp_path / 'tmp'
+    d.mkdir()
+    monkeypatch.setattr('tempfile.tempdir', str(d))
+    return d
+
+
+class FakeGlance(object):
+    def __init__(self, source_path, usage=None):
+        with open(source_path, 'rb') as f:
+            self.source_data = f.read()
+        self.source = _image.Image.existing(
+            id='iso-1', name='debian-12', disk_format='iso', size=len(
+                self.source_data), status='active', os_hash_algo='sha512',
+            os_hash_value=hashlib.sha512(self.source_data).hexdigest(),
+            properties={'hw_rescue_bus': 'usb'})
+        self.cached = []
+        self.uploaded = None
+        self.corrupt_upload = False
+        self.bodies = []
+        self.deleted = []
+        self._usage = usage or {}
+        self.images = mock.create_autospec(glance.images,
+                                           side_effect=self._images)
+        self.download_data = mock.create_autospec(
+            glance.download_data, side_effect=self._download)
+        self.create_image = mock.create_autospec(
+            glance.create_image, side_effect=self._create)
+        self.upload_data = mock.create_autospec(
+            glance.upload_data, side_effect=self._upload)
+        self.get_image = mock.create_autospec(glance.get_image,
+                                              side_effect=self._get)
+        self.patch_image = mock.create_autospec(glance.patch_image,
+                                                side_effect=self._patch)
+        self.delete_image = mock.create_autospec(
+            glance.delete_image,
+            side_effect=lambda conn, i, **kw: self.deleted.append(i))
+        self.usage = mock.create_autospec(glance.usage,
+                                          return_value=self._usage)
+
+    def _images(self, conn, **filters):
+        key = filters.get('isoplugin_cache_key')
+        return iter([i for i in self.cached
+                     if glance.flat(i).get('isoplugin_cache_key') == key])
+
+    def _download(self, conn, image, chunk_size=1024 * 1024):
+        data = io.BytesIO(self.source_data)
+        return iter(lambda: data.read(chunk_size), b'')
+
+    def _create(self, conn, forbidden=None, **body):
+        self.bodies.append(body)
+        return _image.Image.existing(id='prep-1', status='queued', **body)
+
+    def _upload(self, conn, image_id, data, store=None):
+        self.uploaded = b''.join(data)
+
+    def _get(self, conn, image_id, what=None):
+        data = self.uploaded + (b'x' if self.corrupt_upload else b'')
+        return _image.Image.existing(
+            id=image_id, status='active', os_hash_algo='sha512',
+            os_hash_value=hashlib.sha512(data).hexdigest())
+
+    def _patch(self, conn, image_id, set=None, remove=(), current=None,
+               forbidden=None):
+        return _image.Image.existing(id=image_id, status='active',
+                                     properties=dict(set or {}))
+
+
+@pytest.fixture
+def cloud(debian_iso):
+    fake = FakeGlance(debian_iso)
+    names = ('images', 'download_data', 'create_image', 'upload_data',
+             'get_image', 'patch_image', 'delete_image', 'usage')
+    with mock.patch.multiple(glance, **{n: getattr(fake, n)
+                                        for n in names}):
+        yield fake
+
+
+def _read(data, path):
+    with isoinfo.open_files(io.BytesIO(data), name='copy') as files:
+        return files.read(path)
+
+
+def test_prepares_streams_and_caches(cloud, conf, tmpdir_only):
+    events = []
+    result = prepared.prepare_iso(
+        mock.sentinel.conn, conf, cloud.source, profile='debian',
+        values={'password_hash': SECRET}, progress=events.append)
+
+    assert not result.reused and result.profile == 'debian'
+    assert result.image.id == 'prep-1'
+    # the source was downloaded once, and the copy made from it
+    cloud.download_data.assert_called_once()
+    body, = cloud.bodies
+    assert body['visibility'] == 'private' and body['os_hidden'] is True
+    assert body['disk_format'] == 'iso'
+    assert body['hw_rescue_device'] == 'cdrom'
+    assert body['hw_rescue_bus'] == 'usb'  # kept from the source ISO
+    assert body['isoplugin_role'] == 'prepared-iso'
+    assert body['isoplugin_prepared_from'] == 'iso-1'
+    assert body['isoplugin_profile'] == 'debian'
+    assert body['isoplugin_cache_key'] == result.cache_key
+    assert body['isoplugin_source_hash'] == 'sha512:' + \
+        cloud.source.hash_value
+    # the secret is in no property, no event, not in the cache key input
+    assert SECRET not in json.dumps(body)
+    assert SECRET not in repr(events)
+    assert SECRET not in json.dumps(cloud.patch_image.call_args.kwargs)
+    # the uploaded copy is an ISO whose d-i menu is rewritten
+    menu = _read(cloud.uploaded, '/isolinux/txt.cfg').decode()
+    assert 'auto=true' in menu and 'priority=critical' in menu
+    # no temporary file is left
+    assert os.listdir(tmpdir_only) == []
+    assert [e['event'] for e in events] == ['downloading', 'prepared']
+
+    # the same inputs again: the cached copy, nothing downloaded
+    cloud.cached = [_image.Image.existing(
+        id='prep-1', status='active',
+        properties={'isoplugin_cache_key': result.cache_key,
+                    'isoplugin_output_properties': json.dumps(
+                        {'os_distro': 'debian'})})]
+    again = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                 profile='debian',
+                                 values={'password_hash': SECRET})
+    assert again.reused and again.image.id == 'prep-1'
+    assert again.cache_key == result.cache_key
+    assert again.properties == {'os_distro': 'debian'}
+    cloud.download_data.assert_called_once()
+    assert len(cloud.bodies) == 1
+
+    # other variables: another key
+    other = prepared.cache_key(('sha512', cloud.source.hash_value),
+                               'debian', 'x', [], '')
+    assert other != result.cache_key
+
+
+def test_detects_the_profile(cloud, conf, tmpdir_only):
+    events = []
+    result = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                  progress=events.append)
+    assert result.profile == 'debian' and result.detected
+    assert cloud.bodies[0]['isoplugin_detected'] == 'true'
+    assert [e['event'] for e in events] == ['downloading', 'detected',
+                                            'prepared']
+    assert os.listdir(tmpdir_only) == []
+
+
+def test_upload_mismatch_deletes_the_copy(cloud, conf, tmpdir_only):
+    cloud.corrupt_upload = True
+    with pytest.raises(exception.ChecksumMismatch):
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                             profile='debian')
+    assert cloud.deleted == ['prep-1']
+    assert os.listdir(tmpdir_only) == []
+
+
+def test_download_mismatch_creates_nothing(cloud, conf, tmpdir_only):
+    cloud.source_data += b'corrupted'
+    with pytest.raises(exception.ChecksumMismatch):
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                             profile='debian')
+    cloud.create_image.assert_not_called()
+    assert os.listdir(tmpdir_only) == []
+
+
+def test_interrupted_upload_deletes_the_copy(cloud, conf, tmpdir_only):
+    cloud.upload_data.side_effect = KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                             profile='debian')
+    assert cloud.deleted == ['prep-1']
+    assert os.listdir(tmpdir_only) == []
+
+
+@pytest.mark.parametrize('kwargs,error,message', [
+    ({'profile': 'slackware'}, exception.ProfileNotFound,
+     "No install profile named 'slackware'"),
+    ({'profile': 'debian', 'values': {'nosuch': '1'}},
+     exception.TemplateVariableError, 'unknown variable(s) nosuch'),
+    ({'profile': 'debian', 'answer': 'd-i only-two\n'},
+     exception.AnswerFileInvalid, 'line 1 (d-i only-two)'),
+    ({'profile': 'debian', 'add_files': ['/nonexistent/drivers']},
+     exception.InvalidInput, '--add-files: /nonexistent/drivers is not '
+     'found'),
+])
+def test_bad_input_touches_nothing(cloud, conf, tmpdir_only, kwargs, error,
+                                   message):
+    with pytest.raises(error) as e:
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                             **kwargs)
+    assert message in str(e.value)
+    cloud.download_data.assert_not_called()
+    cloud.create_image.assert_not_called()
+
+
+def test_over_quota_creates_nothing(cloud, conf, tmpdir_only):
+    cloud.usage.return_value = {
+        'image_size_total': {'usage': 1000, 'limit': 1000}}
+    with pytest.raises(exception.QuotaExceeded) as e:
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                             profile='debian')
+    needed = 1000 + -(-cloud.source.size // (1024 * 1024))
+    assert ("The prepared copy of this ISO would exceed the project's "
+            "image quota: image_size_total would be %d MiB" % needed) in \
+        str(e.value)
+    cloud.download_data.assert_not_called()
+    cloud.create_image.assert_not_called()
+
+
+def test_add_files_are_merged(cloud, conf, tmpdir_only, tmp_path):
+    drivers = tmp_path / 'virtio-win'
+    (drivers / 'amd64').mkdir(parents=True)
+    (drivers / 'amd64' / 'viostor.inf').write_text('[Version]\n')
+    first = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                 profile='debian',
+                                 add_files=['%s:/$WinPEDriver$' % drivers])
+    assert _read(cloud.uploaded,
+                 '/$WinPEDriver$/amd64/viostor.inf') == b'[Version]\n'
+    # the files are part of the cache key
+    (drivers / 'amd64' / 'viostor.inf').write_text('[Version] 2\n')
+    cloud.cached = [_image.Image.existing(
+        id='prep-1', status='active',
+        properties={'isoplugin_cache_key': first.cache_key})]
+    second = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                  profile='debian',
+                                  add_files=['%s:/$WinPEDriver$' % drivers])
+    assert not second.reused and second.cache_key != first.cache_key
+
+
+def test_expiry(conf):
+    conf.set_override('prepared_iso_max_age', 24, group='isoplugin')
+    old = _image.Image.existing(id='a', status='active', properties={
+        'isoplugin_prepared_at': '2000-01-01T00:00:00Z'})
+    new = _image.Image.existing(id='b', status='active', properties={
+        'isoplugin_prepared_at': prepared._now()})
+    assert prepared.expired(conf, old) and not prepared.expired(conf, new)
+    conf.set_override('prepared_iso_max_age', 0, group='isoplugin')
+    assert not prepared.expired(conf, old)
