@@ -74,8 +74,30 @@ def make_client(instance):
     return IsoClient(instance.sdk_connection, config_file=config_file)
 
 
+class _HideSetValues(logging.Filter):
+    """Hide ``--set KEY=VALUE`` values in the shell's ``START`` log line.
+
+    osc-lib logs the command line with ``--debug``; a template variable
+    may be secret (``password_hash``), and which ones are is only known
+    once the profile is loaded, so every value is hidden.
+    """
+
+    def filter(self, record):
+        import re
+
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                re.sub(r'(--set[ =]+[^\s=]+=).*?(?=\s--|$)', r'\1***', a)
+                if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_HIDE_SET_VALUES = _HideSetValues()
+
+
 def build_option_parser(parser):
     """Add isoplugin's global options to the ``openstack`` parser."""
+    logging.getLogger('osc_lib.shell').addFilter(_HIDE_SET_VALUES)
     parser.add_argument(
         '--os-iso-api-version',
         metavar='<iso-api-version>',
