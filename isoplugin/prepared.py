@@ -367,6 +367,11 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     detected = profile is None
     if profile is None:
         profile = _profile_of_source(conn, conf, source_hash)
+        if profile is not None:
+            _notify(progress, 'detected',
+                    _('detected profile %s (as for an earlier prepared '
+                      'copy of the same ISO content)') % profile,
+                    profile=profile)
     prof = None
     key = None
     if profile is not None:

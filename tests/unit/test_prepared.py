@@ -97,9 +97,11 @@ class FakeGlance(object):
                                           return_value=self._usage)
 
     def _images(self, conn, **filters):
-        key = filters.get('isoplugin_cache_key')
+        wanted = {k: v for k, v in filters.items()
+                  if k.startswith('isoplugin_') and k != 'isoplugin_role'}
         return iter([i for i in self.cached
-                     if glance.flat(i).get('isoplugin_cache_key') == key])
+                     if all(glance.flat(i).get(k) == v
+                            for k, v in wanted.items())])
 
     def _download(self, conn, image, chunk_size=1024 * 1024):
         data = io.BytesIO(self.source_data)
@@ -201,6 +203,21 @@ def test_detects_the_profile(cloud, conf, tmpdir_only):
     assert [e['event'] for e in events] == ['downloading', 'detected',
                                             'prepared']
     assert os.listdir(tmpdir_only) == []
+
+
+def test_earlier_detection_finds_the_cache_without_download(cloud, conf):
+    first = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source)
+    cloud.cached = [_image.Image.existing(id='prep-1', status='active',
+                                          properties=cloud.bodies[0])]
+    events = []
+
+    again = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                 progress=events.append)
+
+    assert again.reused and again.cache_key == first.cache_key
+    cloud.download_data.assert_called_once()  # by the first call only
+    assert [e['event'] for e in events] == ['detected', 'reused']
+    assert 'detected profile debian' in events[0]['message']
 
 
 def test_upload_mismatch_deletes_the_copy(cloud, conf, tmpdir_only):
