@@ -216,7 +216,6 @@ def test_debian_real_installer_reads_the_preseed(
         # the marker as the guest printed it (at a line's end), not the
         # command that prints it
         assert re.search(r'%s\r?$' % MARKER, console, re.M), console
-        assert 'ISOLINUX' in console
     finally:
         if output_id:
             demo_conn.image.delete_image(output_id, ignore_missing=True)
