@@ -125,5 +125,8 @@ class Keystone(base.Service):
         common.log('keystone: projects, users, roles, catalog, registered '
                    'limits of %s' % ', '.join(sorted(spec)))
 
+    def check(self, c):
+        """Nothing more to wait for: ``start`` waited until it answered."""
+
 
 SERVICE = Keystone()
