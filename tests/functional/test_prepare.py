@@ -158,7 +158,7 @@ def test_bad_input(isos, demo_conn, admin_conn, leak_check, case, args,
         cmd = ['iso', 'prepare'] + args
     else:
         cmd = ['iso', 'prepare', isos['debian']['name']] + args
-    result = base.osc('--debug', *cmd, check=False)
+    result = base.osc(*cmd, check=False)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert message in last, result.stderr[-2000:]

@@ -18,6 +18,7 @@ Thin commands: argument mapping and formatting; the pipeline is
 :mod:`isoplugin.background`.
 """
 
+import argparse
 import logging
 import sys
 
@@ -68,6 +69,26 @@ class _Progress(object):
         self.stream.flush()
 
 
+class _HiddenValues(list):
+    """The ``--set`` items, whose values show as ``***``.
+
+    osc-lib logs the parsed arguments with ``--debug``, and a template
+    variable may be secret.
+    """
+
+    def __repr__(self):
+        return '[%s]' % ', '.join(
+            repr(item.partition('=')[0] + '=***') for item in self)
+
+
+class _SetAction(argparse.Action):
+    def __call__(self, parser, namespace, value, option_string=None):
+        # a new list each time: the default is not to be changed
+        items = _HiddenValues(getattr(namespace, self.dest, None) or ())
+        items.append(value)
+        setattr(namespace, self.dest, items)
+
+
 def add_unattended_args(parser):
     """The prepared-ISO options of ``build create`` and ``prepare``."""
     parser.add_argument('--profile', metavar='<profile>',
@@ -77,8 +98,8 @@ def add_unattended_args(parser):
     parser.add_argument('--answer-file', metavar='<file>',
                         help="Answer file to use instead of the profile's "
                              'template (checked to parse)')
-    parser.add_argument('--set', metavar='<key=value>', action='append',
-                        default=[], dest='values',
+    parser.add_argument('--set', metavar='<key=value>', action=_SetAction,
+                        default=_HiddenValues(), dest='values',
                         help='Template variable (repeat; see "openstack '
                              'iso profile show"); secret ones are never '
                              'shown')

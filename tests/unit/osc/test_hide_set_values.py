@@ -29,3 +29,20 @@ def test_start_line_hides_every_set_value(caplog):
     assert caplog.messages == [
         'START with options: --debug iso prepare deb --set '
         'password_hash=*** --set=ssh_key=*** --profile debian']
+
+
+def test_parsed_arguments_hide_set_values():
+    from isoplugin.osc.v1 import build as build_cmd
+
+    cmd = build_cmd.CreateBuild(None, None)
+    parsed = cmd.get_parser('create').parse_args([
+        'deb', '--name', 'x', '--set', 'password_hash=$6$SECRET',
+        '--set', 'hostname=web'])
+
+    assert '$6$SECRET' not in repr(parsed)
+    assert "values=['password_hash=***', 'hostname=***']" in repr(parsed)
+    assert build_cmd.parse_values(parsed.values) == {
+        'password_hash': '$6$SECRET', 'hostname': 'web'}
+    # the default is not shared between two parses
+    again = cmd.get_parser('create').parse_args(['deb', '--name', 'x'])
+    assert again.values == []
