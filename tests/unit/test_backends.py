@@ -17,17 +17,8 @@ import pytest
 
 from isoplugin import backends
 from isoplugin.backends import base
-from isoplugin import conf as iso_conf
 from isoplugin import exception
 from tests.unit import fake_backend
-
-
-@pytest.fixture
-def conf():
-    c = cfg.ConfigOpts()
-    iso_conf.register_opts(c)
-    c(args=[], default_config_files=[])
-    return c
 
 
 @pytest.fixture

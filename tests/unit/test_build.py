@@ -27,13 +27,11 @@ from openstack.compute.v2 import server as _server
 from openstack import connection
 from openstack.image.v2 import image as _image
 from openstack.test import fakes
-from oslo_config import cfg
 import pytest
 
 from isoplugin import backends
 from isoplugin.backends import base
 from isoplugin import build as build_mod
-from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin import prepared
@@ -42,12 +40,9 @@ from tests.unit import fake_backend
 
 
 @pytest.fixture
-def conf():
-    c = cfg.ConfigOpts()
-    iso_conf.register_opts(c)
-    c(args=[], default_config_files=[])
-    c.set_override('backend', 'unit-fake', group='isoplugin')
-    return c
+def conf(conf):
+    conf.set_override('backend', 'unit-fake', group='isoplugin')
+    return conf
 
 
 @pytest.fixture

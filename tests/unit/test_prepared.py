@@ -26,10 +26,8 @@ import shutil
 from unittest import mock
 
 from openstack.image.v2 import image as _image
-from oslo_config import cfg
 import pytest
 
-from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin import isoinfo
@@ -44,14 +42,6 @@ def debian_iso(tmp_path_factory):
     assert shutil.which('xorriso'), 'xorriso is needed (apt-get install)'
     d = tmp_path_factory.mktemp('src')
     return make_distro_iso.make('debian', str(d / 'debian.iso'))
-
-
-@pytest.fixture
-def conf():
-    c = cfg.ConfigOpts()
-    iso_conf.register_opts(c)
-    c(args=[], default_config_files=[])
-    return c
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import io
 import json
 from unittest import mock
 
-from openstack import connection
 from openstack.image.v2 import image as _image
 from openstack.test import fakes
 from osc_lib import exceptions as osc_exc
@@ -25,33 +24,16 @@ import pytest
 from isoplugin import background
 from isoplugin import build as build_mod
 from isoplugin import exception
-from isoplugin.osc import plugin
 from isoplugin.osc.v1 import build as build_cmd
 from isoplugin import records
-
-
-@pytest.fixture
-def app():
-    a = mock.Mock(spec=['client_manager', 'stdout', 'options'])
-    client = mock.Mock(spec=plugin.IsoClient)
-    client.conn = mock.Mock(spec=connection.Connection)
-    client.conf = mock.sentinel.conf
-    a.client_manager.iso = client
-    a.stdout = io.StringIO()
-    return a
-
-
-def _run(cls, app, argv):
-    cmd = cls(app, None)
-    parsed = cmd.get_parser('openstack iso build').parse_args(argv)
-    return cmd.take_action(parsed)
+from tests.unit.osc.fakes import run
 
 
 def test_create_maps_arguments_to_the_request(app):
     image = fakes.generate_fake_resource(_image.Image, name='img')
     with mock.patch.object(build_mod, 'Build') as build:
         build.return_value.run.return_value = image
-        columns, values = _run(build_cmd.CreateBuild, app, [
+        columns, values = run(build_cmd.CreateBuild, app, [
             'debian-12', '--name', 'img', '--flavor', 'm1.small',
             '--disk-size', '4', '--no-verify', '--timeout', '600',
             '--public', '--tag', 'a', '--tag', 'b', '--keep-on-error'])
@@ -73,7 +55,7 @@ def test_create_defaults_come_from_configuration(app):
     with mock.patch.object(build_mod, 'Build') as build:
         build.return_value.run.return_value = fakes.generate_fake_resource(
             _image.Image)
-        _run(build_cmd.CreateBuild, app, ['iso', '--name', 'img'])
+        run(build_cmd.CreateBuild, app, ['iso', '--name', 'img'])
 
     request = build.call_args.args[2]
     assert request.verify is None
@@ -86,7 +68,7 @@ def test_create_failure_is_a_command_error(app):
         build.return_value.run.side_effect = exception.BuildFailed(
             build_id='b-1', phase='install', reason='fault text')
         with pytest.raises(osc_exc.CommandError) as e:
-            _run(build_cmd.CreateBuild, app, ['iso', '--name', 'img'])
+            run(build_cmd.CreateBuild, app, ['iso', '--name', 'img'])
 
     assert 'install' in str(e.value) and 'fault text' in str(e.value)
 
@@ -96,8 +78,8 @@ def test_no_wait_hands_the_build_to_the_background(app):
             mock.patch.object(background, 'run_in_background',
                               return_value=(4242, '/x.log')) as bg:
         build.return_value.id = 'b-1'
-        columns, values = _run(build_cmd.CreateBuild, app,
-                               ['iso', '--name', 'img', '--no-wait'])
+        columns, values = run(build_cmd.CreateBuild, app,
+                              ['iso', '--name', 'img', '--no-wait'])
 
     assert (columns, values) == (('build_id', 'worker_pid'), ('b-1', 4242))
     assert bg.call_args.args == (build.return_value,)
@@ -187,14 +169,14 @@ def test_list_formats_builds(app):
                                      'client': 'h:1'},
                              resources=[mock.Mock()], age=12.5)
     with mock.patch.object(records, 'list_builds', return_value=[info]):
-        columns, rows = _run(build_cmd.ListBuild, app, [])
+        columns, rows = run(build_cmd.ListBuild, app, [])
 
     assert rows == [('b-1', 'orphaned', 'install', 'i', 'n', 'h:1', 12, 1)]
 
 
 def test_delete_needs_ids_or_orphans(app):
     with pytest.raises(osc_exc.CommandError):
-        _run(build_cmd.DeleteBuild, app, [])
+        run(build_cmd.DeleteBuild, app, [])
 
 
 def test_delete_orphans_older_than(app):
@@ -202,8 +184,8 @@ def test_delete_orphans_older_than(app):
                            return_value=['b-1']) as delete, \
             mock.patch.object(records, 'delete_prepared',
                               return_value=['img-1']) as prepared:
-        _run(build_cmd.DeleteBuild, app, ['--orphans', '--older-than',
-                                          '60'])
+        run(build_cmd.DeleteBuild, app, ['--orphans', '--older-than',
+                                         '60'])
 
     delete.assert_called_once_with(app.client_manager.iso.conn,
                                    mock.sentinel.conf, 60)
@@ -218,7 +200,7 @@ def test_delete_prepared_deletes_every_prepared_iso(app):
     with mock.patch.object(records, 'delete_orphans') as orphans, \
             mock.patch.object(records, 'delete_prepared',
                               return_value=['img-1']) as prepared:
-        _run(build_cmd.DeleteBuild, app, ['--prepared'])
+        run(build_cmd.DeleteBuild, app, ['--prepared'])
 
     orphans.assert_not_called()
     prepared.assert_called_once_with(app.client_manager.iso.conn,
@@ -228,7 +210,7 @@ def test_delete_prepared_deletes_every_prepared_iso(app):
 
 def test_finish_calls_the_library(app):
     with mock.patch.object(records, 'finish_build') as finish:
-        _run(build_cmd.FinishBuild, app, ['b-1'])
+        run(build_cmd.FinishBuild, app, ['b-1'])
 
     finish.assert_called_once_with(app.client_manager.iso.conn,
                                    mock.sentinel.conf, 'b-1')

@@ -13,44 +13,25 @@
 """``openstack iso prepare``, ``iso profile list|show``, and the prepared-ISO
 options of ``iso build create``: argument mapping and formatting."""
 
-import io
 from unittest import mock
 
-from openstack import connection
 from openstack.image.v2 import image as _image
 from openstack.test import fakes
 from osc_lib import exceptions as osc_exc
 import pytest
 
 from isoplugin import build as build_mod
-from isoplugin.osc import plugin
 from isoplugin.osc.v1 import build as build_cmd
 from isoplugin.osc.v1 import profile as profile_cmd
 from isoplugin import prepared
-
-
-@pytest.fixture
-def app():
-    a = mock.Mock(spec=['client_manager', 'stdout', 'options'])
-    client = mock.Mock(spec=plugin.IsoClient)
-    client.conn = mock.Mock(spec=connection.Connection)
-    client.conf = mock.sentinel.conf
-    a.client_manager.iso = client
-    a.stdout = io.StringIO()
-    return a
-
-
-def _run(cls, app, argv):
-    cmd = cls(app, None)
-    parsed = cmd.get_parser('openstack iso').parse_args(argv)
-    return cmd.take_action(parsed)
+from tests.unit.osc.fakes import run
 
 
 def test_build_create_maps_the_prepared_iso_options(app, tmp_path):
     image = fakes.generate_fake_resource(_image.Image, name='img')
     with mock.patch.object(build_mod, 'Build') as build:
         build.return_value.run.return_value = image
-        _run(build_cmd.CreateBuild, app, [
+        run(build_cmd.CreateBuild, app, [
             'debian-12', '--name', 'img', '--profile', 'debian',
             '--answer-file', 'a.cfg', '--set', 'hostname=web',
             '--set', 'ssh_key=ssh-ed25519 AAAA me@h=x',
@@ -68,8 +49,8 @@ def test_build_create_maps_the_prepared_iso_options(app, tmp_path):
 
 def test_set_needs_key_equals_value(app):
     with pytest.raises(osc_exc.CommandError) as e:
-        _run(build_cmd.CreateBuild, app, ['debian-12', '--name', 'img',
-                                          '--set', 'hostname'])
+        run(build_cmd.CreateBuild, app, ['debian-12', '--name', 'img',
+                                         '--set', 'hostname'])
     assert '--set takes KEY=VALUE' in str(e.value)
 
 
@@ -80,7 +61,7 @@ def test_prepare_shows_the_prepared_iso(app):
                                cache_key='k' * 64, reused=True)
     with mock.patch.object(prepared, 'prepare_iso',
                            return_value=result) as prepare:
-        columns, values = _run(profile_cmd.PrepareIso, app, [
+        columns, values = run(profile_cmd.PrepareIso, app, [
             'deb', '--set', 'password_hash=$6$x', '--kernel-args', 'quiet'])
 
     prepare.assert_called_once_with(
@@ -95,21 +76,21 @@ def test_prepare_shows_the_prepared_iso(app):
 
 def test_prepare_refuses_profile_none(app):
     with pytest.raises(osc_exc.CommandError):
-        _run(profile_cmd.PrepareIso, app, ['deb', '--profile', 'none'])
+        run(profile_cmd.PrepareIso, app, ['deb', '--profile', 'none'])
 
 
 def test_prepare_reads_the_answer_file(app, tmp_path):
     answer = tmp_path / 'preseed.cfg'
     answer.write_text('d-i foo/bar string x\n')
     with mock.patch.object(prepared, 'prepare_iso') as prepare:
-        _run(profile_cmd.PrepareIso, app, ['deb', '--profile', 'debian',
-                                           '--answer-file', str(answer)])
+        run(profile_cmd.PrepareIso, app, ['deb', '--profile', 'debian',
+                                          '--answer-file', str(answer)])
     assert prepare.call_args.kwargs['answer'] == 'd-i foo/bar string x\n'
 
 
 def test_prepare_unreadable_answer_file_is_one_line(app, tmp_path):
     with pytest.raises(osc_exc.CommandError) as e:
-        _run(profile_cmd.PrepareIso, app, [
+        run(profile_cmd.PrepareIso, app, [
             'deb', '--answer-file', str(tmp_path / 'missing.cfg')])
     assert 'cannot read the answer file' in str(e.value)
     assert '\n' not in str(e.value)

@@ -1,0 +1,27 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Fixtures shared by the unit tests."""
+
+from oslo_config import cfg
+import pytest
+
+from isoplugin import conf as iso_conf
+
+
+@pytest.fixture
+def conf():
+    """A ConfigOpts with isoplugin's options, parsed from no file."""
+    c = cfg.ConfigOpts()
+    iso_conf.register_opts(c)
+    c(args=[], default_config_files=[])
+    return c
