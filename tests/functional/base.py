@@ -29,6 +29,7 @@ plain functions from here (a conftest is not meant to be imported):
 import configparser
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -153,6 +154,16 @@ def osc_env(config_file=None, **extra):
         env['ISOPLUGIN_CONFIG_FILE'] = str(config_file)
     env.update(extra)
     return env
+
+
+def interruptible():
+    """``preexec_fn`` for a child the test will stop with SIGINT (Ctrl-C).
+
+    A shell without job control starts background commands with SIGINT
+    ignored, and Python keeps an inherited "ignore": started that way (as
+    by ``nohup bash .ci/run &``), the child would never see the Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def osc_command(*args, cloud='demo', drop_dac=False, executable=OPENSTACK):

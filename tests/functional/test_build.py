@@ -254,7 +254,8 @@ def _driver(iso, pause='-', name=None):
     proc = subprocess.Popen(
         [sys.executable, '-c', DRIVER, 'devcloud-demo', iso, name, pause],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=base.osc_env(PYTHONPATH=base.ROOT))
+        env=base.osc_env(PYTHONPATH=base.ROOT),
+        preexec_fn=base.interruptible)
     first = proc.stdout.readline().split()
     assert first and first[0] == 'BUILD', proc.stderr.read()
     return proc, first[1], name

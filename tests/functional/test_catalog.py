@@ -206,7 +206,7 @@ def test_interrupted_upload_leaves_nothing(admin_conn, devcloud, tmp_path):
         base.osc_command('iso', 'create', name, '--file', str(path),
                          '--no-progress'),
         env=base.osc_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True, preexec_fn=base.interruptible)
     try:
         image = base.poll(
             lambda: [i for i in _own_images(admin_conn, name)
