@@ -47,6 +47,7 @@ import requests  # noqa: E402
 from isoplugin import build as build_mod  # noqa: E402
 from isoplugin import catalog  # noqa: E402
 from isoplugin import conf as iso_conf  # noqa: E402
+from isoplugin import records  # noqa: E402
 from tests.tools import make_test_iso  # noqa: E402
 
 PREFIX = 'bldbench-%s-' % uuid.uuid4().hex[:6]
@@ -87,7 +88,9 @@ class Meter(object):
                         time.monotonic() - t
 
         requests.Session.send = counted_send
+        # the pipeline's waits, and the wait for deleted servers at cleanup
         build_mod._sleep = counted_sleep
+        records._sleep = counted_sleep
 
     def reset(self):
         self.requests.clear()
