@@ -195,6 +195,10 @@ def test_debian_real_installer_reads_the_preseed(
             [iso['name'], '--name', PREFIX + 'debian',
              # d-i needs more than m1.tiny's 512 MB (its initrd is 40 MB)
              '--flavor', 'm1.small',
+             # the early command powers off before d-i installs anything:
+             # the disk stays blank, there is nothing to verify (the
+             # networked-build issue verifies a complete install)
+             '--no-verify',
              '--set', 'early_command=echo %s > /dev/ttyS0; poweroff'
              % MARKER, '-f', 'json'],
             demo_conn, marker=MARKER, config_file=_config(tmp_path))
