@@ -13,8 +13,6 @@ import uuid
 
 import pytest
 
-from tests.functional import base
-
 MV = '2.87'
 GiB = 1024**3
 
@@ -25,8 +23,17 @@ def _server(conn, sid):
 
 
 def _wait_server(conn, sid, pred, timeout=120, what='condition'):
-    return base.poll(lambda: _server(conn, sid),
-                     'server %s: %s' % (sid, what), timeout, until=pred)
+    end = time.time() + timeout
+    s = None
+    while time.time() < end:
+        s = _server(conn, sid)
+        if pred(s):
+            return s
+        time.sleep(0.5)
+    raise AssertionError(
+        'server %s: timeout waiting for %s; last %r'
+        % (sid, what, s and _st(s))
+    )
 
 
 def _st(s):
@@ -68,10 +75,13 @@ def _console(conn, sid):
 
 
 def _wait_image(conn, image_id, timeout=120):
-    return base.poll(
-        lambda: conn.image.get_image(image_id),
-        'image %s to be active, killed or deleted' % image_id, timeout,
-        until=lambda im: im.status in ('active', 'killed', 'deleted'))
+    end = time.time() + timeout
+    while time.time() < end:
+        im = conn.image.get_image(image_id)
+        if im.status in ('active', 'killed', 'deleted'):
+            return im
+        time.sleep(0.5)
+    raise AssertionError('image %s still %s' % (image_id, im.status))
 
 
 def _upload(conn, name, data, disk_format, **props):
@@ -238,12 +248,14 @@ def test_three_servers_at_once_five_rounds(demo_conn, leak_check):
         for rnd in range(5):
             name = 'dc-stress-%d-%s' % (rnd, uuid.uuid4().hex[:4])
             _boot(c, name, image.id, count=3)
-            ss = base.poll(
-                lambda: list(c.compute.servers(name='^%s' % name)),
-                'three servers %s ACTIVE or ERROR' % name, 120,
-                until=lambda ss: len(ss) == 3 and all(
-                    s.status in ('ACTIVE', 'ERROR') for s in ss),
-                interval=1)
+            end = time.time() + 120
+            while time.time() < end:
+                ss = [s for s in c.compute.servers(name='^%s' % name)]
+                if len(ss) == 3 and all(
+                    s.status in ('ACTIVE', 'ERROR') for s in ss
+                ):
+                    break
+                time.sleep(1)
             assert sorted(s.status for s in ss) == ['ACTIVE'] * 3, [
                 (s.name, s.status, s.fault) for s in ss
             ]
@@ -379,10 +391,10 @@ def test_fake_installer_fail_and_snapshot_fail(
         snap_id = _action(
             c, b, {'createImage': {'name': 'dc-snapfail'}}
         ).json()['image_id']
-        # nova deletes it
-        base.poll(lambda: c.image.find_image(snap_id),
-                  'snapshot %s to be deleted by nova' % snap_id, 60,
-                  until=lambda image: image is None)
+        end = time.time() + 60
+        while time.time() < end and c.image.find_image(snap_id):
+            time.sleep(0.5)
+        assert c.image.find_image(snap_id) is None  # nova deleted it
         s = _wait_server(c, b, lambda s: s['OS-EXT-STS:task_state'] is None)
         assert s['status'] == 'ACTIVE'
         # nova 34 runs the snapshot as a task after the RPC handler
@@ -473,11 +485,14 @@ def test_web_download_any_port_and_copy_image(demo_conn, admin_conn,
             assert im.properties.get('stores') == 'fast'
             admin_conn.image.import_image(im, method='copy-image',
                                           stores=['cheap'])
-            base.poll(
-                lambda: admin_conn.image.get_image(im.id).properties.get(
-                    'stores'),
-                'image %s in the stores fast,cheap' % im.id, 60,
-                until=lambda stores: stores == 'fast,cheap')
+            end = time.time() + 60
+            while time.time() < end:
+                stores = admin_conn.image.get_image(im.id).properties.get(
+                    'stores')
+                if stores == 'fast,cheap':
+                    break
+                time.sleep(0.5)
+            assert stores == 'fast,cheap'
         finally:
             srv.shutdown()
             demo_conn.image.delete_image(im.id, ignore_missing=True)
