@@ -51,6 +51,7 @@ import openstack
 import pytest
 
 from isoplugin.backends import base as backend_base
+from isoplugin import prepared as prepared_mod
 from tests.functional import base
 from tests.functional import test_libvirt_e2e as lve2e
 
@@ -171,9 +172,8 @@ def _prepared_images(conn, leak_check):
         if resp.status_code != 200:
             continue  # deleted meanwhile
         image = resp.json()
-        # the prepared copy is the one hidden ISO (private, as it holds
-        # the answers); the registered source ISO is not hidden
-        if image.get('disk_format') == 'iso' and image.get('os_hidden'):
+        # by its role: registered ISOs are hidden too
+        if image.get('isoplugin_role') == prepared_mod.ROLE_PREPARED:
             found.append(image)
     return found
 
