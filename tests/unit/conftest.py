@@ -12,10 +12,13 @@
 
 """Fixtures shared by the unit tests."""
 
+import shutil
+
 from oslo_config import cfg
 import pytest
 
 from isoplugin import conf as iso_conf
+from tests.tools import make_distro_iso
 
 
 @pytest.fixture
@@ -25,3 +28,14 @@ def conf():
     iso_conf.register_opts(c)
     c(args=[], default_config_files=[])
     return c
+
+
+@pytest.fixture(scope='session')
+def distro_isos(tmp_path_factory):
+    """ISOs in each installer family's layout (made once, read only)."""
+    assert shutil.which('xorriso'), (
+        'xorriso is not installed: apt-get install xorriso (CI installs '
+        'it; the distribution-like test ISOs are made with it)')
+    d = tmp_path_factory.mktemp('distro')
+    return {f: make_distro_iso.make(f, str(d / ('%s.iso' % f)))
+            for f in make_distro_iso.FAMILIES}

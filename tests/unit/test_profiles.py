@@ -13,7 +13,6 @@
 """isoplugin.profiles: loading, detection, templates, boot menu edits."""
 
 import os
-import shutil
 from xml.etree import ElementTree
 
 import pytest
@@ -36,16 +35,6 @@ HASH = '$6$salt$Zm9vYmFyYmF6cXV1eGhhc2g'
 def _layout(path):
     with open(os.path.join(LAYOUTS, path), encoding='utf-8') as f:
         return f.read()
-
-
-@pytest.fixture(scope='module')
-def distro_isos(tmp_path_factory):
-    assert shutil.which('xorriso'), (
-        'xorriso is not installed: apt-get install xorriso (CI installs '
-        'it; the distribution-like test ISOs are made with it)')
-    d = tmp_path_factory.mktemp('distro')
-    return {f: make_distro_iso.make(f, str(d / ('%s.iso' % f)))
-            for f in FAMILIES}
 
 
 # Loading ------------------------------------------------------------------

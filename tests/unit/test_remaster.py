@@ -39,16 +39,6 @@ from tests.tools import make_test_iso
 HASH = '$6$salt$c2VjcmV0aGFzaHZhbHVl'
 
 
-@pytest.fixture(scope='module')
-def distro_isos(tmp_path_factory):
-    assert shutil.which('xorriso'), (
-        'xorriso is not installed: apt-get install xorriso (CI installs '
-        'it; prepared ISOs are written with it)')
-    d = tmp_path_factory.mktemp('src')
-    return {f: make_distro_iso.make(f, str(d / ('%s.iso' % f)))
-            for f in make_distro_iso.FAMILIES}
-
-
 @pytest.fixture
 def out_dir(tmp_path):
     d = tmp_path / 'out'
