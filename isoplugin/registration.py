@@ -55,6 +55,8 @@ MIB = 1024 * 1024
 URL_HEAD_BYTES = 272 * isoinfo.SECTOR
 #: Descriptors Glance's format inspection accepts in sector 16.
 GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
+#: Value of ``<prefix>profile`` when no install profile recognises the ISO.
+NO_PROFILE = 'none'
 
 
 @dataclasses.dataclass
@@ -286,8 +288,9 @@ class Registration(object):
             source = _URLSource(request.url, self.conf.glance.url_timeout)
         try:
             self._check_source(source, fields, notify)
+            profile = self._detect_profile(source, notify)
             self._check_name_and_quota(name, source.size)
-            body = self._image_body(request, fields)
+            body = self._image_body(request, fields, profile)
             return self._upload(request, body, source, expected, progress,
                                 notify)
         finally:
@@ -327,6 +330,40 @@ class Registration(object):
             _notify(notify, _('Detected: %(fields)s'),
                     fields=', '.join('%s=%s' % kv
                                      for kv in detected.items()))
+
+    def _detect_profile(self, source, notify):
+        """The install profile that recognises a local file, or ``none``.
+
+        Only directory entries are looked up (the profiles' detection
+        rules), so this costs a few sector reads. A URL is not looked into
+        (``None``: no property).
+        """
+        if source.fileobj is None:
+            return None
+        from isoplugin import profiles
+
+        try:
+            with isoinfo.open_files(source.fileobj,
+                                    name=source.label) as files:
+                profile, match = profiles.detect(files)
+        except exception.ProfileNotDetected as e:
+            LOG.debug('No install profile recognises %(src)s: %(why)s',
+                      {'src': source.label, 'why': e})
+            _notify(notify, _('Install profile: none (no install profile '
+                              'recognises this ISO; an unattended build '
+                              'from it needs --profile)'))
+            return NO_PROFILE
+        except exception.InvalidInput as e:
+            # a directory tree the reader cannot follow: the upload may
+            # still be fine, only the family is unknown
+            LOG.warning('Cannot look into %(src)s for its installer family: '
+                        '%(why)s', {'src': source.label, 'why': e})
+            return NO_PROFILE
+        finally:
+            source.fileobj.seek(0)
+        _notify(notify, _('Install profile: %(profile)s (%(why)s)'),
+                profile=profile.name, why='; '.join(match.looked_at))
+        return profile.name
 
     def _check_quota(self, size):
         usage = self.catalog.usage()
@@ -379,7 +416,7 @@ class Registration(object):
 
     # -- the upload -------------------------------------------------------
 
-    def _image_body(self, request, fields):
+    def _image_body(self, request, fields, profile=None):
         conf = self.conf.glance
         prop = self.catalog.prop
         body = {
@@ -408,6 +445,8 @@ class Registration(object):
                 body[key] = fields[key]
         if request.description:
             body['description'] = request.description
+        if profile is not None:
+            body[prop('profile')] = profile
         return body
 
     def _use_import(self, request, expected):

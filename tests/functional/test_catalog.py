@@ -38,6 +38,7 @@ import uuid
 import pytest
 
 from tests.functional import base
+from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
 
 PREFIX = 'catft-%s-' % uuid.uuid4().hex[:8]
@@ -134,6 +135,9 @@ def test_create_from_file_detects_and_marks(admin_conn, isodir):
         (isodir / 'ubuntu.iso').read_bytes()).hexdigest()
     assert raw['os_hash_value'] == digest
     assert raw['visibility'] == 'private'
+    # a label alone is no installer layout: no install profile recognises it
+    assert raw['isoplugin_profile'] == 'none'
+    assert 'Install profile: none' in result.stderr
 
     listed = osc_json('iso', 'list', '--long')
     row = [r for r in listed if r['Id'] == iso['id']]
@@ -148,6 +152,20 @@ def test_create_from_file_detects_and_marks(admin_conn, isodir):
     assert shown['checksum'] == 'sha512:' + digest
     _delete(name)
     assert _own_images(admin_conn, name) == []
+
+
+def test_create_detects_install_profile(admin_conn, tmp_path):
+    # an ISO in the Debian installer's layout: the profile is found from
+    # its directory entries and kept for the build pipeline
+    path = make_distro_iso.make('debian', str(tmp_path / 'debian.iso'))
+    name = _name('profile')
+    result = osc('iso', 'create', name, '--file', path, '--no-progress',
+                 '-f', 'json')
+    iso = json.loads(result.stdout)
+    assert 'Install profile: debian (' in result.stderr
+    assert base.image_json(admin_conn, iso['id'])[
+        'isoplugin_profile'] == 'debian'
+    _delete(iso['id'])
 
 
 def test_create_udf_with_checksum_and_overrides(isodir):
@@ -444,7 +462,7 @@ def test_remove_project_with_servers_refused(other_conn, isodir):
 
 # -- URLs -------------------------------------------------------------------
 
-def test_create_from_url_web_download(web, isodir):
+def test_create_from_url_web_download(admin_conn, web, isodir):
     name = _name('web')
     result = osc('iso', 'create', name, '--url', web + '/ubuntu.iso',
                  '--no-progress', '-f', 'json')
@@ -455,6 +473,8 @@ def test_create_from_url_web_download(web, isodir):
     digest = hashlib.sha512(
         (isodir / 'ubuntu.iso').read_bytes()).hexdigest()
     assert iso['checksum'] == 'sha512:' + digest
+    # a URL is not looked into for its install profile
+    assert 'isoplugin_profile' not in base.image_json(admin_conn, iso['id'])
     _delete(name)
 
 

@@ -90,7 +90,8 @@ class TestRegisterFile(RegistrationTestCase):
                      'hw_cdrom_bus': 'sata', 'hw_rescue_device': 'cdrom',
                      'hw_rescue_bus': 'sata', 'os_type': 'linux',
                      'os_distro': 'ubuntu', 'os_version': '24.04',
-                     'architecture': 'x86_64'})),
+                     'architecture': 'x86_64', 'isoplugin_profile': 'none'
+                 })),
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume(received),
                  validate=dict(headers=dict(
@@ -108,7 +109,40 @@ class TestRegisterFile(RegistrationTestCase):
         self.assertIn('Detected: os_type=linux, os_distro=ubuntu, '
                       'os_version=24.04, architecture=x86_64', notes)
         self.assertIn('Verified: Glance sha512 matches the client', notes)
+        self.assertIn('Install profile: none (no install profile recognises '
+                      'this ISO; an unattended build from it needs '
+                      '--profile)', notes)
         self.assertEqual([data], received)
+        self.assert_calls()
+
+    def test_install_profile_detected_and_stored(self):
+        # an Ubuntu live-server layout: /casper and /.disk/info
+        path = self.make_iso(files={'/casper/vmlinuz': b'k'},
+                             disk_info='Ubuntu-Server 24.04.1 LTS')
+        data = open(path, 'rb').read()
+        notes = []
+        posted = []
+
+        def post(request, context):
+            posted.append(request.json())
+            return self.image(status='queued')
+
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'), json=post),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(
+                     os_hash_value=hashlib.sha512(data).hexdigest())),
+        ])
+
+        self.create('ubuntu', filename=path, notify=notes.append)
+
+        self.assertEqual('ubuntu', posted[0]['isoplugin_profile'])
+        self.assertTrue([n for n in notes
+                         if n.startswith('Install profile: ubuntu (')],
+                        notes)
         self.assert_calls()
 
     def test_hash_mismatch_deletes_the_image(self):
@@ -285,6 +319,10 @@ class TestRegisterURL(RegistrationTestCase):
         self.assertTrue(image.is_protected)
         self.assertIn('Importing with Glance web-download', notes)
         self.assertIn('Verified: sha512 matches the given checksum', notes)
+        # a URL is not looked into for its install profile
+        posted = [r.json() for r in self.adapter.request_history
+                  if r.method == 'POST' and r.path == '/v2/images']
+        self.assertNotIn('isoplugin_profile', posted[0])
         self.assert_calls()
 
     def test_web_download_failure_deletes_the_image(self):
