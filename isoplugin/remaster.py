@@ -35,13 +35,24 @@ xorriso writes the image to its standard output, which :func:`prepare`
 sends to one temporary file (removed on every error); a later step can
 send it to Glance instead.
 
-xorriso writes ISO 9660 with Rock Ridge and Joliet, not UDF: Windows media
-(UDF only) cannot be prepared this way (the Windows profile says so).
+xorriso writes ISO 9660 with Rock Ridge and Joliet, not UDF, and reads
+only ISO 9660. Windows media keep their files in UDF (the ISO 9660 tree of
+a bridge image holds a README only), and ``install.wim`` may exceed 4 GiB,
+which Windows' ISO 9660 driver does not read. Media whose files are in UDF
+are therefore written with pycdlib (:func:`write_udf`): it opens the
+source, adds the new files to its UDF tree, and writes the copy with the
+source's El Torito catalog (BIOS ``etfsboot.com`` and UEFI ``efisys.bin``
+entries, with their load sizes) and files copied from the source image in
+1 MiB blocks, never the whole image in memory. Such media have no hybrid
+MBR or appended partitions to lose. pycdlib seeks back to write the
+directories after the data, so that copy always goes to one temporary file
+first (removed on every path), which a sink then reads.
 
 Requires the ``xorriso`` program (Debian/Ubuntu ``xorriso``, Fedora/RHEL
-``xorriso``). ``mtools`` is needed where a UEFI menu lives inside the EFI
-image (Fedora, RHEL and their rebuilds); without it that menu is left as
-it was and the manifest says so.
+``xorriso``); ``pycdlib`` (Python) for UDF media. ``mtools`` is needed
+where a UEFI menu lives inside the EFI image (Fedora, RHEL and their
+rebuilds); without it that menu is left as it was and the manifest says
+so.
 """
 
 import dataclasses
@@ -262,6 +273,138 @@ def add_files_changes(ctx, add_files):
                          _('added from %s') % os.path.basename(src))
 
 
+#: pycdlib's copy block: the source's files go through memory this much
+#: at a time.
+UDF_BLOCK = 1 << 20
+
+
+def uses_udf(files):
+    """Whether the image's files are read from its UDF tree (Windows media).
+
+    :param files: an :class:`isoplugin.isoinfo.IsoFiles`.
+    """
+    return files.tree == 'udf'
+
+
+def _pycdlib(source):
+    try:
+        import pycdlib
+    except ImportError as e:
+        raise exception.PrepareFailed(
+            source=source,
+            reason=_('its files are in UDF (Windows media), which are '
+                     'written with the pycdlib Python package: install it '
+                     '(pip install pycdlib)')) from e
+    return pycdlib
+
+
+def _udf_children(iso, path):
+    return {entry.file_identifier().decode('utf-8', 'replace').lower():
+            entry for entry in iso.list_children(udf_path=path or '/')
+            if entry is not None}
+
+
+def _udf_path(iso, path, create_dirs=False):
+    """``(spelling on the image, is_dir)`` of ``path``, or ``(path, None)``.
+
+    Names are compared without case, as Windows does; with ``create_dirs``
+    the missing directories above the last name are made.
+    """
+    parts = [p for p in path.split('/') if p]
+    cur = ''
+    for n, part in enumerate(parts):
+        entry = _udf_children(iso, cur).get(part.lower())
+        last = n == len(parts) - 1
+        if entry is None:
+            if last:
+                return cur + '/' + part, None
+            if not create_dirs:
+                return '/'.join([cur] + parts[n:]), None
+            iso.add_directory(udf_path=cur + '/' + part)
+            cur += '/' + part
+            continue
+        cur += '/' + entry.file_identifier().decode('utf-8', 'replace')
+        if last:
+            return cur, entry.is_dir()
+    return cur or '/', True
+
+
+def _udf_put(iso, path, local, source):
+    target, is_dir = _udf_path(iso, path, create_dirs=True)
+    if os.path.isdir(local):
+        if is_dir is None:
+            iso.add_directory(udf_path=target)
+        elif not is_dir:
+            raise exception.PrepareFailed(
+                source=source, reason=_('%s is a file on the image, not a '
+                                        'directory') % target)
+        for name in sorted(os.listdir(local)):
+            _udf_put(iso, target + '/' + name, os.path.join(local, name),
+                     source)
+        return
+    if is_dir:
+        raise exception.PrepareFailed(
+            source=source, reason=_('%s is a directory on the image, not a '
+                                    'file') % target)
+    if is_dir is not None:
+        iso.rm_file(udf_path=target)
+    iso.add_file(local, udf_path=target)
+
+
+def write_udf(source, changes, out, name=None):
+    """Write the copy of media whose files are in UDF, with pycdlib.
+
+    The source's El Torito catalog and entries are kept; its files are
+    copied from the source in :data:`UDF_BLOCK` pieces; the new files go to
+    the UDF tree (where Windows Setup reads them), names compared without
+    case.
+
+    :param source: path of the source image; it needs its ISO 9660 bridge
+        descriptors (Windows media have them).
+    :param changes: :class:`~isoplugin.profiles.base.Change` list.
+    :param out: a writable, seekable binary file object.
+    :param name: the source's name for messages.
+    :raises isoplugin.exception.PrepareFailed: pycdlib is missing, or
+        cannot read the source or write the copy.
+    """
+    name = name or source
+    pycdlib = _pycdlib(name)
+    iso = pycdlib.PyCdlib()
+    opened = False
+    try:
+        iso.open(source)
+        opened = True
+        for change in changes:
+            _udf_put(iso, change.path, change.local, name)
+        LOG.debug('Writing the UDF copy of %(src)s with pycdlib',
+                  {'src': name})
+        iso.write_fp(out, blocksize=UDF_BLOCK)
+    except pycdlib.pycdlibexception.PyCdlibException as e:
+        raise exception.PrepareFailed(
+            source=name, reason=_('pycdlib cannot %(what)s it: %(err)s') % {
+                'what': _('write a copy of') if opened else _('read'),
+                'err': e}) from e
+    except OSError as e:
+        raise exception.PrepareFailed(source=name,
+                                      reason=e.strerror or e) from e
+    finally:
+        if opened:
+            iso.close()
+
+
+def _write_udf_copy(source, changes, out, sink, name, output_dir):
+    if sink is None:
+        with open(out, 'wb') as f:
+            write_udf(source, changes, f, name)
+        return out
+    with tempfile.TemporaryFile(prefix='isoplugin-prepared-',
+                                dir=output_dir) as f:
+        write_udf(source, changes, f, name)
+        f.flush()
+        f.seek(0)
+        return sink(f.read)
+
+
 def _tree_sha256(path):
     if not os.path.isdir(path):
         return _sha256(path)
@@ -292,8 +435,9 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
         temporary directory).
     :param add_files: ``[(source path, destination in the copy or None)]``
         merged into the copy (see :func:`add_files_changes`).
-    :param sink: ``sink(read)``, given xorriso's standard output instead
-        of writing a file (e.g. an upload); no file is written.
+    :param sink: ``sink(read)``, given the copy as it is written instead
+        of writing a file (e.g. an upload): xorriso's standard output, or
+        for UDF media a temporary file that is removed afterwards.
     :returns: ``(path of the copy, Manifest)``; the caller removes the copy.
         With ``sink``: ``(what sink returned, Manifest)``.
     :raises isoplugin.exception.ProfileNotFound: unknown profile name.
@@ -303,11 +447,11 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
         variable.
     :raises isoplugin.exception.AnswerFileInvalid: the answer does not
         parse.
-    :raises isoplugin.exception.PrepareFailed: xorriso is missing or
-        failed, or the ISO has no boot entry to change.
+    :raises isoplugin.exception.PrepareFailed: xorriso (pycdlib for UDF
+        media) is missing or failed, or the ISO has no boot entry to
+        change.
     :raises isoplugin.exception.NotAnISO: the source is not an ISO.
     """
-    xorriso = find_xorriso()
     if isinstance(kernel_args, str):
         kernel_args = kernel_args.split()
     with isoinfo.open_files(source) as files:
@@ -332,16 +476,28 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
             ctx = base.PrepareContext(files, workdir, kernel_args, resolved)
             profile.modify_iso(ctx, answer)
             add_files_changes(ctx, add_files)
-            report = boot_report(xorriso, os.fspath(source))
-            cmd = xorriso_command(xorriso, os.fspath(source), ctx.changes,
-                                  joliet=files.has_joliet, report=report)
             changes = [{'path': c.path, 'action': c.action, 'note': c.note,
                         'sha256': _tree_sha256(c.local)}
                        for c in ctx.changes]
-            if sink is None:
-                _run_xorriso(cmd, out, files.name)
+            if uses_udf(files):
+                if files.info.format == 'udf':
+                    raise exception.PrepareFailed(
+                        source=files.name,
+                        reason=_('it is UDF only, without the ISO 9660 '
+                                 'bridge that Windows media have, and the '
+                                 'UDF writer (pycdlib) needs it'))
+                out = _write_udf_copy(os.fspath(source), ctx.changes, out,
+                                      sink, files.name, output_dir)
             else:
-                out = _stream_xorriso(cmd, sink, files.name)
+                xorriso = find_xorriso()
+                report = boot_report(xorriso, os.fspath(source))
+                cmd = xorriso_command(xorriso, os.fspath(source),
+                                      ctx.changes, joliet=files.has_joliet,
+                                      report=report)
+                if sink is None:
+                    _run_xorriso(cmd, out, files.name)
+                else:
+                    out = _stream_xorriso(cmd, sink, files.name)
             properties = profile.image_properties(files, resolved)
             warnings = list(ctx.warnings)
         except BaseException:

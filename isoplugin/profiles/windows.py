@@ -44,7 +44,9 @@ def _on_cd(path, command):
 class WindowsProfile(base.Profile):
     """Windows Setup reads ``Autounattend.xml`` from the media's root.
 
-    No boot menu changes: Windows media have none. cloudbase-init is not
+    No boot menu changes: Windows media have none. The copy of UDF media
+    (all stock media) is written with pycdlib, see
+    :mod:`isoplugin.remaster`. cloudbase-init is not
     redistributable here: give the path of its MSI on the media
     (``cloudbase_init``, added with the files of your choice); virtio-win
     drivers are loaded from a ``$WinPEDriver$`` folder.
@@ -154,16 +156,6 @@ class WindowsProfile(base.Profile):
             raise self.invalid(_('the root element is %s, not <unattend '
                                  'xmlns="urn:schemas-microsoft-com:'
                                  'unattend">') % root.tag)
-
-    def modify_iso(self, ctx, answer):
-        if ctx.files.tree == 'udf' or ctx.files.info.udf:
-            # xorriso writes ISO 9660 (Rock Ridge, Joliet) but not UDF:
-            # the copy would lose install.wim.
-            raise exception.PrepareFailed(
-                source=ctx.files.name,
-                reason=_('Windows media keep their files in UDF, which the '
-                         'remastering tool (xorriso) cannot write'))
-        return super().modify_iso(ctx, answer)
 
     def image_properties(self, files, values=None):
         props = super().image_properties(files, values)

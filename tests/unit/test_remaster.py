@@ -32,6 +32,7 @@ import yaml
 from isoplugin import exception
 from isoplugin import isoinfo
 from isoplugin import profiles
+from isoplugin.profiles import base
 from isoplugin import remaster
 from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
@@ -280,6 +281,137 @@ def test_custom_profile(distro_isos, out_dir):
         assert files.read('mine/ks.cfg') == b'ks\n'
 
 
+# Windows: files in UDF, written with pycdlib ---------------------------
+
+def _windows_add_files(tmp_path):
+    drivers = tmp_path / 'drivers'
+    for name in ('viostor', 'netkvm'):
+        (drivers / name).mkdir(parents=True)
+        (drivers / name / ('%s.inf' % name)).write_text('[Version]\n')
+    virtio_iso = make_test_iso.make_iso(
+        str(tmp_path / 'virtio-win.iso'), volume_id='VIRTIO_WIN_0_1_262',
+        files={'/virtio-win-guest-tools.exe': b'MZ tools\n',
+               '/viostor/2k22/amd64/viostor.sys': b'MZ viostor\n'})
+    msi = tmp_path / 'CloudbaseInitSetup_x64.msi'
+    msi.write_bytes(b'MSI cloudbase-init\n')
+    ei = tmp_path / 'ei.cfg'
+    ei.write_text('[Channel]\nRetail\n')
+    return [(str(drivers), '/$WinPEDriver$'),
+            (virtio_iso, '/virtio-win'),
+            (str(msi), '/cloudbase/CloudbaseInitSetup_x64.msi'),
+            (str(ei), '/Sources/ei.cfg')]
+
+
+def _eltorito_images(path):
+    """``[(platform, load size, content at the entry's LBA)]``."""
+    out = []
+    with open(path, 'rb') as f:
+        for line in _report(path).splitlines():
+            m = re.match(r'El Torito boot img :\s+\d+\s+(\S+)\s+y\s+none'
+                         r'\s+\S+\s+\S+\s+(\d+)\s+(\d+)$', line)
+            if m:
+                f.seek(int(m.group(3)) * 2048)
+                out.append((m.group(1), int(m.group(2)), f.read(16)))
+    return out
+
+
+def test_windows_udf_media(windows_iso, out_dir, tmp_path):
+    from tests.unit import conftest
+
+    add = _windows_add_files(tmp_path)
+    out, manifest = remaster.prepare(
+        windows_iso, values={
+            'cloudbase_init': 'cloudbase/CloudbaseInitSetup_x64.msi',
+            'virtio_guest_tools': 'virtio-win/virtio-win-guest-tools.exe'},
+        add_files=add, output_dir=out_dir)
+    assert manifest.profile == 'windows' and manifest.detected
+    assert [(c['path'], c['action']) for c in manifest.changes] == [
+        ('/Autounattend.xml', 'added'), ('/$WinPEDriver$', 'added'),
+        ('/virtio-win', 'added'),
+        ('/cloudbase/CloudbaseInitSetup_x64.msi', 'added'),
+        ('/Sources/ei.cfg', 'added')]
+    assert manifest.properties['hw_qemu_guest_agent'] == 'yes'
+    with _files(out) as files:
+        assert files.tree == 'udf'  # where Windows Setup reads them
+        answer = files.read('Autounattend.xml').decode()
+        profiles.get_profile('windows').validate(answer)
+        assert 'cloudbase\\CloudbaseInitSetup_x64.msi /qn' in answer
+        assert 'shutdown /s' in answer or '/shutdown' in answer
+        assert sorted(files.listdir('$WinPEDriver$')) == ['netkvm',
+                                                          'viostor']
+        assert files.read('$WinPEDriver$/viostor/viostor.inf') == \
+            b'[Version]\n'
+        assert files.read('virtio-win/viostor/2k22/amd64/viostor.sys') == \
+            b'MZ viostor\n'
+        assert files.read('cloudbase/CloudbaseInitSetup_x64.msi') == \
+            b'MSI cloudbase-init\n'
+        # merged into the existing sources/, names compared without case
+        assert 'Sources' not in files.listdir('/')
+        assert files.read('sources/ei.cfg') == b'[Channel]\nRetail\n'
+        with _files(windows_iso) as src:
+            for path in ('sources/install.wim', 'sources/boot.wim',
+                         'bootmgr', 'README.TXT'):
+                assert files.read(path) == src.read(path), path
+    # both El Torito entries kept, each loading what it loaded before
+    images = _eltorito_images(out)
+    assert images == _eltorito_images(windows_iso)
+    assert images == [
+        ('BIOS', 8, conftest.WINDOWS_BOOT['boot/etfsboot.com'][:16]),
+        ('UEFI', 2880, conftest.WINDOWS_BOOT[
+            'efi/microsoft/boot/efisys.bin'][:16])]
+    assert boot_equipment(out) == boot_equipment(windows_iso)
+    assert 'MBR partition' not in _report(out)
+
+
+def test_windows_replaces_files_and_streams_to_a_sink(
+        windows_iso, out_dir, tmp_path):
+    # a source that has an answer file already, spelt in lower case
+    answer = tmp_path / 'autounattend.xml'
+    answer.write_text('<unattend xmlns="urn:schemas-microsoft-com:unattend"'
+                      '/>\n')
+    first = os.path.join(out_dir, 'first.iso')
+    with open(first, 'wb') as f:
+        remaster.write_udf(windows_iso, [base.Change(
+            '/autounattend.xml', 'added', '', str(answer))], f)
+    got = []
+
+    def sink(read):
+        for chunk in iter(lambda: read(1 << 16), b''):
+            got.append(chunk)
+        return 'uploaded'
+
+    result, manifest = remaster.prepare(first, sink=sink,
+                                        output_dir=out_dir)
+    assert result == 'uploaded' and manifest.output == ''
+    assert os.listdir(out_dir) == [os.path.basename(first)]
+    assert [(c['path'], c['action']) for c in manifest.changes] == [
+        ('/Autounattend.xml', 'replaced')]
+    second = tmp_path / 'second.iso'
+    second.write_bytes(b''.join(got))
+    with _files(str(second)) as files:
+        # one answer file, under the name the source spelt it
+        assert [n for n in files.listdir('/')
+                if n.lower() == 'autounattend.xml'] == ['autounattend.xml']
+        assert b'<FirstLogonCommands>' in files.read('autounattend.xml')
+    assert _eltorito_images(str(second)) == _eltorito_images(windows_iso)
+
+
+def test_windows_iso9660_media_use_xorriso(tmp_path, out_dir):
+    # media rebuilt with ISO 9660 + Joliet files (no UDF) are replayed
+    src = make_test_iso.make_iso(
+        str(tmp_path / 'w.iso'), volume_id='WIN_SERVER_2022',
+        eltorito=True, files={'/sources/boot.wim': b'wim',
+                              '/sources/install.wim': b'wim'})
+    with mock.patch.object(remaster, 'write_udf') as udf:
+        out, manifest = remaster.prepare(src, output_dir=out_dir)
+    assert not udf.called and manifest.profile == 'windows'
+    with _files(out) as files:
+        assert files.tree != 'udf'
+        profiles.get_profile('windows').validate(
+            files.read('Autounattend.xml').decode())
+    assert boot_equipment(out) == boot_equipment(src)
+
+
 # Manifest and secrets --------------------------------------------------------
 
 def test_manifest_holds_no_secret(distro_isos, out_dir):
@@ -297,10 +429,31 @@ def test_manifest_holds_no_secret(distro_isos, out_dir):
 
 # Errors: clear, and nothing left behind ------------------------------------
 
-def test_windows_udf_media_refused(distro_isos, out_dir):
+def test_udf_only_media_refused(distro_isos, out_dir):
+    # Windows media always have the ISO 9660 bridge; pycdlib needs it
     with pytest.raises(exception.PrepareFailed) as e:
         remaster.prepare(distro_isos['windows'], output_dir=out_dir)
-    assert 'Windows media keep their files in UDF' in str(e.value)
+    assert 'it is UDF only, without the ISO 9660 bridge' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_pycdlib_missing(windows_iso, out_dir):
+    with mock.patch.dict('sys.modules', {'pycdlib': None}):
+        with pytest.raises(exception.PrepareFailed) as e:
+            remaster.prepare(windows_iso, output_dir=out_dir)
+    assert 'install it (pip install pycdlib)' in str(e.value)
+    assert os.listdir(out_dir) == []
+
+
+def test_udf_write_fails_output_removed(windows_iso, out_dir):
+    import pycdlib
+
+    with mock.patch.object(pycdlib.PyCdlib, 'write_fp', side_effect=(
+            pycdlib.pycdlibexception.PyCdlibInvalidInput('disk full'))):
+        with pytest.raises(exception.PrepareFailed) as e:
+            remaster.prepare(windows_iso, output_dir=out_dir)
+    assert str(e.value).endswith('pycdlib cannot write a copy of it: '
+                                 'disk full')
     assert os.listdir(out_dir) == []
 
 
