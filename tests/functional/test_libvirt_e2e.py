@@ -144,42 +144,74 @@ def registered_iso(libvirt_cloud, installer_iso, demo_conn):
     demo_conn.image.delete_image(iso['id'], ignore_missing=True)
 
 
-class ConsoleWatcher(threading.Thread):
-    """Reads the console log of the build's verify server while it lives.
+def api_console(conn, server_id):
+    """The console log as Nova's API gives it (none once the guest is off)."""
+    return conn.compute.get_server_console_output(server_id).get(
+        'output') or ''
 
-    The verify step deletes its server as soon as the marker shows, so the
-    log is read here, in parallel, every half second.
+
+def file_console(conn, server_id):
+    """The console log file virtlogd writes on the compute node.
+
+    It stays until the server is unrescued or deleted, also after the guest
+    powered off (when the API has no log to give).
+    """
+    with open(os.path.join(INSTANCES, server_id, 'console.log'), 'rb') as f:
+        return f.read().decode('utf-8', 'replace')
+
+
+class ConsoleWatcher(threading.Thread):
+    """Reads the console log of one of the build's servers while it lives.
+
+    The build deletes its servers as soon as it is done with them, so the
+    log is read here, in parallel, until ``marker`` shows.
+
+    :param conn: the SDK connection that sees the server.
+    :param marker: the text to wait for.
+    :param wanted: ``wanted(server) -> bool`` picks the server.
+    :param read: ``read(conn, server_id) -> str``, :func:`api_console` or
+        :func:`file_console`.
     """
 
-    def __init__(self, conn, iso_id):
+    def __init__(self, conn, marker, wanted, read=api_console,
+                 interval=0.5):
         super().__init__(daemon=True)
         self.conn = conn
-        self.iso_id = iso_id
+        self.marker = marker
+        self.wanted = wanted
+        self.read = read
+        self.interval = interval
         self.output = ''
         self.server_id = None
         self.stop = threading.Event()
 
     def _find(self):
         for server in self.conn.compute.servers(details=True):
-            meta = server.metadata or {}
-            if (meta.get('isoplugin_role') == 'verify-server' and
-                    meta.get('isoplugin_iso_id') == self.iso_id):
+            if self.wanted(server):
                 return server.id
         return None
 
     def run(self):
-        while not self.stop.is_set() and MARKER not in self.output:
+        while not self.stop.is_set() and self.marker not in self.output:
             try:
                 if not self.server_id:
                     self.server_id = self._find()
                 if self.server_id:
-                    out = self.conn.compute.get_server_console_output(
-                        self.server_id).get('output') or ''
-                    if len(out) >= len(self.output):
+                    out = self.read(self.conn, self.server_id)
+                    if self.marker in out or len(out) > len(self.output):
                         self.output = out
-            except openstack.exceptions.SDKException:
+            except (OSError, openstack.exceptions.SDKException):
                 pass  # not there yet, or gone
-            self.stop.wait(0.5)
+            self.stop.wait(self.interval)
+
+
+def verify_server_of(iso_id):
+    """``wanted`` for :class:`ConsoleWatcher`: a verify server of ISO's."""
+    def wanted(server):
+        meta = server.metadata or {}
+        return (meta.get('isoplugin_role') == 'verify-server' and
+                meta.get('isoplugin_iso_id') == iso_id)
+    return wanted
 
 
 def _boot_and_read_console(conn, image_id, flavor, timeout=600):
@@ -224,7 +256,8 @@ def test_install_snapshot_verify(demo_conn, admin_conn, registered_iso,
                 # the image) gets for its system disk
                 'hw_disk_bus = %s\n' % disk_bus)
     name = PREFIX + disk_bus
-    watcher = ConsoleWatcher(demo_conn, registered_iso['id'])
+    watcher = ConsoleWatcher(demo_conn, MARKER,
+                             verify_server_of(registered_iso['id']))
     watcher.start()
     t0 = time.time()
     try:

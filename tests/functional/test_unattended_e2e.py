@@ -43,11 +43,9 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 import uuid
 
-import openstack
 import pytest
 
 from isoplugin.backends import base as backend_base
@@ -92,53 +90,21 @@ def _register(path, name):
     return iso
 
 
-class BuildConsoleWatcher(threading.Thread):
-    """Reads the BUILD server's serial console log while the server lives.
-
-    The log is the file Nova's libvirt driver has virtlogd write on the
-    compute node; it stays until the server is unrescued or deleted, also
-    after the guest powered off (when the API has no log to give).
-    """
-
-    def __init__(self, conn, marker):
-        super().__init__(daemon=True)
-        self.conn = conn
-        self.marker = marker
-        self.output = ''
-        self.server_id = None
-        self.stop = threading.Event()
-
-    def _find(self):
-        for server in self.conn.compute.servers(details=True):
-            meta = server.metadata or {}
-            if (meta.get('isoplugin_role') ==
-                    backend_base.ROLE_BUILD_SERVER and
-                    server.name.startswith('isoplugin-build-')):
-                return server.id
-        return None
-
-    def run(self):
-        while not self.stop.is_set() and self.marker not in self.output:
-            try:
-                if not self.server_id:
-                    self.server_id = self._find()
-                if self.server_id:
-                    path = os.path.join(lve2e.INSTANCES, self.server_id,
-                                        'console.log')
-                    with open(path, 'rb') as f:
-                        out = f.read().decode('utf-8', 'replace')
-                    if self.marker in out or len(out) > len(self.output):
-                        self.output = out
-            except (OSError, openstack.exceptions.SDKException):
-                pass  # not there yet, or gone
-            self.stop.wait(0.2)
+def _build_server(server):
+    """``wanted`` for the console watcher: the build server."""
+    meta = server.metadata or {}
+    return (meta.get('isoplugin_role') == backend_base.ROLE_BUILD_SERVER and
+            server.name.startswith('isoplugin-build-'))
 
 
 def _build(args, conn, marker=None, config_file=None):
     """Run `openstack iso build create`; return (rc, out, stderr, console)."""
     watcher = None
     if marker:
-        watcher = BuildConsoleWatcher(conn, marker)
+        # the build server powers off right after the marker: read the file
+        watcher = lve2e.ConsoleWatcher(conn, marker, _build_server,
+                                       read=lve2e.file_console,
+                                       interval=0.2)
         watcher.start()
     t0 = time.time()
     try:
