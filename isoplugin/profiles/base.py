@@ -255,7 +255,10 @@ class Profile(object, metaclass=abc.ABCMeta):
     :cvar answer_kind: what the answer file is (``preseed``,
         ``autoinstall``, ``kickstart``, ``autoyast``, ``autounattend``).
     :cvar template: file name of the answer-file template in
-        ``isoplugin/profiles/templates``; placeholders are ``{{name}}``.
+        :attr:`template_dir`; placeholders are ``{{name}}``.
+    :cvar template_dir: the directory of the template (default
+        ``isoplugin/profiles/templates``; a third-party profile points it at
+        its own package).
     :cvar answer_path: where the answer file goes on the ISO.
     :cvar rules: the :class:`Rule` tuple that recognises the family.
     :cvar variables: the :class:`Variable` tuple the template accepts.
@@ -279,6 +282,7 @@ class Profile(object, metaclass=abc.ABCMeta):
     description = ''
     answer_kind = None
     template = None
+    template_dir = TEMPLATE_DIR
     answer_path = None
     rules = ()
     variables = COMMON_VARIABLES
@@ -420,7 +424,7 @@ class Profile(object, metaclass=abc.ABCMeta):
                 profile=self.name,
                 reason=_('this profile has no template: give an answer '
                          'file'))
-        with open(os.path.join(TEMPLATE_DIR, self.template),
+        with open(os.path.join(self.template_dir, self.template),
                   encoding='utf-8') as f:
             return f.read()
 

@@ -16,6 +16,7 @@ import os
 from xml.etree import ElementTree
 
 import pytest
+from stevedore import extension
 import yaml
 
 from isoplugin import exception
@@ -23,6 +24,7 @@ from isoplugin import isoinfo
 from isoplugin import profiles
 from isoplugin.profiles import base
 from isoplugin.profiles import bootcfg
+from isoplugin import remaster
 from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
 
@@ -45,6 +47,78 @@ def test_entry_points_list_every_family():
     for profile in profiles.get_profiles():
         assert isinstance(profile, base.Profile)
         assert profile.name in profiles.available_profiles()
+
+
+#: The third-party profile of doc/source/user/profiles.rst.
+FREEBSD_PROFILE = '''
+import os
+
+from isoplugin.profiles import base
+
+
+class FreeBSDProfile(base.Profile):
+    """bsdinstall runs /etc/installerconfig when the media has one."""
+
+    name = 'freebsd'
+    description = 'FreeBSD bsdinstall with /etc/installerconfig'
+    answer_kind = 'installerconfig'
+    template = 'installerconfig'
+    template_dir = os.path.join(os.path.dirname(__file__), 'templates')
+    answer_path = 'etc/installerconfig'
+    rules = (base.Rule(label=r'^\\d+_\\d+_RELEASE_',
+                       all_of=('usr/libexec/bsdinstall',)),)
+    variables = (
+        base.Variable('disk', 'vtbd0', 'Target disk.'),
+        base.Variable('ssh_key', '', "SSH public key for root."),
+    )
+    isolinux_configs = ()   # FreeBSD's loader: no menu to rewrite
+    grub_configs = ()
+    os_distro = 'freebsd'
+
+    def validate(self, text):
+        if 'shutdown -p now' not in text:
+            raise self.invalid('it must end with shutdown -p now')
+'''
+
+FREEBSD_TEMPLATE = '''PARTITIONS={{disk}}
+DISTRIBUTIONS="kernel.txz base.txz"
+#!/bin/sh
+echo '{{ssh_key}}' > /root/.ssh/authorized_keys
+shutdown -p now
+'''
+
+
+def test_third_party_profile_through_the_entry_point(
+        tmp_path, monkeypatch):
+    pkg = tmp_path / 'bsdprofile'
+    (pkg / 'templates').mkdir(parents=True)
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'freebsd.py').write_text(FREEBSD_PROFILE)
+    (pkg / 'templates' / 'installerconfig').write_text(FREEBSD_TEMPLATE)
+    dist = tmp_path / 'bsdprofile-1.0.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: bsdprofile'
+                                   '\nVersion: 1.0\n')
+    (dist / 'entry_points.txt').write_text(
+        '[isoplugin.profiles]\nfreebsd = bsdprofile.freebsd:FreeBSDProfile'
+        '\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # stevedore keeps the entry points it read per group: read them again
+    monkeypatch.setattr(extension.ExtensionManager, 'ENTRY_POINT_CACHE', {})
+    assert 'freebsd' in profiles.available_profiles()
+    iso = make_test_iso.make_iso(
+        str(tmp_path / 'fbsd.iso'), volume_id='14_1_RELEASE_AMD64_CD',
+        eltorito=True, files={'/usr/libexec/bsdinstall': '#!/bin/sh\n'})
+    with isoinfo.open_files(iso) as files:
+        profile, match = profiles.detect(files)
+    assert profile.name == 'freebsd' and match.matched
+    out, manifest = remaster.prepare(iso, values={'ssh_key': KEY},
+                                     output_dir=str(tmp_path))
+    assert manifest.properties['os_distro'] == 'freebsd'
+    with isoinfo.open_files(out) as files:
+        text = files.read('etc/installerconfig').decode()
+    assert text.startswith('PARTITIONS=vtbd0\n')
+    assert "echo '%s' > /root/.ssh/authorized_keys" % KEY in text
 
 
 def test_unknown_profile():
