@@ -38,8 +38,8 @@ send it to Glance instead.
 xorriso writes ISO 9660 with Rock Ridge and Joliet, not UDF, and reads
 only ISO 9660. Windows media keep their files in UDF (the ISO 9660 tree of
 a bridge image holds a README only), and ``install.wim`` may exceed 4 GiB,
-which Windows' ISO 9660 driver does not read. Media whose files are in UDF
-are therefore written with pycdlib (:func:`write_udf`): it opens the
+which ISO 9660 holds only as a multi-extent file. Media whose files are in
+UDF are therefore written with pycdlib (:func:`write_udf`): it opens the
 source, adds the new files to its UDF tree, and writes the copy with the
 source's El Torito catalog (BIOS ``etfsboot.com`` and UEFI ``efisys.bin``
 entries, with their load sizes) and files copied from the source image in
@@ -304,11 +304,11 @@ def _udf_children(iso, path):
             if entry is not None}
 
 
-def _udf_path(iso, path, create_dirs=False):
-    """``(spelling on the image, is_dir)`` of ``path``, or ``(path, None)``.
+def _udf_path(iso, path):
+    """``(spelling on the image, is_dir)`` of ``path`` in the UDF tree.
 
-    Names are compared without case, as Windows does; with ``create_dirs``
-    the missing directories above the last name are made.
+    ``is_dir`` is ``None`` when it does not exist. Names are compared without case, as Windows does; missing directories
+    above the last name are made.
     """
     parts = [p for p in path.split('/') if p]
     cur = ''
@@ -318,8 +318,6 @@ def _udf_path(iso, path, create_dirs=False):
         if entry is None:
             if last:
                 return cur + '/' + part, None
-            if not create_dirs:
-                return '/'.join([cur] + parts[n:]), None
             iso.add_directory(udf_path=cur + '/' + part)
             cur += '/' + part
             continue
@@ -330,7 +328,7 @@ def _udf_path(iso, path, create_dirs=False):
 
 
 def _udf_put(iso, path, local, source):
-    target, is_dir = _udf_path(iso, path, create_dirs=True)
+    target, is_dir = _udf_path(iso, path)
     if os.path.isdir(local):
         if is_dir is None:
             iso.add_directory(udf_path=target)
@@ -380,10 +378,9 @@ def write_udf(source, changes, out, name=None):
                   {'src': name})
         iso.write_fp(out, blocksize=UDF_BLOCK)
     except pycdlib.pycdlibexception.PyCdlibException as e:
-        raise exception.PrepareFailed(
-            source=name, reason=_('pycdlib cannot %(what)s it: %(err)s') % {
-                'what': _('write a copy of') if opened else _('read'),
-                'err': e}) from e
+        reason = (_('pycdlib cannot write a copy of it: %s') if opened else
+                  _('pycdlib cannot read it: %s'))
+        raise exception.PrepareFailed(source=name, reason=reason % e) from e
     except OSError as e:
         raise exception.PrepareFailed(source=name,
                                       reason=e.strerror or e) from e
