@@ -307,8 +307,9 @@ def _udf_children(iso, path):
 def _udf_path(iso, path):
     """``(spelling on the image, is_dir)`` of ``path`` in the UDF tree.
 
-    ``is_dir`` is ``None`` when it does not exist. Names are compared without case, as Windows does; missing directories
-    above the last name are made.
+    ``is_dir`` is ``None`` when it does not exist. Names are compared
+    without case, as Windows does; missing directories above the last name
+    are made.
     """
     parts = [p for p in path.split('/') if p]
     cur = ''
