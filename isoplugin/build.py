@@ -236,6 +236,10 @@ class Build:
         self._t0 = None
         self._deadline = None
         self._last_heartbeat = 0.0
+        #: the record fields as last written (prefix removed)
+        self._recorded = {}
+        #: the output image's fields as last seen (saves a GET per patch)
+        self._output_fields = None
         opts = conf.isoplugin
         self.verify = opts.verify if request.verify is None else \
             request.verify
@@ -328,32 +332,44 @@ class Build:
         return {self.prefix + k: v for k, v in fields.items()}
 
     def record(self, **fields):
-        """Write ``fields`` (prefix added) into the build record.
+        """Write what changed of ``fields`` (prefix added) into the record.
 
         The record lives in the properties of the record image
         (:attr:`record_id`), which the pipeline makes in *prepare* and
         deletes at *cleanup*. What the build made so far (flavor, disk
-        size, network, output image) and a new heartbeat and client go
-        with every write. Does nothing before the record image exists.
+        size, network, output image) goes with ``fields``. Only the values
+        that differ from the last write are sent, with a new heartbeat;
+        when none differs, nothing is sent unless the heartbeat is due
+        (``heartbeat_interval``), so calling this often costs nothing.
+        Does nothing before the record image exists.
 
-        A failed write is reported as a ``warning`` event, not raised.
+        A failed write is reported as a ``warning`` event, not raised (the
+        values are sent again with the next write).
 
         :param fields: record fields, strings.
         """
         if not self.record_id:
             return
         fields = dict(self._resource_fields(), **fields)
-        fields.update(heartbeat=str(int(time.time())), client=CLIENT)
+        changed = {k: str(v)[:255] for k, v in fields.items()
+                   if self._recorded.get(k) != str(v)[:255]}
+        due = (time.monotonic() - self._last_heartbeat >=
+               self.conf.isoplugin.heartbeat_interval)
+        if not changed and not due:
+            return
+        changed.update(heartbeat=str(int(time.time())), client=CLIENT)
         try:
             # one request, no read: ``add`` replaces a value
             glance.patch_image(self.conn, self.record_id, current={},
-                               set={self.prefix + k: str(v)[:255]
-                                    for k, v in fields.items()})
+                               set={self.prefix + k: v
+                                    for k, v in changed.items()})
         except exception.CloudError as e:
             # The record helps other clients; losing it must not fail the
             # build (the server and the output image carry the build id).
             self.event('warning', message=_('could not update the build '
                                             'record: %s') % e)
+        else:
+            self._recorded.update(changed)
         self._last_heartbeat = time.monotonic()
 
     def finish_is_requested(self):
@@ -410,9 +426,7 @@ class Build:
                                  if status else ''))
             self.event('waiting', what=what, status=status,
                        elapsed=round(now - start, 1))
-            if (self._last_heartbeat and now - self._last_heartbeat >=
-                    opts.heartbeat_interval):
-                self.record(phase=self.phase)
+            self.record()  # the heartbeat, when due
             pause = min(interval, max(limit - now, 0.01))
             t = time.monotonic()
             _sleep(self.cancelled, pause)
@@ -512,7 +526,7 @@ class Build:
         self._make_record()
         with cloud.translate_errors():
             self.backend.prepare(self.context())
-        self.record(phase=self.phase)
+        # what the backend made goes into the record with the next phase
 
     def _prepare_iso(self):
         """Find or make the prepared copy of the ISO (before the record).
@@ -577,11 +591,13 @@ class Build:
         """Make the record image: properties only, no data (queued)."""
         if self.record_id:
             return
+        fields = self.record_fields(ROLE_RECORD)
         image = glance.create_image(
             self.conn,
             name='%srecord-%s' % (self.prefix.replace('_', '-'), self.id),
-            visibility='private', **self.record_fields(ROLE_RECORD))
+            visibility='private', **fields)
         self.record_id = _id(image)
+        self._recorded = {k[len(self.prefix):]: v for k, v in fields.items()}
         self._last_heartbeat = time.monotonic()
 
     def _boot(self):
@@ -631,19 +647,21 @@ class Build:
         opts = self.conf.isoplugin
         p = self.prefix
         with cloud.translate_errors():
-            image_id = self.image_id or self._pending_output()
+            # a resumed build knows its output image from the cloud
+            image_id = self.image_id
             if not image_id:
                 image_id = self.backend.snapshot(
                     self.context(), self.request.name,
                     {p + 'build_id': self.id, p + 'role': ROLE_OUTPUT,
                      p + 'client': CLIENT})
+        # recorded with the next phase (the image carries the build id)
         self.image_id = image_id
-        self.record(phase=self.phase)
 
         def probe():
             try:
-                status = glance.flat(glance.get_image(
-                    self.conn, image_id)).get('status')
+                self._output_fields = glance.flat(glance.get_image(
+                    self.conn, image_id))
+                status = self._output_fields.get('status')
             except exception.NotFound:
                 status = None
             if status in (None, 'killed', 'deleted'):
@@ -659,13 +677,6 @@ class Build:
         self.wait(probe, _('the snapshot image to become active'),
                   opts.snapshot_timeout)
         self._set_output_properties()
-
-    def _pending_output(self):
-        for image in glance.images(self.conn, **{
-                self.prefix + 'build_id': self.id,
-                self.prefix + 'role': ROLE_OUTPUT}):
-            return _id(image)
-        return None
 
     def _set_output_properties(self):
         p = self.prefix
@@ -702,24 +713,34 @@ class Build:
         self._patch_output(set=props, remove=remove)
 
     def _patch_output(self, set=None, remove=()):
-        glance.patch_image(self.conn, self.image_id, set=set, remove=remove)
+        """One PATCH of the output image (no GET when its fields are known).
+
+        :returns: the image as Glance answered.
+        """
+        image = glance.patch_image(self.conn, self.image_id, set=set,
+                                   remove=remove,
+                                   current=self._output_fields)
+        if image is None:  # nothing changed
+            return glance.get_image(self.conn, self.image_id)
+        self._output_fields = glance.flat(image)
+        return image
 
     def _verify(self):
         if not self.verify:
             self.event('skipped', message=_('verification not asked for'))
-            self._patch_output(set={self.prefix + 'verified': 'skipped'})
-            self._publish()
+            self._publish('skipped')
             return
         try:
             self._verify_image()
         except exception.VerifyFailed as e:
-            self._patch_output(set={self.prefix + 'verified': 'failed'})
             if self.verify_must_pass:
+                # what a kept image (keep-on-error) says
+                self._patch_output(set={self.prefix + 'verified': 'failed'})
                 raise
             self.event('warning', message=str(e))
+            self._publish('failed')
         else:
-            self._patch_output(set={self.prefix + 'verified': 'passed'})
-        self._publish()
+            self._publish('passed')
 
     def _verify_image(self):
         """Boot a server from the output image and read its console log.
@@ -793,15 +814,19 @@ class Build:
             with contextlib.suppress(sdk_exc.SDKException):
                 compute.delete_server(conn, server.id)
 
-    def _publish(self):
-        """Give the output image its visibility and tags.
+    def _publish(self, verified):
+        """Give the output image its verdict, visibility and tags.
 
-        It is no longer temporary: its role property is removed.
+        It is no longer temporary: its role property is removed. One
+        PATCH, whose answer is the output image.
+
+        :param verified: ``passed``, ``failed`` or ``skipped``.
         """
-        self._patch_output(set={'visibility': self.request.visibility,
-                                'tags': list(self.request.tags or [])},
-                           remove=[self.prefix + 'role'])
-        self.output = glance.get_image(self.conn, self.image_id)
+        self.output = self._patch_output(
+            set={self.prefix + 'verified': verified,
+                 'visibility': self.request.visibility,
+                 'tags': list(self.request.tags or [])},
+            remove=[self.prefix + 'role'])
 
     def _cleanup(self, error):
         self.phase = 'cleanup'

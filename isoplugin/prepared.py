@@ -17,10 +17,17 @@
 that copy in Glance as a cache::
 
     check the inputs (profile, answer file, variables, --add-files) ->
-    look the copy up (one query on its cache key) -> reuse it, or:
-    check the quota -> download the source ISO (one temporary file, hash
-    checked) -> detect the profile -> xorriso's output streamed into a new
-    image (hashed on the way, checked against Glance's hash)
+    take the profile registration detected (the ISO's ``<prefix>profile``)
+    when none is given -> look the copy up (one query on its cache key) ->
+    reuse it, or: check the quota -> download the source ISO (one temporary
+    file, hash checked) -> detect the profile if still unknown -> xorriso's
+    output streamed into a new image (hashed on the way, checked against
+    Glance's hash)
+
+An ISO whose registration recognised no profile (``<prefix>profile`` is
+``none``) is never downloaded to look again: with no profile given,
+:func:`prepare_iso` raises :class:`~isoplugin.exception.ProfileNotDetected`
+at once.
 
 The copy is a private, hidden image (``os_hidden``): it holds the answer
 file and so any secret given as a variable. Its properties say where it
@@ -166,6 +173,31 @@ def _profile_of_source(conn, conf, source_hash):
                                   p + 'detected': 'true'}):
         return glance.flat(image).get(p + 'profile')
     return None
+
+
+def _registered_profile(conf, iso):
+    """The profile registration detected, from ``<prefix>profile``.
+
+    Registration stores the name of the profile that recognises the ISO,
+    or :data:`NO_PROFILE` when none does; ISOs registered before that, or
+    by URL, have no such property.
+
+    :returns: the profile name, or ``None`` when the ISO does not say.
+    :raises isoplugin.exception.ProfileNotDetected: registration found no
+        profile (nothing is downloaded to look again).
+    """
+    from isoplugin import profiles
+
+    if isinstance(iso, LocalISO):
+        return None
+    key = conf.glance.property_prefix + 'profile'
+    name = glance.flat(iso).get(key)
+    if name != NO_PROFILE:
+        return name or None
+    raise exception.ProfileNotDetected(
+        source=iso.name or iso.id,
+        available=', '.join(profiles.available_profiles()) or _('none'),
+        looked_at=_('the detection at registration (%s=none)') % key)
 
 
 def list_prepared(conn, conf):
@@ -325,7 +357,10 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     :param conf: the parsed isoplugin ConfigOpts.
     :param iso: the ISO's name or id, or its Image; or the path of a
         local ISO file (prepared from the file, nothing else uploaded).
-    :param profile: a profile name; ``None`` detects it from the ISO.
+    :param profile: a profile name; ``None`` takes the one registration
+        detected (the ISO's ``<prefix>profile`` property; ``none``: no
+        profile recognised it, nothing is downloaded), else detects it
+        from the ISO's content.
     :param values: the profile's variables (``{name: value}``).
     :param answer: an answer file's text, used instead of the template
         (it is checked to parse).
@@ -336,7 +371,7 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     :returns: a :class:`Prepared` (``.image`` is the prepared ISO).
     :raises isoplugin.exception.ProfileNotFound: unknown profile.
     :raises isoplugin.exception.ProfileNotDetected: no profile given and
-        none recognises the ISO.
+        none recognises the ISO (or none did at its registration).
     :raises isoplugin.exception.TemplateVariableError: unknown or missing
         variable.
     :raises isoplugin.exception.AnswerFileInvalid: the answer does not
@@ -365,6 +400,12 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
         source_hash = _source_hash(iso)
     add_digest = _digest_add_files(add_files) if add_files else ''
     detected = profile is None
+    if profile is None:
+        profile = _registered_profile(conf, iso)
+        if profile is not None:
+            _notify(progress, 'detected',
+                    _('detected profile %s (detected at registration)')
+                    % profile, profile=profile)
     if profile is None:
         profile = _profile_of_source(conn, conf, source_hash)
         if profile is not None:

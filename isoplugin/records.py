@@ -126,25 +126,30 @@ def _find_servers(conn, prefix, build_id):
 
 
 def _find_images(conn, prefix, build_id):
-    found = []
-    for role in TEMPORARY_IMAGE_ROLES:
-        query = {prefix + 'role': role}
-        if build_id:
-            query[prefix + 'build_id'] = build_id
+    # One build: one query on its id (a published output image keeps the
+    # id, not the role). Every build: a query per temporary role (Glance
+    # cannot filter on "has a build id").
+    if build_id:
+        queries = [{prefix + 'build_id': build_id}]
+    else:
+        queries = [{prefix + 'role': role} for role in TEMPORARY_IMAGE_ROLES]
+    found = {}
+    for query in queries:
         for image in glance.images(conn, **query):
             fields = glance.flat(image)
             record = _record(fields, prefix)
             # Glance filtered already; check again, it is cheap and a
             # cleanup must never touch what is not its own
-            if (record.get('build_id') and record.get('role') == role and
-                    build_id in (None, record['build_id']) and
-                    fields['id'] not in {r.id for r in found}):
-                found.append(Resource(
+            if (record.get('build_id') and
+                    record.get('role') in TEMPORARY_IMAGE_ROLES and
+                    build_id in (None, record['build_id'])):
+                found[fields['id']] = Resource(
                     kind='image', id=fields['id'], name=fields.get('name'),
-                    build_id=record['build_id'], role=role,
+                    build_id=record['build_id'], role=record['role'],
                     status=fields.get('status'), record=record,
-                    updated_at=fields.get('updated_at')))
-    return found
+                    updated_at=fields.get('updated_at'))
+    return sorted(found.values(),
+                  key=lambda r: TEMPORARY_IMAGE_ROLES.index(r.role))
 
 
 def _delete_image(conn, image_id):
@@ -230,7 +235,10 @@ def delete_resources(conn, conf, build_id, resources=None, note=None):
     while pending and time.monotonic() - start < opts.delete_timeout:
         for server_id in list(pending):
             try:
-                server = compute.find_server(conn, server_id)
+                # one GET (find_server also lists by name when it is gone)
+                server = compute.get_server(conn, server_id)
+            except sdk_exc.NotFoundException:
+                server = None
             except errors:
                 continue  # cannot tell: look again
             if server is None or server.status == 'DELETED':

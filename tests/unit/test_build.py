@@ -25,6 +25,7 @@ from unittest import mock
 from openstack.compute.v2 import _proxy as compute_proxy
 from openstack.compute.v2 import server as _server
 from openstack import connection
+from openstack import exceptions as sdk_exc
 from openstack.image.v2 import image as _image
 from openstack.test import fakes
 import pytest
@@ -81,7 +82,9 @@ class FakeGlance(object):
         self.output = fakes.generate_fake_resource(_image.Image,
                                                    status='active')
         self.created = []
-        self.patch_image = mock.create_autospec(glance.patch_image)
+        # a PATCH answers with the image (the output, for these tests)
+        self.patch_image = mock.create_autospec(glance.patch_image,
+                                                return_value=self.output)
         self.delete_image = mock.create_autospec(glance.delete_image)
         self.create_image = mock.create_autospec(
             glance.create_image, side_effect=self._create)
@@ -97,8 +100,12 @@ class FakeGlance(object):
         return image
 
     def _images(self, conn, **filters):
+        # the images of a role, or every image (a query on a build id):
+        # the callers must check what Glance answers
         role = filters.get('isoplugin_role')
-        return iter(self.listed.get(role, []))
+        if role:
+            return iter(self.listed.get(role, []))
+        return iter([i for images in self.listed.values() for i in images])
 
     def patches(self, image_id):
         """The ``set`` dicts of the patches of one image, in order."""
@@ -133,8 +140,19 @@ def conn(cloud):
     c = mock.Mock(spec=connection.Connection)
     c.compute = mock.Mock(spec=compute_proxy.Proxy)
     c.compute.servers.return_value = []
-    c.compute.find_server.return_value = None
     c.created = []
+    # a server is there (as ``c.server`` says) until it is deleted
+    c.server = None
+    c.deleted = set()
+
+    def get_server(server_id):
+        if server_id in c.deleted or c.server is None:
+            raise sdk_exc.NotFoundException('gone')
+        return c.server
+
+    c.compute.get_server.side_effect = get_server
+    c.compute.delete_server.side_effect = \
+        lambda server_id, **kw: c.deleted.add(server_id)
 
     def create_server(**attrs):
         c.created.append(fakes.generate_fake_resource(_server.Server,
@@ -220,18 +238,78 @@ def test_phase_is_recorded_in_the_record_image(conn, conf, backend, sleeps,
              if c.args[1] == 'record-0']
     # one request per write: no read first
     assert all(c.kwargs['current'] == {} for c in calls)
+    assert cloud.created[0]['isoplugin_phase'] == 'prepare'
     records_ = cloud.patches('record-0')
+    # one write per phase after prepare (the heartbeat is not due in a
+    # build this fast), and only what changed
     phases = [r.get('isoplugin_phase') for r in records_]
-    # the record image is made in prepare: its first write follows the
-    # backend's prepare
-    assert phases[:5] == ['prepare', 'boot', 'install', 'detach',
-                          'snapshot']
-    assert 'verify' in phases and phases[-1] == 'cleanup'
+    assert phases == ['boot', 'install', 'detach', 'snapshot', 'verify',
+                      'cleanup']
     assert all(r['isoplugin_client'] == build_mod.CLIENT for r in records_)
-    # what the backend made goes into the record, for a resume
+    # what the backend made goes into the record with the next phase, for
+    # a resume; the output image once it exists
     assert records_[0]['isoplugin_flavor_id'] == 'flavor-1'
     assert records_[0]['isoplugin_disk_gb'] == '3'
+    assert [sorted(r) for r in records_[1:4]] == [sorted(
+        ['isoplugin_phase', 'isoplugin_heartbeat', 'isoplugin_client'])] * 3
+    assert records_[4]['isoplugin_image_id'] == 'image-' + b.id
     conn.compute.set_server_metadata.assert_not_called()
+
+
+def test_record_writes_changes_and_a_due_heartbeat(conn, conf, backend,
+                                                   cloud):
+    b, _events = _build(conn, conf, backend)
+    b._make_record()
+    clock = [1000.0]
+
+    with mock.patch.object(time, 'monotonic', lambda: clock[0]):
+        b._last_heartbeat = clock[0]
+        b.record(phase='prepare')  # as created: nothing to send
+        clock[0] += conf.isoplugin.heartbeat_interval - 1
+        b.record()
+        assert cloud.patch_image.call_count == 0
+        clock[0] += 1  # the heartbeat is due
+        b.record()
+        b.record(phase='boot')  # a change
+        b.record(phase='boot')
+
+    first, second = cloud.patches('record-0')
+    assert sorted(first) == ['isoplugin_client', 'isoplugin_heartbeat']
+    assert sorted(second) == ['isoplugin_client', 'isoplugin_heartbeat',
+                              'isoplugin_phase']
+
+
+def test_a_failed_record_write_is_sent_again(conn, conf, backend, cloud):
+    b, events = _build(conn, conf, backend)
+    b._make_record()
+    cloud.patch_image.side_effect = [
+        exception.CloudError(reason='Glance is away'), cloud.output]
+
+    b.record(phase='boot')
+    b.record(phase='boot')
+
+    assert [p['isoplugin_phase'] for p in cloud.patches('record-0')] == [
+        'boot', 'boot']
+    assert 'could not update the build record' in events[-1]['message']
+
+
+def test_output_image_costs_two_patches_and_no_get(conn, conf, backend,
+                                                   sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=False)
+
+    image = b.run()
+
+    output = [c for c in cloud.patch_image.call_args_list
+              if c.args[1] == 'image-' + b.id]
+    assert len(output) == 2
+    # the fields the snapshot wait read are the base of the first patch,
+    # the first patch's answer that of the second
+    assert output[0].kwargs['current']['id'] == cloud.output.id
+    assert output[1].kwargs['current'] == glance.flat(cloud.output)
+    # one GET: the snapshot wait's
+    assert [c.args[1] for c in cloud.get_image.call_args_list] == [
+        'image-' + b.id]
+    assert image is cloud.output
 
 
 def test_output_image_properties(conn, conf, backend, sleeps, cloud):
@@ -260,7 +338,8 @@ def test_output_image_properties(conn, conf, backend, sleeps, cloud):
     assert 'isoplugin_role' not in first['remove']  # temporary until done
     last = output[-1].kwargs
     assert last['remove'] == ['isoplugin_role']
-    assert last['set'] == {'visibility': 'shared', 'tags': ['a']}
+    assert last['set'] == {'visibility': 'shared', 'tags': ['a'],
+                           'isoplugin_verified': 'skipped'}
 
 
 def _prepared_result(iso):
@@ -355,7 +434,7 @@ def test_profile_none_takes_no_options(conn, conf, backend, sleeps, cloud):
 def test_verify_boots_as_the_backend_says(conn, conf, backend, sleeps,
                                           cloud):
     b, _events = _build(conn, conf, backend, verify=True)
-    conn.compute.get_server.return_value = fakes.generate_fake_resource(
+    conn.server = fakes.generate_fake_resource(
         _server.Server, status='ACTIVE')
     conn.compute.get_server_console_output.return_value = {
         'output': 'debian login:'}
@@ -375,7 +454,8 @@ def test_verify_boots_as_the_backend_says(conn, conf, backend, sleeps,
     assert verify['metadata']['isoplugin_role'] == 'verify-server'
     conn.compute.delete_server.assert_any_call(conn.created[-1].id,
                                                ignore_missing=True)
-    assert {'isoplugin_verified': 'passed'} in cloud.patches('image-' + b.id)
+    assert cloud.patches('image-' + b.id)[-1]['isoplugin_verified'] == \
+        'passed'
 
 
 def test_default_verify_boots_the_image(conn, conf, backend):
@@ -589,13 +669,28 @@ def test_delete_orphans_skips_running_builds(conn, conf, sleeps):
     live = _server_of('b-live', '%s:%d' % (host, os.getpid()), time.time())
     dead = _server_of('b-dead', '%s:%d' % (host, 2 ** 22 + 7), time.time())
     conn.compute.servers.return_value = [live, dead]
-    conn.compute.find_server.return_value = None
-
     deleted = build_mod.delete_orphans(conn, conf)
 
     assert deleted == ['b-dead']
     conn.compute.delete_server.assert_called_once_with(dead.id,
                                                        ignore_missing=True)
+
+
+def test_one_build_is_found_with_one_image_query(conn, conf, cloud):
+    mine = dict(isoplugin_build_id='b-1', status='active')
+    cloud.listed = {None: [
+        _image_of(id='out', isoplugin_role='output-pending', **mine),
+        _image_of(id='rec', isoplugin_role='build-record', **mine),
+        _image_of(id='published', **mine),  # a finished build's output
+        _image_of(id='other', isoplugin_role='blank-disk',
+                  isoplugin_build_id='b-2', status='active')]}
+
+    found = build_mod.find_resources(conn, conf, 'b-1')
+
+    cloud.images.assert_called_once_with(conn, isoplugin_build_id='b-1')
+    # the temporary ones only, the record first as before
+    assert [(r.id, r.role) for r in found] == [
+        ('rec', 'build-record'), ('out', 'output-pending')]
 
 
 def test_delete_build_unknown_id(conn, conf):
@@ -745,9 +840,16 @@ def test_cleanup_waits_for_servers_before_deleting_images(conn, conf,
     order = []
     conn.compute.delete_server.side_effect = \
         lambda *a, **k: order.append('delete server')
-    answers = iter([server, server, None])
-    conn.compute.find_server.side_effect = \
-        lambda *a, **k: order.append('look') or next(answers)
+    answers = iter([server, server, sdk_exc.NotFoundException('gone')])
+
+    def get_server(server_id):
+        order.append('look')
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    conn.compute.get_server.side_effect = get_server
     cloud.delete_image.side_effect = \
         lambda *a, **k: order.append('delete image')
     resources = [records.Resource(kind='image', id='blank', name='b',
@@ -765,7 +867,8 @@ def test_cleanup_waits_for_servers_before_deleting_images(conn, conf,
 
 def test_cleanup_reports_a_server_that_stays(conn, conf, sleeps, cloud):
     server = fakes.generate_fake_resource(_server.Server, status='ACTIVE')
-    conn.compute.find_server.return_value = server
+    conn.compute.get_server.side_effect = None
+    conn.compute.get_server.return_value = server
     clock = [0.0]
 
     def fake_sleep(event, seconds):

@@ -210,6 +210,52 @@ def test_earlier_detection_finds_the_cache_without_download(cloud, conf):
     assert 'detected profile debian' in events[0]['message']
 
 
+def test_registration_found_no_profile_costs_no_request(cloud, conf):
+    cloud.source.properties['isoplugin_profile'] = prepared.NO_PROFILE
+
+    with pytest.raises(exception.ProfileNotDetected) as e:
+        prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source)
+
+    assert 'the detection at registration (isoplugin_profile=none)' in \
+        str(e.value)
+    assert 'debian' in str(e.value)  # the profiles one could give
+    # neither the cache nor the quota is asked, nothing is downloaded
+    for fake in (cloud.images, cloud.usage, cloud.download_data,
+                 cloud.create_image):
+        fake.assert_not_called()
+
+
+def test_profile_detected_at_registration_is_used(cloud, conf,
+                                                  tmpdir_only):
+    cloud.source.properties['isoplugin_profile'] = 'debian'
+    events = []
+
+    result = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                  progress=events.append)
+
+    assert result.profile == 'debian'
+    assert [e['event'] for e in events] == ['detected', 'downloading',
+                                            'prepared']
+    assert events[0]['message'] == ('detected profile debian (detected at '
+                                    'registration)')
+    # a detected profile, as far as the copy's properties say
+    assert cloud.bodies[0]['isoplugin_detected'] == 'true'
+    # the earlier-copy lookup was not needed: one query, on the cache key
+    queried = [c.kwargs for c in cloud.images.call_args_list]
+    assert [sorted(q) for q in queried] == [sorted(
+        ['os_hidden', 'status', 'isoplugin_role', 'isoplugin_cache_key'])]
+
+
+def test_an_explicit_profile_wins_over_registration(cloud, conf,
+                                                    tmpdir_only):
+    cloud.source.properties['isoplugin_profile'] = prepared.NO_PROFILE
+
+    result = prepared.prepare_iso(mock.sentinel.conn, conf, cloud.source,
+                                  profile='debian')
+
+    assert result.profile == 'debian' and not result.reused
+
+
 def test_upload_mismatch_deletes_the_copy(cloud, conf, tmpdir_only):
     cloud.corrupt_upload = True
     with pytest.raises(exception.ChecksumMismatch):
