@@ -38,6 +38,11 @@ Every method raises :class:`isoplugin.exception.IsopluginException`
 subclasses only; cloud errors keep the cloud's own message.
 """
 
+import dataclasses
+import datetime
+import time
+import typing
+
 from oslo_log import log as logging
 
 from isoplugin import cloud
@@ -53,6 +58,35 @@ LOG = logging.getLogger(__name__)
 MEDIA = 'installer-iso'
 VISIBILITIES = presentation.VISIBILITIES
 NAME_MAX = 255
+#: Statuses of an ISO whose registration has not finished: no data yet,
+#: data being received (saving, or uploading to the staging area), or
+#: being imported by Glance.
+INCOMPLETE_STATUSES = ('queued', 'saving', 'uploading', 'importing')
+
+
+@dataclasses.dataclass
+class IncompleteUpload(object):
+    """An ISO of the catalog whose registration has not finished.
+
+    :ivar id: the image's ID.
+    :ivar name: the ISO's name.
+    :ivar status: one of :data:`INCOMPLETE_STATUSES`.
+    :ivar client: ``host:pid`` of the client that created it
+        (``<prefix>client``), ``None`` for an image made before the marker
+        existed.
+    :ivar alive: whether that client still runs: ``True`` or ``False``
+        when it ran on this host, ``None`` when that cannot be known.
+    :ivar age: seconds since the image was created.
+    :ivar created_at: when the image was created (Glance's time).
+    """
+
+    id: str
+    name: str
+    status: str
+    client: typing.Optional[str]
+    alive: typing.Optional[bool]
+    age: int
+    created_at: typing.Optional[str]
 
 
 def check_fields(fields):
@@ -100,9 +134,22 @@ class Catalog(object):
     """
 
     def __init__(self, conn, conf):
-        self.conn = conn
+        self._conn = conn
+        self._retries_set = False
         self.conf = conf
         self.prefix = conf.glance.property_prefix
+
+    @property
+    def conn(self):
+        """The connection, its image proxy given the retry settings.
+
+        :func:`isoplugin.glance.use_retries` is applied at the first use
+        (making the image proxy may ask the cloud for its versions).
+        """
+        if not self._retries_set:
+            glance.use_retries(self._conn, self.conf)
+            self._retries_set = True
+        return self._conn
 
     # -- helpers ---------------------------------------------------------
 
@@ -117,7 +164,8 @@ class Catalog(object):
     def _fetch(self, image_id):
         return glance.get_image(self.conn, image_id)
 
-    def _project_id(self):
+    def project_id(self):
+        """The ID of the project the connection is scoped to."""
         return self.conn.current_project_id
 
     def is_admin(self):
@@ -166,7 +214,7 @@ class Catalog(object):
             params['owner'] = owner
         elif not all_projects and self.is_admin():
             # Glance shows an admin every image of every project.
-            params['owner'] = self._project_id()
+            params['owner'] = self.project_id()
         hidden = ['false', 'true'] if include_hidden else ['false']
         found = {}
         for value in hidden:
@@ -195,7 +243,7 @@ class Catalog(object):
                 return image
             raise exception.ISONotFound(iso=name_or_id)
         matches = self.list(name=name_or_id, all_projects=True)
-        own = [i for i in matches if i.owner == self._project_id()]
+        own = [i for i in matches if i.owner == self.project_id()]
         if len(own) == 1:
             return own[0]
         if len(matches) == 1:
@@ -283,7 +331,7 @@ class Catalog(object):
                 reason=_('the name is %(n)d characters long; Glance allows '
                          '%(max)d at most') % {'n': len(name),
                                                'max': NAME_MAX})
-        for image in self.list(name=name, owner=self._project_id()):
+        for image in self.list(name=name, owner=self.project_id()):
             raise exception.DuplicateISO(name=name, id=image.id)
 
     def create(self, name, progress=None, notify=None, **fields):
@@ -417,7 +465,7 @@ class Catalog(object):
         """
         import re
 
-        if project == self._project_id():
+        if project == self.project_id():
             return project
         try:
             with cloud.translate_errors():
@@ -453,7 +501,7 @@ class Catalog(object):
         """
         image = self.get(iso)
         project_id = self._resolve_project(project)
-        own = self._project_id()
+        own = self.project_id()
         member = None
         if image.owner != own:
             if not (accept and project_id == own):
@@ -516,6 +564,55 @@ class Catalog(object):
         """
         image = self.get(iso)
         return glance.members(self.conn, image.id)
+
+    # -- unfinished registrations ----------------------------------------
+
+    def incomplete(self):
+        """Return the ISOs whose registration has not finished.
+
+        Those in one of :data:`INCOMPLETE_STATUSES`, with the client that
+        created them (the ``<prefix>client`` marker every image gets in
+        its first request) and whether it still runs. A client killed
+        during an upload leaves its ISO queued or saving.
+
+        :returns: a list of :class:`IncompleteUpload`, oldest first.
+        """
+        from isoplugin import records
+
+        now = time.time()
+        out = []
+        for image in self.list(status='in:' + ','.join(INCOMPLETE_STATUSES)):
+            p = glance.flat(image)
+            client = p.get(self.prop(glance.CLIENT_PROPERTY))
+            out.append(IncompleteUpload(
+                id=image.id, name=image.name, status=p.get('status'),
+                client=client, alive=records.client_alive(client),
+                age=int(now - _epoch(p.get('created_at'))),
+                created_at=p.get('created_at')))
+        return sorted(out, key=lambda u: -u.age)
+
+    def delete_incomplete(self, older_than=0):
+        """Delete the ISOs a client left unfinished.
+
+        Skipped: uploads whose client still runs on this host, and those
+        younger than ``older_than``. From another host a running upload
+        cannot be told from an abandoned one: give ``older_than`` longer
+        than the longest upload there.
+
+        :param older_than: seconds; only ISOs created at least this long
+            ago.
+        :returns: the deleted :class:`IncompleteUpload` list.
+        """
+        deleted = []
+        for upload in self.incomplete():
+            if upload.alive or upload.age < older_than:
+                LOG.debug('Keeping %(id)s (client alive: %(alive)s, '
+                          '%(age)d s old)', dataclasses.asdict(upload))
+                continue
+            glance.delete_image(self.conn, upload.id,
+                                what=_('ISO %s') % upload.id)
+            deleted.append(upload)
+        return deleted
 
     # -- copying and deleting --------------------------------------------
 
@@ -693,6 +790,15 @@ class _Remove(object):
 
 
 _REMOVE = _Remove()
+
+
+def _epoch(stamp):
+    """Seconds since the epoch of a Glance time (0 when unknown)."""
+    try:
+        return datetime.datetime.fromisoformat(
+            stamp.replace('Z', '+00:00')).timestamp()
+    except (AttributeError, ValueError):
+        return 0.0
 
 
 def _stores_of(image):

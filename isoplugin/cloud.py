@@ -97,8 +97,60 @@ def _reason(error):
     return getattr(error, 'message', None) or str(error)
 
 
+#: Statuses a proxy, a load balancer or a restarting WSGI server answers
+#: while the service behind it cannot: retried, then reported as the
+#: service not answering.
+UNAVAILABLE_STATUSES = (502, 503, 504)
+
+
+def _chain(error):
+    """The exceptions behind ``error``: causes, contexts and wrapped ones.
+
+    requests and urllib3 keep the socket error in ``args`` or ``reason``
+    rather than as the cause.
+    """
+    seen = set()
+    todo = [error]
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend([e.__cause__, e.__context__, getattr(e, 'reason', None)])
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+
+
+def connection_failure(error):
+    """What a failed connection was, from the socket error behind it.
+
+    :param error: a keystoneauth1 connection error (or any exception).
+    :returns: ``(reached, reason)``: whether the request may have reached
+        the service (the connection was open, then closed or reset) and a
+        short reason for a person, e.g. ``"connection refused"``.
+    """
+    import http.client
+    import socket
+
+    for e in _chain(error):
+        if isinstance(e, ConnectionRefusedError):
+            return False, _('connection refused')
+        if isinstance(e, socket.gaierror):
+            return False, _('its host name does not resolve')
+        if isinstance(e, http.client.RemoteDisconnected):
+            return True, _('before answering')
+        if isinstance(e, ConnectionResetError):
+            return True, _('connection reset')
+        if isinstance(e, BrokenPipeError):
+            return True, _('broken pipe')
+        if isinstance(e, (TimeoutError, socket.timeout)):
+            return True, _('no answer in time')
+    return True, str(error)
+
+
 @contextlib.contextmanager
-def translate_errors(what=None, forbidden=None):
+def translate_errors(what=None, forbidden=None, service=None,
+                     during=None):
     """Turn openstacksdk and keystoneauth1 errors into isoplugin's.
 
     The one error translator of the library, used at its boundary (the
@@ -112,6 +164,10 @@ def translate_errors(what=None, forbidden=None):
     :param forbidden: message of a 403, a ``%``-template with
         ``%(reason)s`` (the cloud's message), to say which policy refused
         and what to do.
+    :param service: the service called, for the messages of a connection
+        that failed (default "The cloud").
+    :param during: what was under way, for the message of a connection
+        the service closed (default "the request").
     """
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as sdk_exc
@@ -132,11 +188,25 @@ def translate_errors(what=None, forbidden=None):
     except sdk_exc.ResourceTimeout as e:
         raise exception.CloudTimeout(timeout='?', what=_reason(e)) from e
     except sdk_exc.HttpException as e:
-        if getattr(e, 'status_code', None) == 413:
+        status = getattr(e, 'status_code', None)
+        if status in UNAVAILABLE_STATUSES:
+            raise exception.ServiceUnavailable(
+                service=service or _('The cloud'),
+                reason=_('HTTP %(code)s: %(reason)s') % {
+                    'code': status, 'reason': _reason(e)}) from e
+        if status == 413:
             raise exception.CloudError(
                 reason=_('over quota: %s') % _reason(e)) from e
         raise exception.CloudError(reason=_reason(e)) from e
     except sdk_exc.SDKException as e:
         raise exception.CloudError(reason=_reason(e)) from e
+    except ks_exc.RetriableConnectionFailure as e:
+        reached, reason = connection_failure(e)
+        if reached:
+            raise exception.ConnectionLost(
+                service=service or _('The cloud'),
+                during=during or _('the request'), reason=reason) from e
+        raise exception.ServiceUnavailable(
+            service=service or _('The cloud'), reason=reason) from e
     except ks_exc.ClientException as e:
         raise exception.CloudError(reason=e) from e

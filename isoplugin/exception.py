@@ -213,3 +213,22 @@ class TemplateVariableError(InvalidInput):
 
 class PrepareFailed(IsopluginException):
     msg_fmt = _("Cannot prepare a copy of %(source)s: %(reason)s")
+
+
+# Faults: a service that does not answer, a race (issue 11)
+
+class ServiceUnavailable(CloudError):
+    msg_fmt = _("%(service)s did not answer (%(reason)s); check that it "
+                "runs, then try again.")
+
+
+class ConnectionLost(ServiceUnavailable):
+    msg_fmt = _("%(service)s closed the connection during %(during)s "
+                "(%(reason)s).")
+
+
+class RegistrationRace(DuplicateISO):
+    msg_fmt = _("Another client registered an ISO named '%(name)s' "
+                "(%(id)s) at the same moment; this registration gave way "
+                "and deleted its own image. Choose another name or use "
+                "that ISO.")

@@ -21,14 +21,25 @@ see :class:`isoplugin.exception.IsopluginException`.
 
 A raw request remains only where openstacksdk lacks the call; each one says
 what is missing. They all go through :func:`_request`.
+
+Retries: :func:`use_retries` gives the connection's image proxy the
+``[glance]`` retry settings, so that keystoneauth1 tries a request again,
+with a growing delay, when Glance cannot be reached or answers 502, 503 or
+504. Requests that must not be sent twice (creating an image, sending its
+data) are made with no retries: a connection closed after Glance received
+one may have done it.
 """
 
+import functools
+import os
+import socket
 import time
 import urllib.parse
 
 from oslo_log import log as logging
 
 from isoplugin import cloud
+from isoplugin.conf import glance as glance_opts
 from isoplugin import exception
 from isoplugin.i18n import _
 
@@ -39,6 +50,48 @@ PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
 
 #: Images asked per request when listing.
 PAGE_SIZE = 100
+
+#: The service, as errors name it.
+SERVICE = 'Glance'
+
+#: ``host:pid`` of this process: the value of ``<prefix>client``, the
+#: marker every image isoplugin creates carries from its first request.
+CLIENT = '%s:%d' % (socket.gethostname(), os.getpid())
+
+#: Property (after the prefix) naming the client that created an image.
+CLIENT_PROPERTY = 'client'
+
+#: Keyword arguments of a request that must not be sent twice.
+NO_RETRIES = {'connect_retries': 0, 'status_code_retries': 0}
+
+_translate = functools.partial(cloud.translate_errors, service=SERVICE)
+
+
+def use_retries(conn, conf):
+    """Give the connection's image proxy the ``[glance]`` retry settings.
+
+    keystoneauth1 then tries a request again when Glance cannot be reached
+    or drops the connection (``connect_retries``), and when it answers one
+    of ``retriable_status_codes`` (``status_code_retries``), waiting
+    ``*_retry_delay`` seconds, or 0.5 s doubling up to 60 s when unset.
+    The requests that must not be repeated are made with
+    :data:`NO_RETRIES`. Settings the connection already has that are
+    higher (from clouds.yaml) are kept.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param conf: a ConfigOpts with isoplugin's options.
+    """
+    opts = conf.glance
+    proxy = conn.image
+    for attr in ('connect_retries', 'status_code_retries'):
+        current = getattr(proxy, attr, None) or 0
+        setattr(proxy, attr, max(current, getattr(opts, attr)))
+    for attr in ('connect_retry_delay', 'status_code_retry_delay'):
+        if getattr(opts, attr) is not None:
+            setattr(proxy, attr, getattr(opts, attr))
+    proxy.retriable_status_codes = sorted(
+        set(proxy.retriable_status_codes or ()) |
+        set(opts.retriable_status_codes))
 
 
 def flat(image):
@@ -69,17 +122,23 @@ def image_from_body(conn, body):
 
 
 def _request(conn, method, url, what=None, forbidden=None, allow=(),
-             **kwargs):
+             repeatable=True, during=None, **kwargs):
     """One raw request to Glance (URL relative to ``/v2``).
 
     Only for the calls openstacksdk lacks; the caller says which.
 
     :param allow: status codes returned to the caller instead of raised.
+    :param repeatable: whether keystoneauth1 may send it again (see
+        :func:`use_retries`); false for what must not be done twice.
+    :param during: what the request does, for the message of a connection
+        Glance closed.
     :returns: the :class:`requests.Response`.
     """
     from openstack import exceptions as sdk_exc
 
-    with cloud.translate_errors(what=what, forbidden=forbidden):
+    if not repeatable:
+        kwargs.update(NO_RETRIES)
+    with _translate(what=what, forbidden=forbidden, during=during):
         resp = conn.image.request(url, method, raise_exc=False, **kwargs)
         if resp.status_code not in allow:
             sdk_exc.raise_from_response(resp)
@@ -98,7 +157,7 @@ def get_image(conn, image_id, what=None):
     :returns: an :class:`openstack.image.v2.image.Image`.
     :raises isoplugin.exception.NotFound: no such image.
     """
-    with cloud.translate_errors(what=what or _('Image %s') % image_id):
+    with _translate(what=what or _('Image %s') % image_id):
         return conn.image.get_image(image_id)
 
 
@@ -114,29 +173,40 @@ def find_image(conn, image_id):
     """
     from openstack import exceptions as sdk_exc
 
-    with cloud.translate_errors():
+    with _translate():
         try:
             return conn.image.get_image(urllib.parse.quote(image_id))
         except (sdk_exc.NotFoundException, sdk_exc.BadRequestException):
             return None
 
 
-def create_image(conn, forbidden=None, **body):
+def create_image(conn, forbidden=None, prefix=glance_opts.DEFAULT_PREFIX,
+                 **body):
     """Create an image record, without data.
 
     openstacksdk's ``create_image`` cannot make a plain record: it looks
     the name up first and adds its own ``owner_specified.openstack.*``
     properties (md5, sha256, object) and vendor-agent properties. The
-    record is therefore POSTed as given.
+    record is therefore POSTed as given, once (never retried: a POST
+    whose answer was lost may have created the image).
+
+    Every image gets ``<prefix>client`` = ``host:pid`` of this process
+    (:data:`CLIENT`) in this first request, unless the body names a
+    client: an upload its client left unfinished is found by it
+    (``openstack iso list --incomplete``).
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param forbidden: message of a 403, with ``%(reason)s``.
+    :param prefix: isoplugin's property prefix (``[glance]
+        property_prefix``).
     :param body: the image's fields (``name``, ``disk_format``,
         ``container_format``, ``visibility``...) and extra properties.
     :returns: the new :class:`openstack.image.v2.image.Image` (queued).
     :raises isoplugin.exception.PermissionDenied: policy refused.
     """
-    resp = _request(conn, 'POST', '/images', json=body, forbidden=forbidden)
+    body.setdefault(prefix + CLIENT_PROPERTY, CLIENT)
+    resp = _request(conn, 'POST', '/images', json=body, forbidden=forbidden,
+                    repeatable=False, during=_('the creation of an image'))
     return image_from_body(conn, resp.json())
 
 
@@ -153,13 +223,15 @@ def upload_data(conn, image_id, data, store=None):
         ``Transfer-Encoding: chunked``); an object with a length is sent
         with a ``Content-Length``.
     :param store: Glance store to write into (default store if ``None``).
+    :raises isoplugin.exception.ConnectionLost: Glance closed the
+        connection (the data is sent once: a stream cannot be sent again).
     :raises isoplugin.exception.CloudError: Glance refused or failed.
     """
     headers = {'Content-Type': 'application/octet-stream'}
     if store:
         headers['X-Image-Meta-Store'] = store
     _request(conn, 'PUT', '/images/%s/file' % image_id, data=data,
-             headers=headers)
+             headers=headers, repeatable=False, during=_('the upload'))
 
 
 def download_data(conn, image, chunk_size=1024 * 1024):
@@ -171,7 +243,7 @@ def download_data(conn, image, chunk_size=1024 * 1024):
     :returns: a generator of bytes; the caller checks the hash.
     :raises isoplugin.exception.CloudError: Glance refused or failed.
     """
-    with cloud.translate_errors(what=_('Image %s') % image.id):
+    with _translate(what=_('Image %s') % image.id):
         resp = conn.image.download_image(image, stream=True)
         try:
             yield from resp.iter_content(chunk_size)
@@ -218,9 +290,12 @@ def patch_image(conn, image_id, set=None, remove=(), current=None,
                     'path': '/' + key, 'value': value})
     if not ops:
         return image
+    # add and replace give the same image when sent twice; a remove sent
+    # again would fail on the property it removed
     resp = _request(conn, 'PATCH', '/images/%s' % image_id, json=ops,
                     headers={'Content-Type': PATCH_TYPE},
-                    what=_('Image %s') % image_id, forbidden=forbidden)
+                    what=_('Image %s') % image_id, forbidden=forbidden,
+                    repeatable=not any(op['op'] == 'remove' for op in ops))
     return image_from_body(conn, resp.json())
 
 
@@ -237,10 +312,39 @@ def delete_image(conn, image_id, store=None, ignore_missing=True,
     :raises isoplugin.exception.NotFound: no such image (and
         ``ignore_missing`` false).
     """
-    with cloud.translate_errors(what=what or _('Image %s') % image_id,
-                                forbidden=forbidden):
+    with _translate(what=what or _('Image %s') % image_id,
+                    forbidden=forbidden):
         conn.image.delete_image(image_id, store=store,
                                 ignore_missing=ignore_missing)
+
+
+def delete_patiently(conn, image_id, timeout, interval=1, max_interval=30):
+    """Delete an image, trying again while Glance does not answer.
+
+    For the cleanup of an upload that failed because Glance went away:
+    each try has keystoneauth1's retries; between tries the wait doubles,
+    up to ``max_interval``, until ``timeout`` seconds have passed.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param image_id: the image (gone already is fine).
+    :param timeout: seconds to keep trying.
+    :raises isoplugin.exception.ServiceUnavailable: Glance did not answer
+        within ``timeout``.
+    :raises isoplugin.exception.CloudError: Glance refused.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            delete_image(conn, image_id)
+            return
+        except exception.ServiceUnavailable as e:
+            if time.monotonic() + interval > deadline:
+                raise
+            LOG.info('Glance does not answer (%(error)s); deleting image '
+                     '%(id)s again in %(s)s s',
+                     {'error': e, 'id': image_id, 's': interval})
+        time.sleep(interval)
+        interval = min(interval * 2, max_interval)
 
 
 def images(conn, **filters):
@@ -344,7 +448,7 @@ def import_image(conn, image, method, uri=None, stores=None,
     """
     from openstack import exceptions as sdk_exc
 
-    with cloud.translate_errors(forbidden=forbidden):
+    with _translate(forbidden=forbidden):
         resp = conn.image.import_image(
             image, method=method, uri=uri, stores=stores or None,
             all_stores_must_succeed=all_stores_must_succeed)
@@ -357,7 +461,7 @@ def image_tasks(conn, image_id):
 
     :returns: a list of dicts with ``status``, ``message``...
     """
-    with cloud.translate_errors():
+    with _translate():
         return [t.to_dict(computed=False)
                 for t in conn.image.image_tasks(image_id)]
 
@@ -379,7 +483,7 @@ def members(conn, image_id):
     :returns: a list of dicts with ``member_id``, ``image_id``,
         ``status``, ``created_at``, ``updated_at``.
     """
-    with cloud.translate_errors():
+    with _translate():
         return [_member(m, image_id)
                 for m in conn.image.members(image_id)]
 
@@ -389,7 +493,7 @@ def add_member(conn, image_id, member_id):
 
     :returns: the member, a dict.
     """
-    with cloud.translate_errors():
+    with _translate():
         return _member(conn.image.add_member(image_id, member=member_id),
                        image_id)
 
@@ -399,7 +503,7 @@ def update_member(conn, image_id, member_id, status):
 
     :returns: the member, a dict.
     """
-    with cloud.translate_errors():
+    with _translate():
         return _member(conn.image.update_member(member_id, image_id,
                                                 status=status), image_id)
 
@@ -409,7 +513,7 @@ def remove_member(conn, image_id, member_id, what=None):
 
     :raises isoplugin.exception.NotFound: the project is not a member.
     """
-    with cloud.translate_errors(what=what):
+    with _translate(what=what):
         conn.image.remove_member(member_id, image_id, ignore_missing=False)
 
 
@@ -423,7 +527,7 @@ def stores(conn):
     """
     from openstack import exceptions as sdk_exc
 
-    with cloud.translate_errors():
+    with _translate():
         try:
             found = list(conn.image.stores())
         except sdk_exc.HttpException as e:
@@ -440,7 +544,7 @@ def import_methods(conn):
     """
     from openstack import exceptions as sdk_exc
 
-    with cloud.translate_errors():
+    with _translate():
         try:
             info = conn.image.get_import_info()
         except sdk_exc.NotFoundException:

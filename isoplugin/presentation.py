@@ -41,6 +41,11 @@ LONG_LIST_COLUMNS = ('id', 'name', 'size', 'status', 'stores', 'os_type',
                      'featured', 'extractable', 'password_enabled',
                      'created_at', 'owner')
 
+#: Columns of the ISOs whose registration has not finished
+#: (:class:`isoplugin.catalog.IncompleteUpload`).
+INCOMPLETE_COLUMNS = ('id', 'name', 'status', 'client', 'alive', 'age',
+                      'created_at')
+
 #: Fields of an image member (a project an ISO is shared with).
 MEMBER_FIELDS = ('image_id', 'member_id', 'status', 'created_at',
                  'updated_at')
@@ -106,6 +111,55 @@ def describe(image, prefix):
         'created_at': p.get('created_at'),
         'updated_at': p.get('updated_at'),
     }
+
+
+def incomplete_row(upload):
+    """A row of :data:`INCOMPLETE_COLUMNS` for an incomplete upload.
+
+    :param upload: an :class:`isoplugin.catalog.IncompleteUpload`.
+    :returns: a tuple; ``alive`` as yes, no or unknown, ``age`` as a
+        duration (``3h12m``).
+    """
+    alive = {True: 'yes', False: 'no'}.get(upload.alive, 'unknown')
+    values = {'alive': alive,
+              'age': format_duration(upload.age)}
+    return tuple(values.get(c, getattr(upload, c))
+                 for c in INCOMPLETE_COLUMNS)
+
+
+#: Units of a duration, in seconds.
+_DURATION_UNITS = (('d', 86400), ('h', 3600), ('m', 60), ('s', 1))
+
+
+def parse_duration(text):
+    """Seconds of a duration: ``90``, ``45s``, ``30m``, ``2h``, ``1d``.
+
+    Units combine (``1h30m``); a bare number is seconds.
+
+    :raises ValueError: not a duration (argparse reports it).
+    """
+    import re
+
+    text = (text or '').strip().lower()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r'(\d+)([dhms])', text)
+    if not parts or ''.join(n + u for n, u in parts) != text:
+        raise ValueError('not a duration: %r (e.g. 90, 30m, 2h, 1d)'
+                         % text)
+    units = dict(_DURATION_UNITS)
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def format_duration(seconds):
+    """``3h12m`` for 11520 seconds: the two largest units."""
+    seconds = max(0, int(seconds))
+    parts = []
+    for unit, size in _DURATION_UNITS:
+        if seconds >= size or (unit == 's' and not parts):
+            parts.append('%d%s' % (seconds // size, unit))
+            seconds %= size
+    return ''.join(parts[:2])
 
 
 def show_columns(info):

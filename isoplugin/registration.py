@@ -17,10 +17,18 @@ A :class:`RegistrationRequest` says what to register; a
 
     check the input -> probe the source (is it an ISO? how big?) ->
     check the name and the quota -> POST the image record ->
+    give way to an image of the same name created earlier ->
     send the data (PUT through the client, or a Glance import) ->
-    verify the hashes -> protect (only once verified)
+    verify the hashes -> give way again -> protect (only once verified)
 
-Any failure after the record was created deletes it. Usage::
+Glance has no unique names: two clients registering one name at the same
+moment both pass the name check. Each then looks again after its POST, and
+the one whose image was created later (``created_at``, then the ID)
+deletes its image and fails with
+:class:`~isoplugin.exception.RegistrationRace`.
+
+Any failure after the record was created deletes it, trying again for
+``[glance] cleanup_timeout`` seconds while Glance does not answer. Usage::
 
     from isoplugin import catalog, cloud, conf, registration
 
@@ -35,6 +43,7 @@ import dataclasses
 import functools
 import os
 import stat
+import time
 import typing
 import urllib.parse
 
@@ -57,6 +66,13 @@ URL_HEAD_BYTES = 272 * isoinfo.SECTOR
 GLANCE_ISO_SIGNATURES = ('CD001', 'NSR02', 'NSR03')
 #: Value of ``<prefix>profile`` when no install profile recognises the ISO.
 NO_PROFILE = 'none'
+#: Seconds between the POST of an image and the last look for an image of
+#: the same name created earlier. Glance's ``created_at`` has whole
+#: seconds; an image created after that look is sure to have a later
+#: ``created_at``, so it gives way (its own look sees this one).
+RACE_SETTLE = 2.0
+#: Largest checksum list (SHA256SUMS...) read from a --checksum-url.
+SUMS_MAX_BYTES = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -84,6 +100,9 @@ class RegistrationRequest(object):
     :ivar hidden: ``os_hidden``; default ``[glance] hide_isos``.
     :ivar checksum: expected checksum ``ALGO:HEX`` (md5, sha1, sha256,
         sha384, sha512).
+    :ivar checksum_url: URL (or local path) of a checksum list as
+        distributions publish them (``SHA256SUMS``, ``SHA512SUMS``); the
+        expected checksum is the line of the ISO's file name.
     :ivar store: Glance store to upload into (default store if ``None``).
     :ivar use_import: for URLs: ``True`` forces web-download, ``False``
         streams through the client, ``None`` decides from the cloud's
@@ -108,6 +127,7 @@ class RegistrationRequest(object):
     password_enabled: bool = False
     hidden: typing.Optional[bool] = None
     checksum: typing.Optional[str] = None
+    checksum_url: typing.Optional[str] = None
     store: typing.Optional[str] = None
     use_import: typing.Optional[bool] = None
 
@@ -117,6 +137,7 @@ class _FileSource(object):
 
     def __init__(self, filename):
         self.label = filename
+        self.basename = os.path.basename(filename)
         try:
             st = os.stat(filename)
         except OSError as e:
@@ -163,6 +184,7 @@ class _URLSource(object):
 
         self.label = url
         parts = urllib.parse.urlsplit(url)
+        self.basename = urllib.parse.unquote(parts.path.rpartition('/')[2])
         if parts.scheme not in ('http', 'https') or not parts.netloc:
             raise exception.InvalidInput(
                 reason=_("'%s': only http:// and https:// URLs can be "
@@ -236,8 +258,11 @@ class Registration(object):
 
     def __init__(self, cat):
         self.catalog = cat
-        self.conn = cat.conn
         self.conf = cat.conf
+
+    @property
+    def conn(self):
+        return self.catalog.conn
 
     def register(self, request, progress=None, notify=None):
         """Register an installer ISO from a local file or a URL.
@@ -276,6 +301,9 @@ class Registration(object):
         if (request.filename is None) == (request.url is None):
             raise exception.InvalidInput(
                 reason=_('give either a file or a URL'))
+        if request.checksum and request.checksum_url:
+            raise exception.InvalidInput(
+                reason=_('give a checksum or a checksum URL, not both'))
         expected = (upload.parse_checksum(request.checksum)
                     if request.checksum else None)
         name = request.name
@@ -288,6 +316,9 @@ class Registration(object):
             source = _URLSource(request.url, self.conf.glance.url_timeout)
         try:
             self._check_source(source, fields, notify)
+            if request.checksum_url:
+                expected = self._checksum_from_list(
+                    request.checksum_url, source.basename, notify)
             profile = self._detect_profile(source, notify)
             self._check_name_and_quota(name, source.size)
             body = self._image_body(request, fields, profile)
@@ -364,6 +395,14 @@ class Registration(object):
         _notify(notify, _('Install profile: %(profile)s (%(why)s)'),
                 profile=profile.name, why='; '.join(match.looked_at))
         return profile.name
+
+    def _checksum_from_list(self, url, basename, notify):
+        """The expected checksum of ``basename`` in a checksum list."""
+        text = _read_checksum_list(url, self.conf.glance.url_timeout)
+        algo, value = upload.checksum_for(text, basename, source=url)
+        _notify(notify, _('Expected %(algo)s of %(name)s from %(url)s'),
+                algo=algo, name=basename, url=url)
+        return algo, value
 
     def _check_quota(self, size):
         usage = self.catalog.usage()
@@ -477,26 +516,51 @@ class Registration(object):
                           "(Glance policy publicize_image); register it "
                           "as private, shared or community, or ask an "
                           "administrator. Glance said: %(reason)s")
-        image = glance.create_image(self.conn, forbidden=forbidden, **body)
+        image = glance.create_image(self.conn, forbidden=forbidden,
+                                    prefix=self.catalog.prefix, **body)
+        created = time.monotonic()
         with self._cleanup_on_error(image.id):
+            self._give_way(image)
             if use_import:
                 glance.import_image(
                     self.conn, image, 'web-download', uri=request.url,
                     stores=[request.store] if request.store else None)
                 image = self._wait_import(image.id, request.url,
                                           self.conf.glance.import_timeout)
-                digests = {}
+                digests = None
             else:
                 digests = self._put(image.id, source, request.store,
                                     expected, progress)
                 image = glance.get_image(self.conn, image.id)
             self._verify(image, digests, expected, fileobj=source.fileobj,
-                         notify=notify)
+                         notify=notify, source=source.label)
+            time.sleep(max(0, created + RACE_SETTLE - time.monotonic()))
+            self._give_way(image)
             if request.protected:
                 image = glance.patch_image(
                     self.conn, image.id, set={'protected': True},
                     current=glance.flat(image)) or image
         return image
+
+    def _give_way(self, image):
+        """Fail if an image of the same name was created before this one.
+
+        The optimistic check after creation: of two images of one name,
+        the one created later (``created_at``, then the ID) gives way; the
+        caller deletes it (:meth:`_cleanup_on_error`).
+
+        :raises isoplugin.exception.RegistrationRace: this one gives way.
+        """
+        mine = (image.created_at or '', image.id)
+        for other in self.catalog.list(name=image.name,
+                                       owner=self.catalog.project_id()):
+            if other.id != image.id and (other.created_at or '',
+                                         other.id) < mine:
+                LOG.info('Image %(other)s of the same name was created '
+                         'before %(id)s: giving way',
+                         {'other': other.id, 'id': image.id})
+                raise exception.RegistrationRace(name=image.name,
+                                                 id=other.id)
 
     def _put(self, image_id, source, store, expected, progress):
         """Stream the source to Glance, hashing it; return the digests."""
@@ -508,8 +572,17 @@ class Registration(object):
                 read, source.size, algorithms,
                 chunk_size=self.conf.glance.upload_chunk_size,
                 progress=progress)
-            glance.upload_data(self.conn, image_id, self._body(data),
-                               store=store)
+            try:
+                glance.upload_data(self.conn, image_id, self._body(data),
+                                   store=store)
+            except exception.ConnectionLost as e:
+                raise exception.ConnectionLost(
+                    service=e.kwargs['service'], reason=e.kwargs['reason'],
+                    during=_('the upload of %(src)s, after %(sent)d of '
+                             '%(size)s MiB') % {
+                        'src': source.label, 'sent': data.sent // MIB,
+                        'size': '?' if source.size is None
+                        else -(-source.size // MIB)}) from e
         return data.hexdigests()
 
     def _body(self, data):
@@ -525,17 +598,38 @@ class Registration(object):
 
     @contextlib.contextmanager
     def _cleanup_on_error(self, image_id):
+        """Delete the image when the registration fails, patiently.
+
+        While Glance does not answer (it restarts), the delete is tried
+        again for ``[glance] cleanup_timeout`` seconds. The error raised
+        says what became of the image when that is not obvious.
+        """
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             LOG.info('Registration failed, deleting image %(id)s',
                      {'id': image_id})
+            outcome = None
             try:
-                glance.delete_image(self.conn, image_id)
-            except exception.IsopluginException:
-                LOG.warning('Could not delete the incomplete image %(id)s; '
-                            'delete it with "openstack image delete '
-                            '%(id)s"', {'id': image_id}, exc_info=True)
+                glance.delete_patiently(
+                    self.conn, image_id, self.conf.glance.cleanup_timeout,
+                    interval=self.conf.isoplugin.poll_interval,
+                    max_interval=self.conf.isoplugin.poll_max_interval)
+                if isinstance(error, exception.ServiceUnavailable):
+                    outcome = _('The incomplete image %s was deleted; run '
+                                'the command again.') % image_id
+            except exception.IsopluginException as e:
+                LOG.debug('Deleting image %(id)s failed', {'id': image_id},
+                          exc_info=True)
+                outcome = _("The incomplete image %(id)s could not be "
+                            "deleted (%(error)s); delete it with "
+                            "'openstack iso delete --incomplete'.") % {
+                    'id': image_id, 'error': e}
+            if outcome and isinstance(error, exception.IsopluginException):
+                error.msg = '%s %s' % (error.msg, outcome)
+                error.args = (error.msg,)
+            elif outcome:
+                LOG.warning('%s', outcome)
             raise
 
     def _wait_import(self, image_id, what, timeout):
@@ -575,8 +669,13 @@ class Registration(object):
                 return task.get('message') or _('the import task failed')
         return None
 
-    def _verify(self, image, digests, expected, fileobj=None, notify=None):
-        """Compare the client's hashes with Glance's and the expected one."""
+    def _verify(self, image, digests, expected, fileobj=None, notify=None,
+                source=None):
+        """Compare the client's hashes with Glance's and the expected one.
+
+        :param digests: what the client computed while sending; ``None``
+            when Glance fetched the data itself (web-download).
+        """
         props = glance.flat(image)
         status = props.get('status')
         if status != 'active':
@@ -585,7 +684,9 @@ class Registration(object):
                          'not active') % {'id': image.id, 'status': status})
         glance_algo = props.get('os_hash_algo')
         glance_value = props.get('os_hash_value')
-        if glance_algo and glance_value:
+        imported = digests is None
+        digests = digests or {}
+        if glance_algo and glance_value and not imported:
             if glance_algo not in digests and fileobj is not None:
                 LOG.warning('Glance hashes with %(algo)s, not %(ours)s; '
                             'hashing the file again to compare (set '
@@ -595,11 +696,12 @@ class Registration(object):
                 digests = dict(digests)
                 digests.update(_hash_file(fileobj, glance_algo))
             if glance_algo not in digests:
-                LOG.warning('Glance hashes with %(algo)s, the client '
-                            'computed %(ours)s: the upload of %(id)s is '
-                            'not verified', {'algo': glance_algo,
-                                             'ours': ', '.join(digests),
-                                             'id': image.id})
+                _notify(notify, _('Transfer not verified: Glance hashes '
+                                  'with %(algo)s, the client computed '
+                                  '%(ours)s (set [glance] '
+                                  'default_hash_algorithm = %(algo)s)'),
+                        level=logging.WARNING, algo=glance_algo,
+                        ours=', '.join(sorted(digests)))
             else:
                 if digests[glance_algo] != glance_value:
                     raise exception.ChecksumMismatch(
@@ -608,27 +710,94 @@ class Registration(object):
                         actual=glance_value + _(' (Glance)'))
                 _notify(notify, _('Verified: Glance %(algo)s matches the '
                                   'client'), algo=glance_algo)
-        if expected:
-            algo, value = expected
-            if algo in digests:
-                actual = digests[algo]
-            elif algo == glance_algo:
-                actual = glance_value
-            elif algo == 'md5' and props.get('checksum'):
-                actual = props['checksum']
-            else:  # pragma: no cover - register() avoids this case
-                raise exception.CloudError(
-                    reason=_('cannot verify a %s checksum') % algo)
-            if actual != value:
-                raise exception.ChecksumMismatch(
-                    what=image.id, algo=algo, expected=value,
-                    actual=actual)
-            _notify(notify, _('Verified: %(algo)s matches the given '
-                              'checksum'), algo=algo)
+        if not expected:
+            if imported:
+                _notify(notify, _('Not verified: Glance fetched %(src)s '
+                                  'itself and no checksum was given to '
+                                  'compare it with (Glance computed '
+                                  '%(algo)s %(value)s). To verify, give '
+                                  '--checksum ALGO:HEX or --checksum-url '
+                                  'with the distribution\'s SHA256SUMS'),
+                        level=logging.WARNING, src=source,
+                        algo=glance_algo, value=glance_value)
+            return
+        algo, value = expected
+        if algo in digests:
+            actual = digests[algo]
+        elif algo == glance_algo and glance_value:
+            actual = glance_value
+        elif algo == 'md5' and props.get('checksum'):
+            actual = props['checksum']
+        else:
+            # Glance fetched the data and reports another hash: read back
+            # what it stored
+            _notify(notify, _('Reading the image back from Glance to '
+                              'compute its %s'), algo)
+            actual = self._hash_stored(image, algo)
+        if actual != value:
+            raise exception.ChecksumMismatch(
+                what=image.id, algo=algo, expected=value, actual=actual)
+        _notify(notify, _('Verified: %(algo)s matches the given '
+                          'checksum'), algo=algo)
+
+    def _hash_stored(self, image, algo):
+        """Hash the data Glance stored for an image (streamed)."""
+        import hashlib
+
+        h = hashlib.new(algo)
+        for chunk in glance.download_data(
+                self.conn, image,
+                chunk_size=self.conf.glance.upload_chunk_size):
+            h.update(chunk)
+        return h.hexdigest()
 
 
-def _notify(notify, message, **kwargs):
-    text = message % kwargs if kwargs else message
-    LOG.info(message, kwargs)
+def _read_checksum_list(url, timeout):
+    """The text of a checksum list: an http(s) URL or a local file."""
+    import requests
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ('http', 'https'):
+        try:
+            resp = requests.get(url, stream=True, timeout=timeout)
+        except requests.RequestException as e:
+            raise exception.SourceUnavailable(source=url, reason=e) from e
+        with resp:
+            if resp.status_code >= 400:
+                raise exception.SourceUnavailable(
+                    source=url,
+                    reason=_('the server answered HTTP %(code)d '
+                             '%(reason)s') % {'code': resp.status_code,
+                                              'reason': resp.reason})
+            data = resp.raw.read(SUMS_MAX_BYTES + 1, decode_content=True)
+    elif parts.scheme in ('', 'file'):
+        path = urllib.parse.unquote(parts.path) if parts.scheme else url
+        try:
+            with open(path, 'rb') as f:
+                data = f.read(SUMS_MAX_BYTES + 1)
+        except OSError as e:
+            raise exception.SourceUnreadable(source=path,
+                                             reason=e.strerror) from e
+    else:
+        raise exception.InvalidInput(
+            reason=_("'%s': a checksum list is read from an http(s) URL or "
+                     "a local file") % url)
+    if len(data) > SUMS_MAX_BYTES:
+        raise exception.InvalidInput(
+            reason=_('%(url)s is over %(n)d KiB: not a checksum list') % {
+                'url': url, 'n': SUMS_MAX_BYTES // 1024})
+    return data.decode('utf-8', 'replace')
+
+
+def _notify(notify, message, *args, level=logging.INFO, **kwargs):
+    """Tell the caller (``notify``) and the log.
+
+    Without a ``notify``, a warning goes to the log as a warning; with
+    one, the caller shows it, and the log gets it at INFO.
+    """
+    values = args or kwargs
+    text = message % values if values else message
+    LOG.log(level if notify is None else logging.INFO, message,
+            values or {})
     if notify is not None:
         notify(text)

@@ -73,6 +73,66 @@ def parse_checksum(text):
     return algo, digest
 
 
+#: Algorithms by the length of their hex digest, for checksum lists.
+_BY_LENGTH = {n: a for a, n in CHECKSUM_ALGORITHMS.items()}
+
+
+def checksum_for(text, filename, source=None):
+    """Find a file's checksum in a checksum list.
+
+    Reads the lists distributions publish: GNU ``sha256sum`` lines
+    (``HEX  name``, ``HEX *name`` in binary mode) and BSD-style tagged
+    lines (``SHA256 (name) = HEX``), in a file that may be PGP
+    clear-signed (other lines are ignored). The algorithm is the tag's,
+    or told by the digest's length.
+
+    :param text: the list's text.
+    :param filename: the file name to look for (a ``./`` or directory
+        prefix of a line is ignored).
+    :param source: where the list came from, for the messages.
+    :returns: ``(algorithm, lower-case hex digest)``.
+    :raises isoplugin.exception.InvalidInput: no line for ``filename``, or
+        lines that disagree.
+    """
+    import re
+
+    gnu = re.compile(r'^\\?([0-9a-fA-F]{32,128}) [ *]([^\r\n]+)$')
+    bsd = re.compile(r'^([A-Za-z0-9-]+) ?\((.+)\) ?= ?([0-9a-fA-F]{32,128})$')
+    found = set()
+    names = []
+    for line in text.splitlines():
+        line = line.strip()
+        m = gnu.match(line)
+        if m:
+            digest, name, algo = m.group(1), m.group(2), None
+        else:
+            m = bsd.match(line)
+            if not m:
+                continue
+            algo, name, digest = (m.group(1).lower().replace('-', ''),
+                                  m.group(2), m.group(3))
+        digest = digest.lower()
+        algo = algo or _BY_LENGTH.get(len(digest))
+        if CHECKSUM_ALGORITHMS.get(algo) != len(digest):
+            continue
+        names.append(name)
+        if name.rpartition('/')[2] == filename:
+            found.add((algo, digest))
+    source = source or _('the checksum list')
+    if not found:
+        raise exception.InvalidInput(
+            reason=_("%(source)s has no checksum for '%(name)s' (it lists "
+                     "%(names)s)") % {
+                'source': source, 'name': filename,
+                'names': ', '.join(names[:10]) + (
+                    ', ...' if len(names) > 10 else '') or _('nothing')})
+    if len(found) > 1:
+        raise exception.InvalidInput(
+            reason=_("%(source)s has different checksums for "
+                     "'%(name)s'") % {'source': source, 'name': filename})
+    return found.pop()
+
+
 class HashingBody(object):
     """An upload body that hashes its bytes in a thread while they are sent.
 

@@ -405,3 +405,70 @@ class TestChangeDelete(CatalogTestCase):
         self.assertEqual({'usage': 3, 'limit': 10},
                          self.cat.usage()['image_count_total'])
         self.assert_calls()
+
+
+class TestIncomplete(CatalogTestCase):
+
+    QUERY = {'disk_format': 'iso', 'isoplugin_media': 'installer-iso',
+             'limit': 100, 'sort': 'name:asc,created_at:asc',
+             'status': 'in:queued,saving,uploading,importing'}
+
+    def incomplete_uris(self, *images):
+        return [dict(method='GET', uri=self.url('images', os_hidden=h,
+                                                **self.QUERY),
+                     json={'images': list(images) if h == 'true' else []})
+                for h in ('false', 'true')]
+
+    def setUp(self):
+        super().setUp()
+        import socket
+
+        here = socket.gethostname()
+        self.dead = self.image(id='dead', status='saving',
+                               created_at='2026-11-29T10:00:00Z',
+                               isoplugin_client='%s:999999' % here)
+        self.live = self.image(id='live', status='saving',
+                               created_at='2026-11-29T10:00:00Z',
+                               isoplugin_client=glance.CLIENT)
+        self.elsewhere = self.image(id='elsewhere', status='queued',
+                                    created_at='2026-11-29T11:00:00Z',
+                                    isoplugin_client='other-host:1')
+        now = mock.patch('time.time', return_value=1795953600.0)
+        now.start()  # 2026-11-29T12:00:00Z
+        self.addCleanup(now.stop)
+
+    def test_incomplete_says_whose_and_how_old(self):
+        self.register_uris(self.incomplete_uris(self.dead, self.live,
+                                                self.elsewhere))
+
+        found = {u.id: (u.alive, u.age, u.client)
+                 for u in self.cat.incomplete()}
+
+        self.assertEqual(False, found['dead'][0])
+        self.assertEqual(True, found['live'][0])
+        self.assertEqual((None, 3600, 'other-host:1'), found['elsewhere'])
+        self.assertEqual(7200, found['dead'][1])
+        self.assert_calls()
+
+    def test_delete_incomplete_spares_live_and_young_uploads(self):
+        self.register_uris(self.incomplete_uris(
+            self.dead, self.live, self.elsewhere) + [
+            dict(method='DELETE', uri=self.url('images', 'dead'),
+                 status_code=204),
+        ])
+
+        deleted = self.cat.delete_incomplete(older_than=5400)
+
+        self.assertEqual(['dead'], [u.id for u in deleted])
+        self.assert_calls()
+
+    def test_delete_incomplete_of_other_hosts_by_age(self):
+        self.register_uris(self.incomplete_uris(self.elsewhere) + [
+            dict(method='DELETE', uri=self.url('images', 'elsewhere'),
+                 status_code=204),
+        ])
+
+        deleted = self.cat.delete_incomplete()
+
+        self.assertEqual(['elsewhere'], [u.id for u in deleted])
+        self.assert_calls()

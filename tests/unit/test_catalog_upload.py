@@ -101,3 +101,39 @@ def test_hashing_body_source_changed_size():
     with pytest.raises(exception.SourceUnreadable) as e:
         body.hexdigests()
     assert 'changed size' in str(e.value)
+
+
+SUMS = '''-----BEGIN PGP SIGNED MESSAGE-----
+Hash: SHA256
+
+%s *ubuntu-24.04.1-live-server-amd64.iso
+%s  ./sub/debian-12.iso
+SHA512 (Fedora-40.iso) = %s
+-----BEGIN PGP SIGNATURE-----
+iQIzBAEBCAAdFiEE
+''' % ('a' * 64, 'B' * 64, 'c' * 128)
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('ubuntu-24.04.1-live-server-amd64.iso', ('sha256', 'a' * 64)),
+    ('debian-12.iso', ('sha256', 'b' * 64)),
+    ('Fedora-40.iso', ('sha512', 'c' * 128)),
+])
+def test_checksum_for_reads_distribution_lists(name, expected):
+    assert upload.checksum_for(SUMS, name) == expected
+
+
+def test_checksum_for_names_what_it_lists():
+    with pytest.raises(exception.InvalidInput) as e:
+        upload.checksum_for(SUMS, 'u.iso', source='https://m/SHA256SUMS')
+    assert str(e.value) == (
+        "Invalid input: https://m/SHA256SUMS has no checksum for 'u.iso' "
+        "(it lists ubuntu-24.04.1-live-server-amd64.iso, "
+        "./sub/debian-12.iso, Fedora-40.iso)")
+
+
+def test_checksum_for_refuses_disagreeing_lines():
+    text = '%s  u.iso\n%s  u.iso\n' % ('a' * 64, 'b' * 64)
+    with pytest.raises(exception.InvalidInput) as e:
+        upload.checksum_for(text, 'u.iso')
+    assert 'different checksums' in str(e.value)

@@ -12,12 +12,16 @@
 
 """Connections from configuration and the translation of cloud errors."""
 
+import http.client
+
 from keystoneauth1 import exceptions as ks_exc
 from openstack import connection
 from openstack import exceptions as sdk_exc
 from oslo_config import cfg
 import pytest
+import requests
 import testtools
+import urllib3
 
 from isoplugin import cloud
 from isoplugin import conf as iso_conf
@@ -96,7 +100,13 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
      exception.CloudError, 'The cloud refused the request: over quota: '
                            'a b'),
     (ks_exc.ConnectFailure('Unable to establish connection'),
-     exception.CloudError, 'Unable to establish connection'),
+     exception.ConnectionLost, 'The cloud closed the connection during '
+                               'the request (Unable to establish '
+                               'connection).'),
+    (sdk_exc.HttpException('Unavailable', details='restarting',
+                           http_status=503),
+     exception.ServiceUnavailable, 'The cloud did not answer (HTTP 503: '
+                                   'restarting); check that it runs'),
 ])
 def test_translate_errors(error, expected, text):
     with pytest.raises(expected) as e:
@@ -105,6 +115,48 @@ def test_translate_errors(error, expected, text):
 
     assert text in str(e.value)
     assert e.value.__cause__ is error
+
+
+def _failure(cause):
+    """A keystoneauth1 ConnectFailure raised while handling ``cause``."""
+    try:
+        try:
+            raise cause
+        except Exception as e:
+            raise ks_exc.ConnectFailure('Unable to establish connection: %s'
+                                        % e)
+    except ks_exc.ConnectFailure as failure:
+        return failure
+
+
+@pytest.mark.parametrize('cause, exc, text', [
+    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        'Connection aborted.',
+        http.client.RemoteDisconnected('Remote end closed'))),
+     exception.ConnectionLost,
+     'Glance closed the connection during the upload (before answering).'),
+    (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        'Connection aborted.', ConnectionResetError(104, 'reset'))),
+     exception.ConnectionLost,
+     'Glance closed the connection during the upload (connection reset).'),
+    (requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
+        None, '/v2', urllib3.exceptions.NewConnectionError(
+            None, 'refused'))),
+     exception.ConnectionLost, None),
+    (requests.exceptions.ConnectionError(
+        ConnectionRefusedError(111, 'Connection refused')),
+     exception.ServiceUnavailable,
+     'Glance did not answer (connection refused); check that it runs, '
+     'then try again.'),
+])
+def test_translate_connection_failures(cause, exc, text):
+    failure = _failure(cause)
+    with pytest.raises(exc) as e:
+        with cloud.translate_errors(service='Glance', during='the upload'):
+            raise failure
+    if text:
+        assert str(e.value) == text
+    assert '\n' not in str(e.value)
 
 
 def test_translate_errors_forbidden_template():

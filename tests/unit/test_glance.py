@@ -16,12 +16,66 @@ from unittest import mock
 
 import testtools
 
+import fixtures
+import requests
+
+from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
 from tests.unit import base
 
 IMAGE_ID = 'a1b2c3d4-0000-4000-8000-000000000001'
 PROJECT = 'b2c3d4e5f60718293a4b5c6d7e8f9012'
+
+
+def disconnected():
+    """What requests raises when the server closes without answering."""
+    import http.client
+
+    import urllib3
+
+    return requests.exceptions.ConnectionError(
+        urllib3.exceptions.ProtocolError(
+            'Connection aborted.',
+            http.client.RemoteDisconnected('Remote end closed connection')))
+
+
+def refused():
+    """What requests raises when nothing listens on the port."""
+    import urllib3
+
+    cause = urllib3.exceptions.NewConnectionError(
+        None, 'Failed to establish a new connection: [Errno 111] '
+              'Connection refused')
+    cause.__cause__ = ConnectionRefusedError(111, 'Connection refused')
+    return requests.exceptions.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, '/v2', cause))
+
+
+def raising(make, drain=False):
+    """A requests-mock answer that raises what ``make()`` returns.
+
+    :param drain: read a streamed request body first (the server went
+        away during the upload).
+    """
+    def callback(request, context):
+        if drain:
+            b''.join(request.body)
+        raise make()
+    return callback
+
+
+class _RetryConf(fixtures.Fixture):
+    """isoplugin's options with 2 retries of each kind, no delay."""
+
+    def _setUp(self):
+        self.conf = iso_conf.load_config(config_files=[])
+        self.conf.set_override('connect_retries', 2, group='glance')
+        self.conf.set_override('status_code_retries', 2, group='glance')
+        self.conf.set_override('connect_retry_delay', 0.01,
+                               group='glance')
+        self.conf.set_override('status_code_retry_delay', 0.01,
+                               group='glance')
 
 
 class GlanceTestCase(base.TestCase):
@@ -41,6 +95,130 @@ class GlanceTestCase(base.TestCase):
                 'installer-iso'}
         body.update(kw)
         return body
+
+
+class TestRetries(GlanceTestCase):
+    """[glance] retry settings: repeatable requests only, with backoff."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = self.useFixture(_RetryConf()).conf
+        # openstacksdk's own default (5 status code retries) is kept when
+        # higher: start from none to count the requests
+        self.cloud.image.status_code_retries = 0
+        glance.use_retries(self.cloud, self.conf)
+
+    def test_use_retries_sets_the_proxy_keeps_higher(self):
+        self.cloud.image.connect_retries = 9
+        glance.use_retries(self.cloud, self.conf)
+        self.assertEqual(9, self.cloud.image.connect_retries)
+        self.assertEqual(2, self.cloud.image.status_code_retries)
+        self.assertEqual(0.01, self.cloud.image.connect_retry_delay)
+        self.assertEqual({502, 503, 504},
+                         set(self.cloud.image.retriable_status_codes) &
+                         {502, 503, 504})
+
+    def test_read_retried_while_glance_restarts(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 text=raising(refused)),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 status_code=503, text='starting'),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+        ])
+
+        image = glance.get_image(self.cloud, IMAGE_ID)
+
+        self.assertEqual(IMAGE_ID, image.id)
+        self.assert_calls()
+
+    def test_read_gives_up_with_one_clear_line(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 text=raising(refused))] * 3)
+
+        with testtools.ExpectedException(
+                exception.ServiceUnavailable,
+                r'Glance did not answer \(connection refused\); check '
+                r'that it runs, then try again\.$'):
+            glance.get_image(self.cloud, IMAGE_ID)
+        self.assert_calls()
+
+    def test_unavailable_status_after_retries(self):
+        self.register_uris([
+            dict(method='GET', uri=self.url('info', 'usage'),
+                 status_code=502, text='Bad Gateway')] * 3)
+
+        with testtools.ExpectedException(
+                exception.ServiceUnavailable,
+                r'Glance did not answer \(HTTP 502: .*\)'):
+            glance.usage(self.cloud)
+        self.assert_calls()
+
+    def test_upload_is_sent_once(self):
+        self.register_uris([
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=raising(disconnected)),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ConnectionLost,
+                r'Glance closed the connection during the upload '
+                r'\(before answering\)\.'):
+            glance.upload_data(self.cloud, IMAGE_ID, iter([b'x']))
+        self.assert_calls()
+
+    def test_patch_removing_is_sent_once(self):
+        self.register_uris([
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 text=raising(disconnected)),
+        ])
+
+        with testtools.ExpectedException(exception.ConnectionLost):
+            glance.patch_image(self.cloud, IMAGE_ID, remove=['a'],
+                               current={'a': '1'})
+        self.assert_calls()
+
+    def test_patch_setting_is_retried(self):
+        self.register_uris([
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 text=raising(disconnected)),
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 json=self.image(a='2')),
+        ])
+
+        image = glance.patch_image(self.cloud, IMAGE_ID, set={'a': '2'},
+                                   current={'a': '1'})
+
+        self.assertEqual('2', glance.flat(image)['a'])
+        self.assert_calls()
+
+    def test_delete_patiently_waits_for_glance(self):
+        # each try is 1 + 2 keystoneauth retries; then a growing wait
+        self.register_uris(
+            [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                  text=raising(refused))] * 6 +
+            [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                  status_code=204)])
+
+        with mock.patch('time.sleep') as sleep:
+            glance.delete_patiently(self.cloud, IMAGE_ID, timeout=60,
+                                    interval=1, max_interval=30)
+
+        self.assertEqual([mock.call(1), mock.call(2)],
+                         [c for c in sleep.call_args_list
+                          if c.args[0] >= 1])
+        self.assert_calls()
+
+    def test_delete_patiently_gives_up_after_timeout(self):
+        self.register_uris(
+            [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                  text=raising(refused))] * 3)
+
+        with testtools.ExpectedException(exception.ServiceUnavailable):
+            glance.delete_patiently(self.cloud, IMAGE_ID, timeout=0)
+        self.assert_calls()
 
 
 class TestImages(GlanceTestCase):
@@ -97,20 +275,39 @@ class TestImages(GlanceTestCase):
                           self.cloud, IMAGE_ID)
         self.assert_calls()
 
-    def test_create_image_sends_the_body_as_given(self):
+    def test_create_image_sends_the_body_as_given_with_the_marker(self):
+        # the body as given, plus the client marker, in the first request
         body = {'name': 'disk', 'disk_format': 'raw',
                 'container_format': 'bare', 'visibility': 'private',
                 'isoplugin_build_id': 'b1', 'os_shutdown_timeout': '0'}
+        sent = dict(body, x_client=glance.CLIENT)
         self.register_uris([
             dict(method='POST', uri=self.url('images'), status_code=201,
-                 json=dict(body, id=IMAGE_ID, status='queued'),
-                 validate=dict(json=body)),
+                 json=dict(sent, id=IMAGE_ID, status='queued'),
+                 validate=dict(json=sent)),
         ])
 
-        image = glance.create_image(self.cloud, **body)
+        image = glance.create_image(self.cloud, prefix='x_', **body)
 
         self.assertEqual(IMAGE_ID, image.id)
         self.assertEqual('b1', glance.flat(image)['isoplugin_build_id'])
+        self.assertEqual(glance.CLIENT, glance.flat(image)['x_client'])
+        self.assert_calls()
+
+    def test_create_image_is_sent_once(self):
+        # Glance closed the connection after the POST: it may have made
+        # the image, so the POST is not sent again, even with retries on
+        glance.use_retries(self.cloud, self.useFixture(_RetryConf()).conf)
+        self.register_uris([
+            dict(method='POST', uri=self.url('images'),
+                 text=raising(disconnected)),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ConnectionLost,
+                r'Glance closed the connection during the creation of an '
+                r'image \(before answering\)\.'):
+            glance.create_image(self.cloud, name='x')
         self.assert_calls()
 
     def test_create_image_forbidden_template(self):

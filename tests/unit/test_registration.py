@@ -20,8 +20,10 @@ import urllib.parse
 import testtools
 
 from isoplugin import exception
+from isoplugin import glance
 from isoplugin import registration
 from tests.unit import test_catalog
+from tests.unit import test_glance
 
 IMAGE_ID = test_catalog.IMAGE_ID
 
@@ -43,11 +45,15 @@ class RegistrationTestCase(test_catalog.CatalogTestCase):
         self.reg.parallel_checks = False
 
     def checked_and_posted(self):
-        """The name and quota checks, then the POST of the image."""
+        """The name and quota checks, the POST, the look for a twin."""
         return self.list_uris('ubuntu') + [
             self.usage_uri(),
             dict(method='POST', uri=self.url('images'),
-                 json=self.image(status='queued'))]
+                 json=self.image(status='queued'))] + self.no_twin()
+
+    def no_twin(self, **image):
+        """The look for an image of the same name: only this one."""
+        return self.list_uris('ubuntu', hidden_images=[self.image(**image)])
 
     def create(self, name, progress=None, notify=None, **fields):
         return self.reg.register(
@@ -90,8 +96,9 @@ class TestRegisterFile(RegistrationTestCase):
                      'hw_cdrom_bus': 'sata', 'hw_rescue_device': 'cdrom',
                      'hw_rescue_bus': 'sata', 'os_type': 'linux',
                      'os_distro': 'ubuntu', 'os_version': '24.04',
-                     'architecture': 'x86_64', 'isoplugin_profile': 'none'
-                 })),
+                     'architecture': 'x86_64', 'isoplugin_profile': 'none',
+                     'isoplugin_client': glance.CLIENT})),
+        ] + self.no_twin(status='queued') + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume(received),
                  validate=dict(headers=dict(
@@ -99,7 +106,7 @@ class TestRegisterFile(RegistrationTestCase):
                  ))),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
                  json=self.image(os_hash_value=digest)),
-        ])
+        ] + self.no_twin())
 
         image = self.create('ubuntu', filename=path, notify=notes.append,
                             progress=lambda d, t: progress.append(d))
@@ -130,12 +137,13 @@ class TestRegisterFile(RegistrationTestCase):
         self.register_uris(self.list_uris('ubuntu') + [
             self.usage_uri(),
             dict(method='POST', uri=self.url('images'), json=post),
+        ] + self.no_twin() + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=_consume([])),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
                  json=self.image(
                      os_hash_value=hashlib.sha512(data).hexdigest())),
-        ])
+        ] + self.no_twin())
 
         self.create('ubuntu', filename=path, notify=notes.append)
 
@@ -268,6 +276,216 @@ class TestRegisterFile(RegistrationTestCase):
         self.assertEqual([], self.adapter.request_history)
 
 
+class TestRace(RegistrationTestCase):
+    """Two registrations of one name at the same moment: one gives way."""
+
+    EARLIER = 'a1b2c3d4-0000-4000-8000-000000000000'
+    LATER = 'a1b2c3d4-0000-4000-8000-000000000002'
+
+    def setUp(self):
+        super().setUp()
+        self.path = self.make_iso()
+        self.data = open(self.path, 'rb').read()
+
+    def mine(self, **kw):
+        return self.image(created_at='2026-11-29T19:00:00Z', **kw)
+
+    def twin(self, image_id, created_at='2026-11-29T19:00:00Z'):
+        return self.image(id=image_id, created_at=created_at,
+                          status='queued')
+
+    def test_the_later_image_gives_way_before_uploading(self):
+        self.register_uris(self.list_uris('ubuntu') + [
+            self.usage_uri(),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.mine(status='queued')),
+        ] + self.list_uris('ubuntu', hidden_images=[
+            self.twin(self.LATER, '2026-11-29T18:59:59Z'),
+            self.mine(status='queued')]) + [
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.RegistrationRace,
+                "Another client registered an ISO named 'ubuntu' "
+                r"\(%s\) at the same moment; this registration gave way "
+                "and deleted its own image" % self.LATER):
+            self.create('ubuntu', filename=self.path)
+        self.assert_calls()
+
+    def test_same_second_the_smaller_id_stays(self):
+        # created in the same second: the ID decides, the same way for both
+        digest = hashlib.sha512(self.data).hexdigest()
+        self.register_uris(self.checked_and_posted()[:-2] +
+                           self.list_uris('ubuntu', hidden_images=[
+                               self.mine(status='queued'),
+                               self.twin(self.LATER)]) + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.mine(os_hash_value=digest)),
+        ] + self.list_uris('ubuntu', hidden_images=[
+            self.mine(), self.twin(self.LATER)]))
+
+        image = self.create('ubuntu', filename=self.path)
+
+        self.assertEqual(IMAGE_ID, image.id)
+        self.assert_calls()
+
+    def test_a_twin_created_after_the_first_look_is_seen_at_the_end(self):
+        # The twin was POSTed after this image's first look, in the same
+        # second, with a smaller ID: it stays (its own look saw this one
+        # as later), so this one gives way at its last look, after the
+        # upload, and deletes itself.
+        digest = hashlib.sha512(self.data).hexdigest()
+        self.register_uris(self.checked_and_posted()[:-2] +
+                           self.list_uris('ubuntu', hidden_images=[
+                               self.mine(status='queued')]) + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.mine(os_hash_value=digest)),
+        ] + self.list_uris('ubuntu', hidden_images=[
+            self.mine(), self.twin(self.EARLIER)]) + [
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(exception.RegistrationRace):
+            self.create('ubuntu', filename=self.path)
+        self.assert_calls()
+
+    def test_the_last_look_waits_for_glance_time_to_move_on(self):
+        digest = hashlib.sha512(self.data).hexdigest()
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=digest)),
+        ] + self.no_twin())
+        clock = iter([100.0, 100.5])
+
+        with mock.patch.object(registration.time, 'monotonic',
+                               lambda: next(clock)), \
+                mock.patch.object(registration.time, 'sleep') as sleep:
+            self.create('ubuntu', filename=self.path)
+
+        sleep.assert_called_once_with(registration.RACE_SETTLE - 0.5)
+        self.assert_calls()
+
+
+class TestGlanceGoesAway(RegistrationTestCase):
+    """Glance restarted during the upload: clear error, nothing left."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf.set_override('connect_retries', 1, group='glance')
+        self.conf.set_override('connect_retry_delay', 0.01, group='glance')
+        self.path = self.make_iso()
+
+    def test_cleanup_waits_for_glance_then_says_so(self):
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=test_glance.raising(test_glance.disconnected,
+                                          drain=True)),
+        ] + [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                  text=test_glance.raising(test_glance.refused))] * 4 + [
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ConnectionLost,
+                r'^Glance closed the connection during the upload of '
+                r'%s, after 0 of 1 MiB \(before answering\)\. The '
+                r'incomplete image %s was deleted; run the command '
+                r'again\.$' % (self.path, IMAGE_ID)):
+            self.create('ubuntu', filename=self.path)
+        self.assert_calls()
+
+    def test_cleanup_gives_up_and_says_what_to_do(self):
+        self.conf.set_override('cleanup_timeout', 0, group='glance')
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=test_glance.raising(test_glance.disconnected,
+                                          drain=True)),
+        ] + [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                  text=test_glance.raising(test_glance.refused))] * 2)
+
+        with testtools.ExpectedException(
+                exception.ConnectionLost,
+                r".* The incomplete image %s could not be deleted \(Glance "
+                r"did not answer \(connection refused\).*\); delete it "
+                r"with 'openstack iso delete --incomplete'\.$" % IMAGE_ID):
+            self.create('ubuntu', filename=self.path)
+        self.assert_calls()
+
+
+class TestChecksumList(RegistrationTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.path = self.make_iso()
+        self.data = open(self.path, 'rb').read()
+        self.sums = self.path + '.SHA256SUMS'
+
+    def write_sums(self, digest, name='u.iso'):
+        with open(self.sums, 'w') as f:
+            f.write('%s *%s\n%s  other.iso\n' % (digest, name, '0' * 64))
+
+    def test_file_checked_against_its_line(self):
+        notes = []
+        self.write_sums(hashlib.sha256(self.data).hexdigest())
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(
+                     os_hash_value=hashlib.sha512(self.data).hexdigest())),
+        ] + self.no_twin())
+
+        self.create('ubuntu', filename=self.path, checksum_url=self.sums,
+                    notify=notes.append)
+
+        self.assertIn('Expected sha256 of u.iso from %s' % self.sums, notes)
+        self.assertIn('Verified: sha256 matches the given checksum', notes)
+        self.assert_calls()
+
+    def test_mismatch_deletes_the_image(self):
+        self.write_sums('1' * 64)
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(
+                     os_hash_value=hashlib.sha512(self.data).hexdigest())),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.ChecksumMismatch, '.*expected sha256 1+, got'):
+            self.create('ubuntu', filename=self.path, checksum_url=self.sums)
+        self.assert_calls()
+
+    def test_no_line_for_the_file_is_refused_before_any_request(self):
+        self.write_sums('1' * 64, name='ubuntu-22.04.iso')
+
+        with testtools.ExpectedException(
+                exception.InvalidInput,
+                r"Invalid input: %s has no checksum for 'u.iso' \(it "
+                r"lists ubuntu-22.04.iso, other.iso\)" % self.sums):
+            self.create('ubuntu', filename=self.path, checksum_url=self.sums)
+        self.assertEqual([], self.adapter.request_history)
+
+    def test_checksum_and_list_exclude_each_other(self):
+        with testtools.ExpectedException(
+                exception.InvalidInput, '.*a checksum or a checksum URL'):
+            self.create('ubuntu', filename=self.path, checksum_url=self.sums,
+                        checksum='md5:' + '0' * 32)
+
+
 class TestRegisterURL(RegistrationTestCase):
 
     URL = 'https://mirror.example.com/u.iso'
@@ -295,6 +513,7 @@ class TestRegisterURL(RegistrationTestCase):
                      'value': ['glance-direct', 'web-download']}}),
             dict(method='POST', uri=self.url('images'),
                  json=self.image(status='queued')),
+        ] + self.no_twin() + [
             dict(method='POST', uri=self.url('images', IMAGE_ID, 'import'),
                  status_code=202,
                  validate=dict(json={
@@ -305,6 +524,7 @@ class TestRegisterURL(RegistrationTestCase):
                                  os_glance_importing_to_stores='fast')),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
                  json=self.image(os_hash_value=self.digest)),
+        ] + self.no_twin() + [
             dict(method='PATCH', uri=self.url('images', IMAGE_ID),
                  json=self.image(os_hash_value=self.digest, protected=True),
                  validate=dict(json=[{'op': 'replace',
@@ -323,6 +543,57 @@ class TestRegisterURL(RegistrationTestCase):
         posted = [r.json() for r in self.adapter.request_history
                   if r.method == 'POST' and r.path == '/v2/images']
         self.assertNotIn('isoplugin_profile', posted[0])
+        self.assert_calls()
+
+    def web_download(self):
+        """The requests of a web-download import that works."""
+        return [self.head_uri()] + self.checked_and_posted() + [
+            dict(method='POST', uri=self.url('images', IMAGE_ID, 'import'),
+                 status_code=202),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=self.digest)),
+        ]
+
+    def test_web_download_without_checksum_says_it_is_unverified(self):
+        notes = []
+        self.register_uris(self.web_download() + self.no_twin())
+
+        self.create('ubuntu', url=self.URL, use_import=True,
+                    notify=notes.append)
+
+        unverified = [n for n in notes if 'verified' in n.lower()]
+        self.assertEqual([
+            "Not verified: Glance fetched %s itself and no checksum was "
+            "given to compare it with (Glance computed sha512 %s). To "
+            "verify, give --checksum ALGO:HEX or --checksum-url with the "
+            "distribution's SHA256SUMS" % (self.URL, self.digest)],
+            unverified)
+        self.assert_calls()
+
+    def test_web_download_checked_against_a_checksum_list(self):
+        # a sha256 list, Glance hashes with sha512: the client reads the
+        # stored data back to hash it
+        notes = []
+        sums = 'https://mirror.example.com/SHA256SUMS'
+        self.register_uris(
+            [self.head_uri(),
+             dict(method='GET', uri=sums, text='%s  u.iso\n' % (
+                 hashlib.sha256(self.data).hexdigest()))] +
+            self.web_download()[1:] + [
+                # openstacksdk reads the image before its data
+                dict(method='GET', uri=self.url('images', IMAGE_ID),
+                     json=self.image(os_hash_value=self.digest)),
+                dict(method='GET', uri=self.url('images', IMAGE_ID, 'file'),
+                     content=self.data,
+                     headers={'Content-Type': 'application/octet-stream'}),
+            ] + self.no_twin())
+
+        self.create('ubuntu', url=self.URL, use_import=True,
+                    checksum_url=sums, notify=notes.append)
+
+        self.assertIn('Reading the image back from Glance to compute its '
+                      'sha256', notes)
+        self.assertIn('Verified: sha256 matches the given checksum', notes)
         self.assert_calls()
 
     def test_web_download_failure_deletes_the_image(self):
@@ -361,7 +632,7 @@ class TestRegisterURL(RegistrationTestCase):
                      'Transfer-Encoding': 'chunked'})),
             dict(method='GET', uri=self.url('images', IMAGE_ID),
                  json=self.image(os_hash_value=self.digest)),
-        ])
+        ] + self.no_twin())
 
         image = self.create('ubuntu', url=self.URL, use_import=False,
                             notify=notes.append)

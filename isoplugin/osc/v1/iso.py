@@ -135,10 +135,18 @@ class CreateIso(command.ShowOne):
         source.add_argument('--url', metavar='<url>',
                             help='http(s) URL of the ISO; Glance fetches it '
                                  '(web-download) when the cloud allows')
-        parser.add_argument('--checksum', metavar='<algo:hex>',
-                            help='Expected checksum (md5, sha1, sha256, '
-                                 'sha384 or sha512), e.g. sha256:9f86...; a '
-                                 'mismatch deletes the ISO')
+        checksum = parser.add_mutually_exclusive_group()
+        checksum.add_argument('--checksum', metavar='<algo:hex>',
+                              help='Expected checksum (md5, sha1, sha256, '
+                                   'sha384 or sha512), e.g. '
+                                   'sha256:9f86...; a mismatch deletes '
+                                   'the ISO')
+        checksum.add_argument('--checksum-url', metavar='<url>',
+                              help='URL (or local path) of the checksum '
+                                   'list the distribution publishes '
+                                   '(SHA256SUMS, SHA512SUMS...); the '
+                                   "line of the ISO's file name is the "
+                                   'expected checksum')
         parser.add_argument('--store', metavar='<store>',
                             help='Glance store to upload into')
         imp = parser.add_mutually_exclusive_group()
@@ -178,7 +186,8 @@ class CreateIso(command.ShowOne):
                 featured=bool(a.featured),
                 extractable=True if a.extractable is None else a.extractable,
                 password_enabled=bool(a.password_enabled), hidden=a.hidden,
-                checksum=a.checksum, store=a.store, use_import=a.use_import)
+                checksum=a.checksum, checksum_url=a.checksum_url,
+                store=a.store, use_import=a.use_import)
             image = registration.Registration(cat).register(
                 request,
                 progress=_ProgressBar('Uploading') if show_progress
@@ -207,10 +216,20 @@ class ListIso(command.Lister):
                             help='Only ISOs with this tag')
         parser.add_argument('--limit', metavar='<n>', type=int,
                             help='At most this many ISOs')
+        parser.add_argument('--incomplete', action='store_true',
+                            help='Only ISOs whose registration has not '
+                                 'finished (queued, saving, importing), '
+                                 'with the client that created them and '
+                                 'whether it still runs')
         return parser
 
     def take_action(self, parsed_args):
         a = parsed_args
+        if a.incomplete:
+            with utils.command_errors():
+                uploads = _catalog(self.app).incomplete()
+            return (presentation.headers(presentation.INCOMPLETE_COLUMNS),
+                    [presentation.incomplete_row(u) for u in uploads])
         with utils.command_errors():
             cat = _catalog(self.app)
             images = cat.list(all_projects=a.all_projects, name=a.name,
@@ -241,7 +260,7 @@ class ShowIso(command.ShowOne):
         return _show(info)
 
 
-class SetIso(command.ShowOne):
+class SetIso(command.Command):
     """Change an ISO's metadata, or retire or restore it."""
 
     def get_parser(self, prog_name):
@@ -264,8 +283,7 @@ class SetIso(command.ShowOne):
     def take_action(self, parsed_args):
         a = parsed_args
         with utils.command_errors():
-            cat = _catalog(self.app)
-            image = cat.update(
+            _catalog(self.app).update(
                 a.iso, name=a.name, description=a.description,
                 os_type=a.os_type, os_distro=a.os_distro,
                 os_version=a.os_version, architecture=a.architecture,
@@ -276,15 +294,40 @@ class SetIso(command.ShowOne):
                 min_ram=a.min_ram, add_tags=a.tags,
                 remove_tags=a.remove_tag, retire=a.retire,
                 restore=a.restore)
-            return _show(cat.describe(image))
+
+
+def _duration(text):
+    """argparse type of a duration (90, 30m, 2h, 1d)."""
+    import argparse
+
+    try:
+        return presentation.parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 class DeleteIso(command.Command):
-    """Delete an ISO entirely, or its copies in some stores only."""
+    """Delete an ISO entirely, or its copies in some stores only.
+
+    With --incomplete, delete the ISOs whose registration a client left
+    unfinished instead.
+    """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('iso', metavar='<iso>', help='ISO name or ID')
+        parser.add_argument('iso', metavar='<iso>', nargs='?',
+                            help='ISO name or ID')
+        parser.add_argument('--incomplete', action='store_true',
+                            help='Delete the ISOs whose registration did '
+                                 'not finish (see "iso list '
+                                 '--incomplete"), except those whose '
+                                 'client still runs on this host')
+        parser.add_argument('--older-than', metavar='<duration>',
+                            type=_duration, default=0,
+                            help='With --incomplete: only those created '
+                                 'at least this long ago (90, 30m, 2h, '
+                                 '1d); from another host, give more than '
+                                 'the longest upload takes')
         parser.add_argument('--store', metavar='<store>', action='append',
                             dest='stores', default=[],
                             help='Delete the copy in this store only '
@@ -297,6 +340,16 @@ class DeleteIso(command.Command):
         from osc_lib import exceptions
 
         a = parsed_args
+        if a.incomplete == bool(a.iso):
+            raise exceptions.CommandError(
+                'give an ISO or --incomplete (not both)')
+        if a.incomplete:
+            with utils.command_errors():
+                for upload in _catalog(self.app).delete_incomplete(
+                        older_than=a.older_than):
+                    self.app.stdout.write('deleted %s (%s, %s)\n' % (
+                        upload.id, upload.name, upload.status))
+            return
         with utils.command_errors():
             cat = _catalog(self.app)
             image = cat.get(a.iso)

@@ -67,11 +67,12 @@ def _registered(reg):
     return request, kwargs
 
 
-def _run(cls, argv):
-    app = mock.Mock(spec=['client_manager'])
+def _run(cls, argv, stdout=None):
+    app = mock.Mock(spec=['client_manager', 'stdout'])
     app.client_manager.iso = plugin.IsoClient(
         mock.Mock(spec=connection.Connection))
     app.client_manager.iso._conf = iso_conf.load_config(config_files=[])
+    app.stdout = stdout if stdout is not None else io.StringIO()
     cmd = cls(app, None)
     args = cmd.get_parser('openstack iso').parse_args(argv)
     return cmd.take_action(args)
@@ -178,8 +179,13 @@ def test_show_lists_servers_and_projects(cat):
 
 def test_set_retire(cat):
     cat.update.return_value = _image_obj()
-    _run(iso_cmd.SetIso, ['ubuntu', '--retire', '--name', 'n',
-                          '--no-featured', '--remove-tag', 'x'])
+    stdout = io.StringIO()
+    # like OSC's own set commands, it prints nothing
+    assert _run(iso_cmd.SetIso, ['ubuntu', '--retire', '--name', 'n',
+                                 '--no-featured', '--remove-tag', 'x'],
+                stdout=stdout) is None
+    assert stdout.getvalue() == ''
+    assert not issubclass(iso_cmd.SetIso, iso_cmd.command.ShowOne)
     kwargs = cat.update.call_args.kwargs
     assert kwargs['retire'] is True and kwargs['restore'] is False
     assert kwargs['name'] == 'n'
@@ -192,6 +198,56 @@ def test_set_retire(cat):
 def test_set_retire_and_restore_exclusive(cat):
     with pytest.raises(SystemExit):
         _run(iso_cmd.SetIso, ['ubuntu', '--retire', '--restore'])
+
+
+def test_create_checksum_url(cat, reg):
+    reg.register.return_value = _image_obj()
+    _run(iso_cmd.CreateIso, ['u', '--url', 'http://x/u.iso',
+                             '--checksum-url', 'http://x/SHA256SUMS'])
+    request, _kwargs = _registered(reg)
+    assert request.checksum_url == 'http://x/SHA256SUMS'
+    assert request.checksum is None
+    with pytest.raises(SystemExit):
+        _run(iso_cmd.CreateIso, ['u', '--url', 'http://x/u.iso',
+                                 '--checksum-url', 'http://x/SHA256SUMS',
+                                 '--checksum', 'md5:' + '0' * 32])
+
+
+def _upload(alive):
+    return catalog.IncompleteUpload(
+        id='i1', name='ubuntu', status='saving', client='h:1', alive=alive,
+        age=5400, created_at='2026-11-29T18:00:00Z')
+
+
+def test_list_incomplete(cat):
+    cat.incomplete.return_value = [_upload(False), _upload(None)]
+    headers, rows = _run(iso_cmd.ListIso, ['--incomplete'])
+    assert headers == ('Id', 'Name', 'Status', 'Client', 'Alive', 'Age',
+                       'Created At')
+    assert rows == [('i1', 'ubuntu', 'saving', 'h:1', 'no', '1h30m',
+                     '2026-11-29T18:00:00Z'),
+                    ('i1', 'ubuntu', 'saving', 'h:1', 'unknown', '1h30m',
+                     '2026-11-29T18:00:00Z')]
+    cat.list.assert_not_called()
+
+
+def test_delete_incomplete_older_than(cat):
+    cat.delete_incomplete.return_value = [_upload(False)]
+    stdout = io.StringIO()
+    _run(iso_cmd.DeleteIso, ['--incomplete', '--older-than', '2h'],
+         stdout=stdout)
+    cat.delete_incomplete.assert_called_once_with(older_than=7200)
+    assert stdout.getvalue() == 'deleted i1 (ubuntu, saving)\n'
+    cat.delete.assert_not_called()
+
+
+def test_delete_needs_an_iso_or_incomplete(cat):
+    for argv in ([], ['ubuntu', '--incomplete']):
+        with pytest.raises(osc_exc.CommandError) as e:
+            _run(iso_cmd.DeleteIso, argv)
+        assert 'give an ISO or --incomplete' in str(e.value)
+    with pytest.raises(SystemExit):
+        _run(iso_cmd.DeleteIso, ['--incomplete', '--older-than', '2x'])
 
 
 def test_delete_yes(cat):
