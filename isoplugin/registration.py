@@ -180,8 +180,6 @@ class _URLSource(object):
     def __init__(self, url, timeout):
         import io
 
-        import requests
-
         self.label = url
         parts = urllib.parse.urlsplit(url)
         self.basename = urllib.parse.unquote(parts.path.rpartition('/')[2])
@@ -189,19 +187,8 @@ class _URLSource(object):
             raise exception.InvalidInput(
                 reason=_("'%s': only http:// and https:// URLs can be "
                          "registered") % url)
-        try:
-            resp = requests.get(
-                url, stream=True, timeout=timeout,
-                headers={'Range': 'bytes=0-%d' % (URL_HEAD_BYTES - 1)})
-        except requests.RequestException as e:
-            raise exception.SourceUnavailable(source=url, reason=e) from e
-        with resp:
-            if resp.status_code >= 400:
-                raise exception.SourceUnavailable(
-                    source=url,
-                    reason=_('the server answered HTTP %(code)d '
-                             '%(reason)s') % {'code': resp.status_code,
-                                              'reason': resp.reason})
+        with _http_get(url, timeout, headers={
+                'Range': 'bytes=0-%d' % (URL_HEAD_BYTES - 1)}) as resp:
             size = None
             if resp.status_code == 206:
                 total = resp.headers.get('Content-Range', '').rpartition(
@@ -218,15 +205,7 @@ class _URLSource(object):
     @contextlib.contextmanager
     def reader(self, timeout):
         """GET the URL; yield ``read(n)`` of the body."""
-        import requests
-
-        try:
-            resp = requests.get(self.label, stream=True, timeout=timeout)
-            resp.raise_for_status()
-        except requests.RequestException as e:
-            raise exception.SourceUnavailable(source=self.label,
-                                              reason=e) from e
-        with resp:
+        with _http_get(self.label, timeout) as resp:
             yield functools.partial(resp.raw.read, decode_content=True)
 
     def close(self):
@@ -752,23 +731,34 @@ class Registration(object):
         return h.hexdigest()
 
 
-def _read_checksum_list(url, timeout):
-    """The text of a checksum list: an http(s) URL or a local file."""
+@contextlib.contextmanager
+def _http_get(url, timeout, **kwargs):
+    """GET a URL, streamed; yield the response (an error status raises).
+
+    :raises isoplugin.exception.SourceUnavailable: no answer, or an HTTP
+        error status.
+    """
     import requests
 
+    try:
+        resp = requests.get(url, stream=True, timeout=timeout, **kwargs)
+    except requests.RequestException as e:
+        raise exception.SourceUnavailable(source=url, reason=e) from e
+    with resp:
+        if resp.status_code >= 400:
+            raise exception.SourceUnavailable(
+                source=url,
+                reason=_('the server answered HTTP %(code)d '
+                         '%(reason)s') % {'code': resp.status_code,
+                                          'reason': resp.reason})
+        yield resp
+
+
+def _read_checksum_list(url, timeout):
+    """The text of a checksum list: an http(s) URL or a local file."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme in ('http', 'https'):
-        try:
-            resp = requests.get(url, stream=True, timeout=timeout)
-        except requests.RequestException as e:
-            raise exception.SourceUnavailable(source=url, reason=e) from e
-        with resp:
-            if resp.status_code >= 400:
-                raise exception.SourceUnavailable(
-                    source=url,
-                    reason=_('the server answered HTTP %(code)d '
-                             '%(reason)s') % {'code': resp.status_code,
-                                              'reason': resp.reason})
+        with _http_get(url, timeout) as resp:
             data = resp.raw.read(SUMS_MAX_BYTES + 1, decode_content=True)
     elif parts.scheme in ('', 'file'):
         path = urllib.parse.unquote(parts.path) if parts.scheme else url

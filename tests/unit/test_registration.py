@@ -51,6 +51,15 @@ class RegistrationTestCase(test_catalog.CatalogTestCase):
             dict(method='POST', uri=self.url('images'),
                  json=self.image(status='queued'))] + self.no_twin()
 
+    def uploaded(self, data):
+        """Checked, posted, the data PUT, the image read back."""
+        return self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(
+                     os_hash_value=hashlib.sha512(data).hexdigest()))]
+
     def no_twin(self, **image):
         """The look for an image of the same name: only this one."""
         return self.list_uris('ubuntu', hidden_images=[self.image(**image)])
@@ -437,13 +446,7 @@ class TestChecksumList(RegistrationTestCase):
     def test_file_checked_against_its_line(self):
         notes = []
         self.write_sums(hashlib.sha256(self.data).hexdigest())
-        self.register_uris(self.checked_and_posted() + [
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 text=_consume([])),
-            dict(method='GET', uri=self.url('images', IMAGE_ID),
-                 json=self.image(
-                     os_hash_value=hashlib.sha512(self.data).hexdigest())),
-        ] + self.no_twin())
+        self.register_uris(self.uploaded(self.data) + self.no_twin())
 
         self.create('ubuntu', filename=self.path, checksum_url=self.sums,
                     notify=notes.append)
@@ -454,12 +457,7 @@ class TestChecksumList(RegistrationTestCase):
 
     def test_mismatch_deletes_the_image(self):
         self.write_sums('1' * 64)
-        self.register_uris(self.checked_and_posted() + [
-            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
-                 text=_consume([])),
-            dict(method='GET', uri=self.url('images', IMAGE_ID),
-                 json=self.image(
-                     os_hash_value=hashlib.sha512(self.data).hexdigest())),
+        self.register_uris(self.uploaded(self.data) + [
             dict(method='DELETE', uri=self.url('images', IMAGE_ID),
                  status_code=204),
         ])
