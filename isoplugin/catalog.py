@@ -332,7 +332,15 @@ class Catalog(object):
                          '%(max)d at most') % {'n': len(name),
                                                'max': NAME_MAX})
         for image in self.list(name=name, owner=self.project_id()):
-            raise exception.DuplicateISO(name=name, id=image.id)
+            error = exception.DuplicateISO(name=name, id=image.id)
+            if image.status in INCOMPLETE_STATUSES:
+                error = exception.DuplicateISO(
+                    '%s %s' % (error, _("It is an upload that has not "
+                                        "finished (%s): 'openstack iso "
+                                        "delete --incomplete' deletes it "
+                                        "once its client is gone.")
+                               % image.status), name=name, id=image.id)
+            raise error
 
     def create(self, name, progress=None, notify=None, **fields):
         """Register an installer ISO from a local file or a URL.

@@ -235,6 +235,19 @@ class TestRegisterFile(RegistrationTestCase):
             self.create('ubuntu', filename=path)
         self.assert_calls()
 
+    def test_duplicate_unfinished_upload_says_how_to_delete_it(self):
+        path = self.make_iso()
+        self.register_uris(self.list_uris(
+            'ubuntu', hidden_images=[self.image(status='queued')]))
+
+        with testtools.ExpectedException(
+                exception.DuplicateISO,
+                ".*named 'ubuntu'.* It is an upload that has not finished "
+                r"\(queued\): 'openstack iso delete --incomplete' deletes "
+                "it once its client is gone."):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
     def test_over_quota_refused_before_upload(self):
         path = self.make_iso()
         self.register_uris(self.list_uris('ubuntu') + [
