@@ -121,10 +121,22 @@ def candidate_versions():
     return versions
 
 
+def efi_tools():
+    """mkfs.vfat, mmd, mcopy (the UEFI entry's FAT image), None if absent."""
+    tools = [shutil.which(t) for t in ('mkfs.vfat', 'mmd', 'mcopy')]
+    return tools if all(tools) else None
+
+
 def iso_path(versions):
+    """The cached ISO of these versions.
+
+    A BIOS-only one is named apart: an ISO made before mtools and
+    dosfstools were installed is not reused once they are.
+    """
     key = '_'.join(re.sub(r'[^A-Za-z0-9.+~-]', '-', versions[p])
                    for p in PACKAGES)
-    return os.path.join(cache_dir(), 'debian-12-netboot-%s.iso' % key)
+    return os.path.join(cache_dir(), 'debian-12-netboot-%s%s.iso' % (
+        key, '' if efi_tools() else '-bios-only'))
 
 
 def download(versions):
@@ -169,10 +181,10 @@ def _efi_image(netboot, root, work):
     grub = os.path.join(netboot, 'grubx64.efi')
     shim = os.path.join(netboot, 'bootnetx64.efi')
     cfg = os.path.join(netboot, 'grub', 'grub.cfg')
-    tools = [shutil.which(t) for t in ('mkfs.vfat', 'mmd', 'mcopy')]
+    tools = efi_tools()
     if not (os.path.isfile(grub) and os.path.isfile(cfg)):
         return False
-    if not all(tools):
+    if not tools:
         print('note: no mtools/dosfstools: BIOS-only ISO', file=sys.stderr)
         return False
     mkfs, mmd, mcopy = tools
