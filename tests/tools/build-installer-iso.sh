@@ -68,11 +68,18 @@ missing=
 for pf in $NEEDED; do
     [ -e "${pf#*:}" ] || missing="$missing ${pf%%:*}"
 done
+# apt's own output goes to a log file: one line says what is installed
+APT_LOG=$CACHE/apt.log
+mkdir -p "$CACHE"
+apt_() {
+    echo "\$ apt-get $*" >> "$APT_LOG"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" \
+        >> "$APT_LOG" 2>&1 || { tail -n 20 "$APT_LOG" >&2; log "apt-get $1 failed (log: $APT_LOG)"; exit 1; }
+}
 APT_UPDATED=
 apt_update_once() {
     if [ -z "$APT_UPDATED" ]; then
-        log "apt-get update"
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+        apt_ update
         APT_UPDATED=1
     fi
 }
@@ -80,10 +87,9 @@ if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         log "missing Debian packages:$missing (run as root or install them)"; exit 1
     fi
+    log "installing Debian packages:$missing (log: $APT_LOG)"
     apt_update_once
-    log "apt-get install$missing"
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        --no-install-recommends $missing >&2
+    apt_ install -y --no-install-recommends $missing
 fi
 
 mkdir -p "$WORK"
@@ -109,7 +115,7 @@ if [ -z "$deb" ]; then
         [ -n "$KERNEL_PKG" ] || { log "cannot find linux-image-amd64 in apt"; exit 1; }
     fi
     log "apt-get download $KERNEL_PKG"
-    (cd "$DEBS" && apt-get download "$KERNEL_PKG" 2>&1 | grep -v unsandboxed >&2 || true)
+    (cd "$DEBS" && apt-get download "$KERNEL_PKG" >> "$APT_LOG" 2>&1 || true)
     deb=$(ls -1 "$DEBS"/"$KERNEL_PKG"_*.deb 2>/dev/null | sort -V | tail -n1 || true)
     [ -n "$deb" ] || { log "apt-get download $KERNEL_PKG failed"; exit 1; }
 fi
