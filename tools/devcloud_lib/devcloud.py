@@ -10,6 +10,9 @@ runs from a separate service virtualenv (default
     tools/devcloud status [--quiet]  what runs (exit 0 when all is up)
     tools/devcloud down              stop what devcloud started (by pid)
     tools/devcloud restart [SVC...]  stop the named services, then up
+    tools/devcloud set [NAME=VALUE]  fault-injection settings (list / set,
+                                     NAME= for the default), restarting
+                                     the services that read them
     tools/devcloud clean             down + drop its databases, rabbit
                                      vhost/user and .devcloud/
     tools/devcloud rss               memory of all devcloud processes
@@ -39,6 +42,7 @@ from services import neutron  # noqa: E402
 from services import nova  # noqa: E402
 from services import placement  # noqa: E402
 from services import rabbitmq  # noqa: E402
+import settings  # noqa: E402
 
 # The services in start order (devstack's stack.sh order): `up` calls each
 # verb (install, configure, init, start, check; see services/base.py) on
@@ -69,14 +73,11 @@ def cmd_up(args):
     t_start = time.time()
     for d in (common.LOGS, common.RUN, common.STATE):
         os.makedirs(d, exist_ok=True)
-    mode_file = os.path.join(common.D, 'mode')
-    old_mode = (
-        open(mode_file).read().strip() if os.path.exists(mode_file) else None
-    )
+    old_mode = modes.current_name()
     mode_name = args.mode or old_mode or 'fake'
     mode = modes.get_mode(mode_name)
     nova.SERVICE.switch_mode(old_mode, mode)
-    common.write(mode_file, mode_name + '\n')
+    common.write(modes.MODE_FILE, mode_name + '\n')
     for s in SERVICES:
         for name, port, pid in s.port_conflicts():
             common.die(
@@ -127,19 +128,11 @@ def cmd_status(args):
     rows += [r for s in SERVICES if s.shared for r in s.status(c)]
     for name, state, pid, where in rows:
         print('%-15s %-14s %-8s %s' % (name, state, pid or '-', where))
-    mode_file = os.path.join(common.D, 'mode')
-    print(
-        'state %s  venv %s  mode %s'
-        % (
-            common.D,
-            common.VENV,
-            (
-                open(mode_file).read().strip()
-                if os.path.exists(mode_file)
-                else '-'
-            ),
-        )
-    )
+    print('state %s  venv %s  mode %s'
+          % (common.D, common.VENV, modes.current_name() or '-'))
+    for name, value in sorted(settings.changed().items()):
+        print('setting %s=%s (not the default; `tools/devcloud set %s=` '
+              'resets it)' % (name, value, name))
     print('devcloud is %s' % ('UP' if up else 'NOT up'))
     sys.exit(0 if up else 3)
 
@@ -159,6 +152,25 @@ def cmd_restart(args):
             common.log('stopped %s (pid %d)' % (n, p))
     args.mode = None
     cmd_up(args)
+
+
+def cmd_set(args):
+    """List the settings, or record NAME=VALUE and restart their readers."""
+    if not args.assignments:
+        for name, s in sorted(settings.SETTINGS.items()):
+            print('%s=%s  (default %r) %s'
+                  % (name, settings.get(name), s.default, s.doc))
+        return
+    restart = settings.record(settings.parse(args.assignments))
+    for name, value in sorted(settings.changed().items()):
+        common.log('setting %s=%s' % (name, value))
+    if not restart:
+        common.log('settings unchanged')
+    elif not any(proc.running(n) for n in processes()):
+        common.log('devcloud is down: the next `up` applies the settings')
+    else:
+        args.services = restart
+        cmd_restart(args)
 
 
 def stop_processes():
@@ -231,11 +243,14 @@ def main():
     sub.add_parser('down')
     p = sub.add_parser('restart', help='restart services (all if none given)')
     p.add_argument('services', nargs='*', metavar='SERVICE')
+    p = sub.add_parser('set', help='fault-injection settings')
+    p.add_argument('assignments', nargs='*', metavar='NAME=VALUE')
     sub.add_parser('clean')
     sub.add_parser('rss')
     sub.add_parser('env')
     args = ap.parse_args()
-    if args.cmd in ('up', 'down', 'clean', 'restart'):
+    if args.cmd in ('up', 'down', 'clean', 'restart') or (
+            args.cmd == 'set' and args.assignments):
         proc.lock_or_wait()
     if os.geteuid() != 0 and args.cmd in ('up', 'clean'):
         print(
@@ -248,6 +263,7 @@ def main():
         'status': cmd_status,
         'down': cmd_down,
         'restart': cmd_restart,
+        'set': cmd_set,
         'clean': cmd_clean,
         'rss': cmd_rss,
         'env': cmd_env,

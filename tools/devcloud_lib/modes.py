@@ -24,7 +24,11 @@ scheduler never picks the stopped one.
 import os
 import sys
 
+import common
+import settings
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+MODE_FILE = os.path.join(common.D, 'mode')   # the current mode's name
 
 
 class FakeMode:
@@ -76,9 +80,7 @@ cpu_mode = none
 enabled = false
 [spice]
 enabled = false
-[serial_console]
-enabled = false
-[workarounds]
+%(serial_console)s[workarounds]
 handle_virt_lifecycle_events = true
 # nova-compute runs as root: its privsep daemons need no sudo (whose
 # secure_path lacks the venv), just the venv's privsep-helper
@@ -90,6 +92,24 @@ helper_command = %(helper)s
 helper_command = %(helper)s
 [vif_plug_ovs_privileged]
 helper_command = %(helper)s
+"""
+
+
+# Nova's default: each guest's serial port is a pty whose output virtlogd
+# writes to <instance>/console.log; Nova reads the log through the pty's
+# path, which only a running domain has (a stopped guest: 404 "Guest does
+# not have a console available"). tools/devcloud set serial_console=true:
+# a TCP serial port logged by virtlogd, read through the <log file=> that
+# the stopped domain keeps. No proxy runs: nobody attaches to the sockets.
+SERIAL_CONSOLE_OFF = """\
+[serial_console]
+enabled = false
+"""
+SERIAL_CONSOLE_ON = """\
+[serial_console]
+enabled = true
+proxyclient_address = 127.0.0.1
+port_range = 26100:26199
 """
 
 
@@ -109,8 +129,10 @@ class LibvirtMode:
         helper = '%s/privsep-helper --config-file %s' % (
             os.path.dirname(ctx['venv_python']),
             os.path.join(ctx['etc'], 'nova', 'nova-compute.conf'))
+        serial = (SERIAL_CONSOLE_ON if settings.get('serial_console') ==
+                  'true' else SERIAL_CONSOLE_OFF)
         return LIBVIRT_CONF % dict(ctx, compute_host=self.compute_host,
-                                   helper=helper)
+                                   helper=helper, serial_console=serial)
 
     def compute_command(self, ctx):
         return [
@@ -132,6 +154,20 @@ def get_mode(name):
         raise SystemExit(
             'unknown mode %r (known: %s)' % (name, ', '.join(sorted(MODES)))
         )
+
+
+def current():
+    """The mode .devcloud/mode names (fake when there is none yet)."""
+    return get_mode(current_name() or 'fake')
+
+
+def current_name():
+    """The name in .devcloud/mode, or None."""
+    try:
+        with open(MODE_FILE) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 def other_hosts(mode):

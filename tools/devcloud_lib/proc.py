@@ -157,6 +157,43 @@ def running(name):
     return pid if pid and proc_tagged(pid) else None
 
 
+def started_at(name):
+    """When the process ``name`` was started (its pid file's mtime)."""
+    try:
+        return os.path.getmtime(os.path.join(common.RUN, name + '.pid'))
+    except OSError:
+        return None
+
+
+def startup_error(log_file, pid):
+    """What process ``pid`` logged when it failed to start, or None.
+
+    An oslo.service process whose service raised while starting (Nova's
+    ``init_host`` refusing to run, say) logs ``Error starting thread.``
+    and the traceback, then stays alive: only the service's thread ended.
+    Its log lines carry its pid (``<date> <time> <pid> ERROR ...``).
+
+    :returns: the last line of that traceback (the exception), or None.
+    """
+    try:
+        with open(log_file, 'rb') as f:
+            f.seek(max(0, os.path.getsize(log_file) - (4 << 20)))
+            text = f.read().decode('utf-8', 'replace')
+    except OSError:
+        return None
+    tag = ' %d ERROR ' % pid
+    failed = False
+    last = None
+    for line in text.splitlines():
+        if tag not in line:
+            continue
+        if 'Error starting thread' in line:
+            failed = True
+        elif failed:
+            last = line.split('] ', 1)[-1].strip()
+    return last if failed else None
+
+
 def start_process(name, cmd, cwd=None, env=None):
     """Start ``name`` in the background unless it runs; output to logs/."""
     pid = running(name)
@@ -186,6 +223,9 @@ def stop_pids(pids, timeout=30):
     for p in pids:
         try:
             os.kill(p, signal.SIGTERM)
+            # a stopped (SIGSTOP) process acts on the TERM only once
+            # continued
+            os.kill(p, signal.SIGCONT)
         except OSError:
             pass
     end = time.time() + timeout

@@ -109,10 +109,18 @@ def venvtool(*args, check=True):
         }
     )
     env.pop(common.TAG)  # short-lived helper, not a service
-    return common.run(
+    p = common.run(
         [common.VPY, os.path.join(common.HERE, 'venvtool.py')]
         + list(args),
         log_name='venvtool.log',
         env=env,
-        check=check,
+        check=False,
     )
+    if check and p.returncode != 0:
+        # its last line says why (SystemExit messages end up there)
+        with open(os.path.join(common.LOGS, 'venvtool.log')) as f:
+            last = ([line.strip() for line in f if line.strip()]
+                    or ['?'])[-1]
+        common.die('%s: %s (see %s/venvtool.log)'
+                   % (args[0], last, common.LOGS))
+    return p

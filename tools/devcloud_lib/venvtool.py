@@ -5,9 +5,12 @@ service venv's python (service_venv.venvtool does that).
                                 projects/users/roles; per service (JSON:
                                 {name: account}, see services/base.py)
                                 its user, catalog entry, limits
-    venvtool.py wait-nova HOST  until conductor/scheduler/compute are up,
-                                the compute RP has inventory, HOST is in a
-                                cell
+    venvtool.py wait-nova HOST SINCE PID LOG
+                                until conductor/scheduler/compute are up
+                                (reported after SINCE), the compute RP has
+                                inventory, HOST is in a cell; fails at once
+                                when the compute PID exits or LOG says it
+                                failed to start
     venvtool.py compute-services [--prepare] HOST [OTHER...]
                                 enable nova-compute on HOST (--prepare:
                                 only clear its forced_down), force down
@@ -132,14 +135,29 @@ def keystone_init(services):
     print('keystone content ready', out)
 
 
-def wait_nova(host, since=0, timeout=240):
+def wait_nova(host, since=0, compute_pid=0, compute_log=None,
+              timeout=240):
+    """Until conductor, scheduler and HOST's compute are up and mapped.
+
+    Ends at once when the compute process ``compute_pid`` exits or logs
+    that it failed to start (an oslo.service process stays alive then).
+    """
     import pymysql
+
+    import proc   # the devcloud's own process helpers (standard library)
 
     t0 = time.time()
     c = None
     last = None
     discovered = False
     while time.time() - t0 < timeout:
+        if compute_pid and not proc.proc_alive(compute_pid):
+            raise SystemExit('nova-compute (pid %d) exited; see %s'
+                             % (compute_pid, compute_log))
+        err = compute_pid and proc.startup_error(compute_log, compute_pid)
+        if err:
+            raise SystemExit('nova-compute (pid %d) failed to start: %s '
+                             '(see %s)' % (compute_pid, err, compute_log))
         try:
             if c is None:
                 c = admin()
@@ -303,7 +321,8 @@ if __name__ == '__main__':
     if cmd == 'keystone-init':
         keystone_init(json.loads(sys.argv[2]))
     elif cmd == 'wait-nova':
-        wait_nova(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
+        wait_nova(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]),
+                  sys.argv[5])
     elif cmd == 'compute-services':
         prepare = sys.argv[2] == '--prepare'
         args = sys.argv[3:] if prepare else sys.argv[2:]

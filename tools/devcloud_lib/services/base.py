@@ -34,6 +34,7 @@ implements ``command`` for the processes that are not APIs.
 
 import collections
 import os
+import time
 
 import common
 import configs
@@ -124,12 +125,55 @@ class Service:
         return proc.Job(self.name, cmds, key)
 
     def start(self, c):
-        """Start its processes that do not run yet."""
+        """Start its processes that do not run, or run but do not serve.
+
+        A process is judged by ``broken``, not by its pid alone: one that
+        is alive but does not serve (a nova-compute whose start failed
+        stays alive) is stopped and started again.
+        """
         for name in self.processes:
+            pid = proc.running(name)
+            why = pid and self.broken(c, name, pid)
+            if why:
+                common.log('%s (pid %d) runs but %s: restarting it'
+                           % (name, pid, why))
+                proc.stop_processes([name])
             if name in self.apis:
                 self.start_api(name)
             else:
                 proc.start_process(name, self.command(c, name))
+
+    def state(self, c, name, pid):
+        """'running', 'starting', or what is wrong with a live process.
+
+        Default: an API must answer its health URL; other processes are
+        taken as running while they are alive (a service whose processes
+        report somewhere overrides this).
+        """
+        if name not in self.apis:
+            return 'running'
+        api = self.apis[name]
+        url = 'http://127.0.0.1:%d%s' % (api.port, api.path)
+        return 'running' if proc.http_ok(url, timeout=3) else 'not answering'
+
+    def broken(self, c, name, pid):
+        """Why the live process must be restarted, or None.
+
+        Default: an API whose port nothing listens on for 15 s (gunicorn's
+        master restarts its workers itself; a busy API that answers slowly
+        is left alone); other processes when ``state`` is neither running
+        nor starting.
+        """
+        if name in self.apis:
+            port = self.apis[name].port
+            end = time.time() + 15
+            while not proc.tcp_open(port):
+                if time.time() > end:
+                    return 'nothing listens on port %d' % port
+                time.sleep(0.5)
+            return None
+        state = self.state(c, name, pid)
+        return None if state in ('running', 'starting') else state
 
     def command(self, c, name):
         """The command line of the process ``name`` (not an API)."""
@@ -152,13 +196,10 @@ class Service:
         rows = []
         for name in self.processes:
             pid = proc.running(name)
-            state = 'running' if pid else 'stopped'
+            state = self.state(c, name, pid) if pid else 'stopped'
             where = ''
             if name in self.apis:
-                api = self.apis[name]
-                where = 'http://127.0.0.1:%d' % api.port
-                if pid and not proc.http_ok(where + api.path, timeout=3):
-                    state = 'not answering'
+                where = 'http://127.0.0.1:%d' % self.apis[name].port
             rows.append((name, state, pid, where))
         return rows
 

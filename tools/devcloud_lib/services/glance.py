@@ -14,6 +14,7 @@ import service_venv
 from services import base
 from services import keystone
 from services import mariadb
+import settings
 
 PORT = 29292
 PASSWORD = 'glance-secret'
@@ -23,21 +24,21 @@ GLANCE_CONF = """\
 log_file = %(logs)s/glance-api.log
 public_endpoint = http://127.0.0.1:%(port_glance)s
 worker_self_reference_url = http://127.0.0.1:%(port_glance)s
-enabled_backends = fast:file, cheap:file
+enabled_backends = fast:file, cheap:file%(small_backend)s
 enabled_import_methods = [glance-direct,web-download,copy-image]
 use_keystone_limits = true
 show_image_direct_url = false
 [database]
 connection = %(db_url)s/devcloud_glance?charset=utf8
 [glance_store]
-default_backend = fast
+default_backend = %(default_backend)s
 [fast]
 store_description = "Fast file store (default)"
 filesystem_store_datadir = %(state)s/glance/fast/
 [cheap]
 store_description = "Cheap file store"
 filesystem_store_datadir = %(state)s/glance/cheap/
-[os_glance_staging_store]
+%(small_section)s[os_glance_staging_store]
 filesystem_store_datadir = %(state)s/glance/staging/
 [os_glance_tasks_store]
 filesystem_store_datadir = %(state)s/glance/tasks/
@@ -67,6 +68,55 @@ task_pool_threads = 4
 """ + configs.AUTHTOKEN
 
 
+SMALL = os.path.join(common.STATE, 'glance', 'small')
+SMALL_SECTION = """\
+[small]
+store_description = "Small file store (tools/devcloud set glance_small_store)"
+filesystem_store_datadir = %s/
+"""
+
+
+def mounted(path):
+    """The options of the file system mounted at path, or None."""
+    with open('/proc/mounts') as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == path:
+                return fields[3]
+    return None
+
+
+def small_store(size):
+    """The tmpfs of the store "small": mounted with ``size``, or none.
+
+    :param size: e.g. '64M'; empty: unmount it.
+    """
+    opts = mounted(SMALL)
+    if opts is not None and (not size or 'size=%s' % size.lower()
+                             != _tmpfs_size(opts)):
+        common.run(['umount', SMALL])
+        common.log('glance: store "small" unmounted')
+        opts = None
+    if size and opts is None:
+        os.makedirs(SMALL, exist_ok=True)
+        common.run(['mount', '-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size,
+                    'devcloud-glance-small', SMALL])
+        common.log('glance: store "small" on a tmpfs of %s at %s'
+                   % (size, SMALL))
+
+
+def _tmpfs_size(opts):
+    """'size=NNk' of tmpfs mount options, normalised as `mount` takes it."""
+    for opt in opts.split(','):
+        if opt.startswith('size='):
+            kib = int(opt[5:].rstrip('k'))
+            for unit, n in (('g', 1 << 20), ('m', 1 << 10)):
+                if kib % n == 0:
+                    return 'size=%d%s' % (kib // n, unit)
+            return 'size=%dk' % kib
+    return ''
+
+
 class Glance(base.Service):
     name = 'glance'
     processes = ('glance',)
@@ -90,6 +140,8 @@ class Glance(base.Service):
     def configure(self, c):
         self.state_dirs('glance/fast', 'glance/cheap', 'glance/staging',
                         'glance/tasks', 'glance/locks')
+        size = settings.get('glance_small_store')
+        small_store(size)
         service_venv.copy_file(
             'etc/glance/glance-api-paste.ini',
             os.path.join(common.ETC, 'glance/glance-api-paste.ini'),
@@ -105,6 +157,9 @@ class Glance(base.Service):
                 pw_glance=PASSWORD,
                 # known once keystone.py registered the catalog
                 glance_endpoint_id=c.setup.get('glance_endpoint_id', ''),
+                small_backend=', small:file' if size else '',
+                small_section=SMALL_SECTION % SMALL if size else '',
+                default_backend='small' if size else 'fast',
             ),
         )
         self.write_gunicorn_conf(
@@ -123,6 +178,11 @@ class Glance(base.Service):
         # [oslo_limit]endpoint_id: Keystone's start has registered it now
         self.configure(c)
         super().start(c)
+
+    def clean(self, c):
+        """Unmount the small store's tmpfs (before .devcloud/ goes)."""
+        if mounted(SMALL) is not None:
+            common.run(['umount', SMALL])
 
 
 SERVICE = Glance()

@@ -17,6 +17,7 @@ import proc
 import service_venv
 from services import base
 from services import mariadb
+import settings
 
 PORT = 25000
 URL = 'http://127.0.0.1:%d' % PORT   # what services use as auth_url
@@ -37,7 +38,7 @@ connection = %(db_url)s/devcloud_keystone?charset=utf8
 max_pool_size = 10
 [token]
 provider = fernet
-expiration = 14400
+expiration = %(token_expiration)s
 [fernet_tokens]
 key_repository = %(state)s/keystone/fernet-keys
 [fernet_receipts]
@@ -59,7 +60,9 @@ class Keystone(base.Service):
     def configure(self, c):
         self.state_dirs('keystone/fernet-keys', 'keystone/credential-keys')
         common.write(os.path.join(common.ETC, 'keystone/keystone.conf'),
-                     KEYSTONE_CONF % c.vars(db_url=mariadb.DB_URL))
+                     KEYSTONE_CONF % c.vars(
+                         db_url=mariadb.DB_URL,
+                         token_expiration=settings.get('token_expiration')))
         self.write_gunicorn_conf(
             'keystone', 'keystone.wsgi.api:application', 1,
             ['OS_KEYSTONE_CONFIG_DIR=%s/keystone' % common.ETC])

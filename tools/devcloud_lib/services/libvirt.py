@@ -3,20 +3,34 @@
 Only when the mode says ``libvirt = True`` (modes.LibvirtMode): ``start``
 runs ``tools/libvirt-host up`` (installs QEMU and libvirt when missing,
 starts virtlogd and libvirtd by hand, no systemd), installs the libvirt
-binding into the service venv and makes the instances directory reachable
-for QEMU. ``stop`` runs ``tools/libvirt-host down`` when it started them
-(whatever the mode now is); ``clean`` first removes the domains whose files
-are in this .devcloud/ (Nova's instances).
+binding into the service venv, makes the instances directory reachable
+for QEMU and removes the domains Nova made that no devcloud database knows
+(left by an interrupted run of this or another checkout: nova-compute
+refuses to start as a new service on a hypervisor that has instances).
+``stop`` runs ``tools/libvirt-host down`` when it started them (whatever
+the mode now is); ``clean`` removes the domains of this devcloud's Nova
+and the leftovers.
 """
 
+import collections
+import glob
 import os
 import shutil
 
 import common
 from services import base
+from services import mariadb
+from services import nova
 
 BINDING = 'libvirt-python==12.8.0'
 LV = os.path.join(common.D, 'libvirt')   # pid files and logs of the daemons
+URI = 'qemu:///system'
+# Nova writes its instance metadata into every domain it defines
+NOVA_XMLNS = 'http://openstack.org/xmlns/libvirt/nova/'
+# where libvirtd keeps the persistent domain definitions
+DEFINITIONS = '/etc/libvirt/qemu'
+
+Domain = collections.namedtuple('Domain', 'uuid name xml')
 
 
 def libvirt_host(cmd):
@@ -28,11 +42,53 @@ def libvirt_host(cmd):
     return p.returncode
 
 
+def virsh(*args):
+    return common.run(['virsh', '-q', '-c', URI] + list(args), check=False)
+
+
+def domains():
+    """Every domain libvirt has, running or defined (Domain tuples)."""
+    out = []
+    for uuid in virsh('list', '--all', '--uuid').stdout.split():
+        xml = virsh('dumpxml', uuid).stdout or ''
+        name = xml.split('<name>', 1)[-1].split('</name>', 1)[0]
+        out.append(Domain(uuid, name, xml))
+    return out
+
+
+def remove(domain, why):
+    """Destroy (if running) and undefine a domain."""
+    virsh('destroy', domain.uuid)
+    p = virsh('undefine', '--nvram', domain.uuid)
+    if p.returncode != 0:
+        p = virsh('undefine', domain.uuid)
+    if p.returncode != 0:
+        common.die('libvirt: cannot remove domain %s (%s): %s'
+                   % (domain.name, domain.uuid, p.stderr.strip()))
+    common.log('libvirt: removed domain %s (%s): %s'
+               % (domain.name, domain.uuid, why))
+
+
+def leftovers(known):
+    """Domains Nova made whose instance ``known`` does not have.
+
+    :param known: instance UUIDs a devcloud database has.
+    """
+    return [d for d in domains() if NOVA_XMLNS in d.xml
+            and d.uuid not in known]
+
+
 class Libvirt(base.Service):
     name = 'libvirt'
 
     def start(self, c):
-        """libvirtd + virtlogd up, the binding installed, dirs traversable."""
+        """libvirtd + virtlogd up, the binding installed, dirs traversable.
+
+        Then no domain may stop nova-compute: Nova's leftovers that no
+        devcloud database knows are removed; other domains make ``up``
+        stop with a clear message when nova-compute would register for the
+        first time (Nova refuses to, on a hypervisor that has domains).
+        """
         if not c.mode.libvirt:
             return
         if libvirt_host('up') != 0:
@@ -52,6 +108,27 @@ class Libvirt(base.Service):
             if not mode & 0o001:
                 os.chmod(path, mode | 0o001)
             path = os.path.dirname(path)
+        self.remove_leftovers(c)
+
+    def remove_leftovers(self, c):
+        known = nova.instance_uuids()
+        if known is None:
+            common.log('libvirt: MariaDB does not answer; leftover domains '
+                       'not checked')
+            return
+        for d in leftovers(known):
+            remove(d, 'a Nova instance that no devcloud database knows '
+                      '(left by an interrupted run)')
+        if nova.compute_service_exists(c.mode.compute_host):
+            return
+        others = [d.name for d in domains() if d.uuid not in known]
+        if others:
+            common.die(
+                'libvirt (%s) has domains that are not devcloud\'s: %s. '
+                'nova-compute refuses to register on a hypervisor that '
+                'already has domains: remove them (virsh -c %s undefine '
+                'NAME) or use --mode fake'
+                % (URI, ', '.join(others), URI))
 
     def started(self):
         return os.path.exists(os.path.join(LV, 'libvirtd.pid'))
@@ -62,21 +139,33 @@ class Libvirt(base.Service):
             libvirt_host('down')
 
     def clean(self, c):
-        """Destroy and undefine the domains whose files are in .devcloud/.
+        """Remove this devcloud's domains and Nova's leftovers.
 
-        A later cold start makes a new compute service, and Nova refuses to
-        start a new service on a hypervisor that already has instances.
+        Every domain Nova made, except the instances of another checkout's
+        databases (``clean`` drops only this checkout's), and any domain
+        whose files are in this .devcloud/. libvirtd is started for that
+        when it has definitions (``down`` stops it again).
         """
-        if not self.started() or not shutil.which('virsh'):
+        if not shutil.which('virsh'):
             return
-        uri = ['virsh', '-q', '-c', 'qemu:///system']
-        p = common.run(uri + ['list', '--all', '--name'], check=False)
-        for name in (p.stdout or '').split():
-            xml = common.run(uri + ['dumpxml', name], check=False).stdout
-            if common.D + '/' in (xml or ''):
-                common.run(uri + ['destroy', name], check=False)
-                common.run(uri + ['undefine', '--nvram', name], check=False)
-                common.log('libvirt: removed domain %s' % name)
+        if not self.started() and not glob.glob(DEFINITIONS + '/*.xml'):
+            return
+        if not self.started() and libvirt_host('up') != 0:
+            common.log('libvirt: libvirtd does not start; domains not '
+                       'removed')
+            return
+        known = set()
+        if not mariadb.ours(c):
+            known = nova.instance_uuids()
+            if known is None:
+                common.log('libvirt: MariaDB does not answer; domains not '
+                           'removed')
+                return
+        for d in domains():
+            if NOVA_XMLNS in d.xml and d.uuid not in known:
+                remove(d, 'a Nova instance of this devcloud or of none')
+            elif common.D + '/' in d.xml:
+                remove(d, 'its files are in %s' % common.D)
 
 
 SERVICE = Libvirt()

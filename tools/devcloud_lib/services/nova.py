@@ -11,6 +11,7 @@ configuration file without the databases.
 import json
 import os
 import shutil
+import time
 
 import common
 import configs
@@ -23,6 +24,8 @@ from services import mariadb
 from services import rabbitmq
 
 PORT = 28774
+# Nova's service_down_time: a service whose last report is older is down
+DOWN_TIME = 60
 PASSWORD = 'nova-secret'
 COMPUTE_HOST = 'devcloud'   # nova.conf's host; a mode may override it
 # flavors made once after the first start: name -> (vcpus, ram MB, disk GB)
@@ -80,6 +83,55 @@ NOVA_API_EXTRA = """\
 [DEFAULT]
 log_file = %(logs)s/nova-api.log
 """
+
+
+def reports():
+    """Seconds since each Nova service last reported, from cell1's DB.
+
+    :returns: {(binary, host): seconds}, None when the database cannot be
+        read. The age is what Nova's servicegroup takes for "up"
+        (last_seen_up, else updated_at, else created_at).
+    """
+    out = mariadb.mysql(
+        "SELECT `binary`, host, TIMESTAMPDIFF(SECOND, COALESCE("
+        "last_seen_up, updated_at, created_at), UTC_TIMESTAMP()) FROM "
+        "devcloud_nova.services WHERE deleted = 0", check=False)
+    if out is None:
+        return None
+    ages = {}
+    for line in out.splitlines():
+        binary, host, age = line.split('\t')
+        ages[(binary, host)] = int(age)
+    return ages
+
+
+def instance_uuids():
+    """UUIDs of the instances Nova's cell1 database has (not deleted).
+
+    :returns: a set (empty when the database or its schema does not exist
+        yet), or None when MariaDB cannot be asked.
+    """
+    n = mariadb.mysql(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+        "TABLE_SCHEMA = 'devcloud_nova' AND TABLE_NAME = 'instances'",
+        check=False)
+    if n is None:
+        return None
+    if n.strip() == '0':
+        return set()
+    out = mariadb.mysql('SELECT uuid FROM devcloud_nova.instances WHERE '
+                        'deleted = 0', check=False)
+    return None if out is None else set(out.split())
+
+
+def compute_service_exists(host):
+    """Does cell1 have the nova-compute service of ``host``?
+
+    Nova checks, when it registers a compute service for the first time,
+    that its hypervisor has no instances yet.
+    """
+    ages = reports()
+    return ages is not None and ('nova-compute', host) in ages
 
 
 class Nova(base.Service):
@@ -182,6 +234,36 @@ class Nova(base.Service):
             os.path.join(common.LOGS, name + '.log'),
         ]
 
+    def log_file(self, name):
+        return os.path.join(common.LOGS, name + '.log')
+
+    def state(self, c, name, pid):
+        """APIs answer; conductor, scheduler and compute must report.
+
+        A process that failed to start (its log says so) or has not
+        reported to Nova for DOWN_TIME seconds since it started does not
+        count as running, however alive it is.
+        """
+        if name in self.apis:
+            return super().state(c, name, pid)
+        err = proc.startup_error(self.log_file(name), pid)
+        if err:
+            return 'failed to start (%s)' % err
+        ages = reports()
+        if ages is None:
+            return 'running'   # MariaDB does not answer: cannot tell
+        host = COMPUTE_HOST
+        if name == 'nova-compute':
+            host = (c.mode or modes.current()).compute_host
+        age = ages.get((name, host))
+        up_for = time.time() - (proc.started_at(name) or 0)
+        if age is not None and age <= min(DOWN_TIME, up_for + 1):
+            return 'running'
+        if up_for < DOWN_TIME:
+            return 'starting'
+        return 'not reporting (last report: %s)' % (
+            'never' if age is None else '%ds ago' % age)
+
     def check(self, c):
         """Wait for nova-api and the mode's compute; make the flavors.
 
@@ -199,8 +281,12 @@ class Nova(base.Service):
         # shows 'up' for service_down_time seconds)
         started = [proc.STARTED[n] for n in self.processes[1:]
                    if n in proc.STARTED]
+        # ends at once when nova-compute exits or logs that it failed to
+        # start (it stays alive then), instead of waiting out the timeout
         service_venv.venvtool('wait-nova', mode.compute_host,
-                              '%.0f' % (min(started) if started else 0))
+                              '%.0f' % (min(started) if started else 0),
+                              str(proc.running('nova-compute') or 0),
+                              self.log_file('nova-compute'))
         # the scheduler must never pick the other mode's (stopped) compute
         service_venv.venvtool('compute-services', mode.compute_host, *others)
         common.log(
