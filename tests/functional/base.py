@@ -91,6 +91,24 @@ class Devcloud:
             )
         return p
 
+    def mode(self):
+        """The compute mode the devcloud runs in (fake, libvirt), or None."""
+        try:
+            with open(os.path.join(self.state_dir, 'mode')) as f:
+                return f.read().strip() or None
+        except OSError:
+            return None
+
+    def pid(self, name):
+        """The pid of the devcloud process ``name`` if it is alive."""
+        try:
+            with open(os.path.join(self.state_dir, 'run', name + '.pid')) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
     def is_up(self):
         return (
             subprocess.run(
@@ -125,6 +143,42 @@ class Devcloud:
         out['os_glance_staging_store'] = parser.get(
             'os_glance_staging_store', 'filesystem_store_datadir')
         return {k: v.rstrip('/') for k, v in out.items()}
+
+
+def mode_needed(item):
+    """The devcloud mode a collected test needs, None if it needs no cloud.
+
+    Tests marked ``libvirt`` need the libvirt mode, the other tests that
+    use the ``devcloud`` fixture (directly or through another fixture) the
+    fake mode.
+    """
+    if 'devcloud' not in item.fixturenames:
+        return None
+    return 'libvirt' if item.get_closest_marker('libvirt') else 'fake'
+
+
+def mode_mismatch(needed, mode):
+    """Why tests that need the modes ``needed`` cannot run, or None.
+
+    :param needed: {mode: number of selected tests that need it}.
+    :param mode: the mode the devcloud runs in.
+    """
+    if len(needed) > 1:
+        return ('the selected tests need two compute modes (%s): run them '
+                'in two passes, -m libvirt with `tools/devcloud up --mode '
+                'libvirt` and -m "not libvirt" with `tools/devcloud up '
+                '--mode fake`, as tools/run-tests does'
+                % ', '.join('%d %s' % (n, m) for m, n in sorted(
+                    needed.items())))
+    want = next(iter(needed), mode)
+    if want == mode:
+        return None
+    return ('%d selected test(s) need the local OpenStack in %s mode, but '
+            'it runs in %s mode: run `tools/devcloud up --mode %s` first'
+            '%s' % (needed[want], want, mode, want,
+                    ' (or deselect them: -m "not libvirt")'
+                    if want == 'libvirt' else
+                    ' (or select the libvirt tests: -m libvirt)'))
 
 
 def connect(name):

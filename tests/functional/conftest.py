@@ -10,6 +10,10 @@ like: a conftest is not meant to be imported.
   OS_CLIENT_CONFIG_FILE at .devcloud/clouds.yaml, returns a
   ``base.Devcloud`` with the paths (clouds.yaml, service venv, state
   folder, Glance stores).
+* ``devcloud_mode`` (session, autouse): the compute mode the selected
+  tests need (tests marked ``libvirt``: libvirt, the others: fake) is the
+  one the devcloud runs in; else the session ends at once with a message
+  saying which ``tools/devcloud up --mode`` to run.
 * ``admin_conn``, ``demo_conn``, ``other_conn`` (session): openstacksdk
   connections for the clouds devcloud-admin, devcloud-demo, devcloud-other.
 * ``leak_check`` (function): ``leak_check.assert_clean()`` at the end of a
@@ -18,6 +22,7 @@ like: a conftest is not meant to be imported.
   raw lists, ``leak_check.baseline`` what was there before).
 """
 
+import collections
 import os
 import time
 
@@ -38,6 +43,25 @@ def devcloud():
         del os.environ[k]
     os.environ['OS_CLIENT_CONFIG_FILE'] = dc.clouds_yaml
     return dc
+
+
+@pytest.fixture(scope='session', autouse=True)
+def devcloud_mode(request):
+    """End the session at once when the devcloud runs in the wrong mode.
+
+    A fake-mode test against the libvirt driver (or the reverse) fails
+    only after its timeouts, one test after the other.
+    """
+    needed = collections.Counter(
+        m for m in map(base.mode_needed, request.session.items) if m)
+    if not needed:
+        return None
+    mode = request.getfixturevalue('devcloud').mode()
+    problem = base.mode_mismatch(needed, mode)
+    if problem:
+        pytest.exit('tests/functional: %s' % problem,
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    return mode
 
 
 @pytest.fixture(scope='session')

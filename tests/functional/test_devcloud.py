@@ -7,11 +7,16 @@ tools/devcloud_lib/README.rst; the build pipeline relies on it.
 import hashlib
 import io
 import os
+import shutil
 import subprocess
+import sys
 import time
 import uuid
 
 import pytest
+
+from tests.functional import base
+from tests.tools import boot_sector
 
 MV = '2.87'
 GiB = 1024**3
@@ -23,17 +28,8 @@ def _server(conn, sid):
 
 
 def _wait_server(conn, sid, pred, timeout=120, what='condition'):
-    end = time.time() + timeout
-    s = None
-    while time.time() < end:
-        s = _server(conn, sid)
-        if pred(s):
-            return s
-        time.sleep(0.5)
-    raise AssertionError(
-        'server %s: timeout waiting for %s; last %r'
-        % (sid, what, s and _st(s))
-    )
+    return base.poll(lambda: _server(conn, sid),
+                     'server %s: %s' % (sid, what), timeout, until=pred)
 
 
 def _st(s):
@@ -75,13 +71,10 @@ def _console(conn, sid):
 
 
 def _wait_image(conn, image_id, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        im = conn.image.get_image(image_id)
-        if im.status in ('active', 'killed', 'deleted'):
-            return im
-        time.sleep(0.5)
-    raise AssertionError('image %s still %s' % (image_id, im.status))
+    return base.poll(
+        lambda: conn.image.get_image(image_id),
+        'image %s to be active, killed or deleted' % image_id, timeout,
+        until=lambda im: im.status in ('active', 'killed', 'deleted'))
 
 
 def _upload(conn, name, data, disk_format, **props):
@@ -248,14 +241,12 @@ def test_three_servers_at_once_five_rounds(demo_conn, leak_check):
         for rnd in range(5):
             name = 'dc-stress-%d-%s' % (rnd, uuid.uuid4().hex[:4])
             _boot(c, name, image.id, count=3)
-            end = time.time() + 120
-            while time.time() < end:
-                ss = [s for s in c.compute.servers(name='^%s' % name)]
-                if len(ss) == 3 and all(
-                    s.status in ('ACTIVE', 'ERROR') for s in ss
-                ):
-                    break
-                time.sleep(1)
+            ss = base.poll(
+                lambda: list(c.compute.servers(name='^%s' % name)),
+                'three servers %s ACTIVE or ERROR' % name, 120,
+                until=lambda ss: len(ss) == 3 and all(
+                    s.status in ('ACTIVE', 'ERROR') for s in ss),
+                interval=1)
             assert sorted(s.status for s in ss) == ['ACTIVE'] * 3, [
                 (s.name, s.status, s.fault) for s in ss
             ]
@@ -391,10 +382,10 @@ def test_fake_installer_fail_and_snapshot_fail(
         snap_id = _action(
             c, b, {'createImage': {'name': 'dc-snapfail'}}
         ).json()['image_id']
-        end = time.time() + 60
-        while time.time() < end and c.image.find_image(snap_id):
-            time.sleep(0.5)
-        assert c.image.find_image(snap_id) is None  # nova deleted it
+        # nova deletes it
+        base.poll(lambda: c.image.find_image(snap_id),
+                  'snapshot %s to be deleted by nova' % snap_id, 60,
+                  until=lambda image: image is None)
         s = _wait_server(c, b, lambda s: s['OS-EXT-STS:task_state'] is None)
         assert s['status'] == 'ACTIVE'
         # nova 34 runs the snapshot as a task after the RPC handler
@@ -485,18 +476,121 @@ def test_web_download_any_port_and_copy_image(demo_conn, admin_conn,
             assert im.properties.get('stores') == 'fast'
             admin_conn.image.import_image(im, method='copy-image',
                                           stores=['cheap'])
-            end = time.time() + 60
-            while time.time() < end:
-                stores = admin_conn.image.get_image(im.id).properties.get(
-                    'stores')
-                if stores == 'fast,cheap':
-                    break
-                time.sleep(0.5)
-            assert stores == 'fast,cheap'
+            base.poll(
+                lambda: admin_conn.image.get_image(im.id).properties.get(
+                    'stores'),
+                'image %s in the stores fast,cheap' % im.id, 60,
+                until=lambda stores: stores == 'fast,cheap')
         finally:
             srv.shutdown()
             demo_conn.image.delete_image(im.id, ignore_missing=True)
     leak_check.assert_clean()
+
+
+# ---------------------------------------------------------- libvirt mode
+
+
+@pytest.mark.libvirt
+def test_console_log_of_a_stopped_guest(devcloud, demo_conn, leak_check):
+    """The console log Nova's libvirt driver gives for a guest that stopped.
+
+    The guest prints a line on its serial port and powers off. virtlogd
+    keeps ``console.log`` in both configurations. With Nova's default (a
+    pty serial port) the API has nothing for the stopped guest: 404 "Guest
+    does not have a console available" (the driver finds the log through
+    the pty's path, which only a running domain has). With the serial
+    console enabled (a TCP serial port, ``tools/devcloud set
+    serial_console=true``) the stopped domain keeps its ``<log file=>``
+    and the API returns the log.
+    """
+    c = demo_conn
+    marker = 'DEVCLOUD-CONSOLE-%s' % uuid.uuid4().hex[:6]
+    image = _upload(c, 'dc-console', boot_sector.boot_sector(marker).ljust(
+        1 << 20, b'\0'), 'raw')
+    instances = os.path.join(devcloud.state_dir, 'state', 'nova-libvirt',
+                             'instances')
+    try:
+        for serial, readable in (('false', False), ('true', True)):
+            devcloud.run('set', 'serial_console=%s' % serial)
+            sid = _boot(c, 'dc-console-%s' % serial, image.id)['server']['id']
+            try:
+                s = _wait_server(c, sid, lambda s: s['status'] in (
+                    'SHUTOFF', 'ERROR'), 180, 'the guest to power off')
+                assert s['status'] == 'SHUTOFF', s.get('fault')
+                with open(os.path.join(instances, sid, 'console.log')) as f:
+                    assert marker in f.read()
+                r = c.compute.post('/servers/%s/action' % sid, json={
+                    'os-getConsoleOutput': {}}, microversion=MV)
+                if readable:
+                    assert r.status_code == 200, r.text
+                    assert marker in r.json()['output']
+                else:
+                    assert r.status_code == 404, r.text
+                    assert 'does not have a console available' in r.text
+            finally:
+                _delete_server(c, sid)
+                _wait_server(c, sid, lambda s: s is None, what='deletion')
+    finally:
+        devcloud.run('set', 'serial_console=')
+        c.image.delete_image(image.id, ignore_missing=True)
+    leak_check.assert_clean()
+
+
+# ---------------------------------------------------------- modes
+
+MODE_CONFTEST = """\
+from tests.functional.conftest import *  # noqa
+"""
+MODE_TESTS = """\
+import pytest
+
+
+@pytest.mark.libvirt
+def test_needs_libvirt(devcloud):
+    pass
+
+
+def test_needs_fake(devcloud):
+    pass
+
+
+def test_needs_no_cloud():
+    pass
+"""
+
+
+def _pytest(devcloud, where, *args):
+    """A pytest session on ``where`` with the functional fixtures."""
+    return subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         '-W', 'ignore::pytest.PytestUnknownMarkWarning',
+         '--rootdir', str(where), str(where)] + list(args),
+        capture_output=True, text=True, timeout=300, cwd=devcloud.root,
+        env=dict(os.environ, PYTHONPATH=devcloud.root))
+
+
+def test_tests_check_the_mode_they_need(devcloud, tmp_path):
+    """Tests in the wrong compute mode stop at once and say which to use.
+
+    The devcloud runs in fake mode here: the libvirt tests must not run
+    (they would fail one after the other, each after its timeouts).
+    """
+    assert devcloud.mode() == 'fake'
+    (tmp_path / 'conftest.py').write_text(MODE_CONFTEST)
+    (tmp_path / 'test_modes.py').write_text(MODE_TESTS)
+    p = _pytest(devcloud, tmp_path, '-m', 'libvirt')
+    assert p.returncode == pytest.ExitCode.USAGE_ERROR, p.stdout
+    assert ('1 selected test(s) need the local OpenStack in libvirt mode, '
+            'but it runs in fake mode: run `tools/devcloud up --mode '
+            'libvirt` first') in p.stdout
+    assert 'passed' not in p.stdout
+    p = _pytest(devcloud, tmp_path)
+    assert p.returncode == pytest.ExitCode.USAGE_ERROR, p.stdout
+    assert ('the selected tests need two compute modes (1 fake, 1 libvirt)'
+            in p.stdout)
+    p = _pytest(devcloud, tmp_path, '-m', 'not libvirt')
+    assert p.returncode == 0, p.stdout
+    assert '2 passed' in p.stdout
 
 
 # ---------------------------------------------------------- restarts
@@ -553,6 +647,139 @@ def test_compute_restart_remembers_instances(devcloud, demo_conn, iso_images,
                 c.image.delete_image(i, ignore_missing=True)
     for sid in sids:
         assert not os.path.exists(os.path.join(devcloud.instances_dir, sid))
+
+
+def _compute_service(conn, host):
+    services = list(conn.compute.services(binary='nova-compute', host=host))
+    return services[0] if services else None
+
+
+def _forget_compute(conn, host):
+    """Delete the compute service of ``host``, as a fresh database has none.
+
+    Its next start registers it anew, and Nova then checks that its
+    hypervisor has no instances.
+    """
+    service = _compute_service(conn, host)
+    if service:
+        conn.compute.delete_service(service)
+
+
+@disruptive
+def test_compute_that_failed_to_start_is_restarted(devcloud, admin_conn):
+    """A nova-compute that failed to start stays alive; nobody waits for it.
+
+    The libvirt compute is given the fake compute's node identity (its
+    ``compute_id``), so Nova refuses to start it ("My node ... has host
+    'devcloud' but my host is 'devcloud-libvirt'; Possible rename detected,
+    refusing to start!"), and the process stays alive, as it does on
+    "My hypervisor has existing instances". ``up`` must say so at once,
+    ``status`` must not call the live process running, and the next ``up``
+    must restart it instead of waiting for a compute that never reports.
+    """
+    state = os.path.join(devcloud.state_dir, 'state')
+    libvirt_id = os.path.join(state, 'nova-libvirt', 'compute_id')
+    saved = None
+    if os.path.exists(libvirt_id):
+        with open(libvirt_id) as f:
+            saved = f.read()
+    os.makedirs(os.path.dirname(libvirt_id), exist_ok=True)
+    shutil.copyfile(os.path.join(state, 'nova', 'compute_id'), libvirt_id)
+    try:
+        t = time.time()
+        p = devcloud.run('up', '--mode', 'libvirt', check=False)
+        assert p.returncode != 0
+        assert time.time() - t < 120   # not the 240 s registration wait
+        assert 'Possible rename detected' in p.stderr
+        failed = devcloud.pid('nova-compute')
+        assert failed, 'the failed nova-compute is expected alive'
+        p = devcloud.run('status', check=False)
+        assert p.returncode == 3
+        assert 'nova-compute    failed to start' in p.stdout
+        p = devcloud.run('up', check=False)
+        assert p.returncode != 0
+        assert ('nova-compute (pid %d) runs but failed to start' % failed
+                in p.stdout)
+        _restore(libvirt_id, saved)
+        p = devcloud.run('up')   # restarts the failed compute: it works now
+        assert 'runs but failed to start' in p.stdout
+        service = _compute_service(admin_conn, 'devcloud-libvirt')
+        assert (service.status, service.state) == ('enabled', 'up')
+    finally:
+        _restore(libvirt_id, saved)
+        devcloud.run('up', '--mode', 'fake')
+    assert devcloud.is_up()
+
+
+def _restore(path, text):
+    """Write text back to path, or remove path when text is None."""
+    if text is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        with open(path, 'w') as f:
+            f.write(text)
+
+
+LEFTOVER_DOMAIN = """<domain type='qemu'>
+  <name>instance-%(num)s</name>
+  <uuid>%(uuid)s</uuid>
+  <metadata>
+    <nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+      <nova:name>left-by-an-interrupted-run</nova:name>
+    </nova:instance>
+  </metadata>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/tmp/another-checkout/.devcloud/state/nova-libvirt/\
+instances/%(uuid)s/disk'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+def _virsh(*args, check=True):
+    return subprocess.run(['virsh', '-q', '-c', 'qemu:///system'] + list(args),
+                          capture_output=True, text=True, check=check)
+
+
+@disruptive
+def test_up_removes_leftover_libvirt_domains(devcloud, admin_conn, tmp_path):
+    """A domain of an interrupted run does not stop a later devcloud.
+
+    A shut-off Nova domain that no devcloud database knows (here: defined
+    as another checkout's run would have left it) is still defined in the
+    machine's libvirt; the libvirt compute registers anew (a fresh
+    database). ``up --mode libvirt`` removes the domain and starts.
+    """
+    lv = subprocess.run(
+        [os.path.join(devcloud.root, 'tools', 'libvirt-host'), 'up'],
+        capture_output=True, text=True,
+        env=dict(os.environ, DEVCLOUD_STATE=devcloud.state_dir))
+    assert lv.returncode == 0, lv.stderr
+    dom = str(uuid.uuid4())
+    xml = tmp_path / 'leftover.xml'
+    xml.write_text(LEFTOVER_DOMAIN % {'uuid': dom, 'num': dom[:8]})
+    _virsh('define', str(xml))
+    try:
+        _forget_compute(admin_conn, 'devcloud-libvirt')
+        p = devcloud.run('up', '--mode', 'libvirt', check=False)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert 'removed domain instance-%s (%s)' % (dom[:8], dom) in p.stdout
+        assert dom not in _virsh('list', '--all', '--uuid').stdout
+        service = _compute_service(admin_conn, 'devcloud-libvirt')
+        assert (service.status, service.state) == ('enabled', 'up')
+    finally:
+        if dom in _virsh('list', '--all', '--uuid').stdout:
+            _virsh('undefine', dom, check=False)
+        devcloud.run('up', '--mode', 'fake')
+    assert devcloud.mode() == 'fake'
 
 
 # ---------------------------------------------------------- down / up
