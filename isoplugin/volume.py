@@ -1,0 +1,230 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The one way isoplugin talks to Block Storage (Cinder).
+
+Thin functions over openstacksdk's block storage proxy
+(``conn.block_storage``); nothing else in isoplugin calls it. Every
+function translates the cloud's errors with
+:func:`isoplugin.cloud.translate_errors`, so that callers only see
+:class:`isoplugin.exception.IsopluginException`.
+
+openstacksdk has every call used here (``upload_volume_to_image`` is the
+``os-volume_upload_image`` action): no request is sent raw.
+"""
+
+import functools
+import json
+
+from oslo_log import log as logging
+
+from isoplugin import cloud
+from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
+
+#: The service, as errors name it.
+SERVICE = 'Cinder'
+
+#: Statuses from which a volume cannot become usable any more.
+FAILED_STATUSES = ('error', 'error_deleting', 'error_extending',
+                   'error_restoring', 'error_managing')
+
+_translate = functools.partial(cloud.translate_errors, service=SERVICE)
+
+
+def has_service(conn):
+    """Whether the cloud's catalog has a Block Storage service.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :returns: a bool.
+    """
+    return bool(conn.has_service('block-storage'))
+
+
+def find_type(conn, name_or_id):
+    """The volume type of that name or id, or ``None``.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param name_or_id: the type's name or id.
+    :returns: an :class:`openstack.block_storage.v3.type.Type` or ``None``.
+    """
+    with _translate():
+        return conn.block_storage.find_type(name_or_id, ignore_missing=True)
+
+
+def limits(conn):
+    """The project's absolute Block Storage limits and usage.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :returns: an :class:`openstack.block_storage.v3.limits.AbsoluteLimit`
+        (``max_total_volumes``, ``total_volumes_used``,
+        ``max_total_volume_gigabytes``, ``total_gigabytes_used``; a
+        maximum of -1 is no limit).
+    """
+    with _translate():
+        return conn.block_storage.get_limits().absolute
+
+
+def create_volume(conn, name, size, metadata, volume_type=None,
+                  image_metadata=None):
+    """Create a blank volume (does not wait).
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param name: the volume's name.
+    :param size: its size in GiB.
+    :param metadata: its metadata (the build record), from its creation.
+    :param volume_type: a volume type's name or id, ``None`` for the
+        cloud's default.
+    :param image_metadata: image metadata to give it before anything
+        uses it (``hw_disk_bus``...: Nova reads them as the image
+        properties of a server that boots from it).
+    :returns: the :class:`openstack.block_storage.v3.volume.Volume`.
+    :raises isoplugin.exception.CloudError: Cinder refused (over quota,
+        no such type...).
+    """
+    attrs = {'name': name, 'size': size, 'metadata': metadata}
+    if volume_type:
+        attrs['volume_type'] = volume_type
+    what = _('volume type %s') % volume_type if volume_type else None
+    with _translate(what=what, during=_('creating the volume')):
+        volume = conn.block_storage.create_volume(**attrs)
+        if image_metadata:
+            conn.block_storage.set_volume_image_metadata(volume.id,
+                                                         **image_metadata)
+    LOG.debug('Created volume %(id)s (%(size)s GiB)',
+              {'id': volume.id, 'size': size})
+    return volume
+
+
+def get_volume(conn, volume_id):
+    """One GET of a volume.
+
+    :raises isoplugin.exception.NotFound: it does not exist.
+    """
+    with _translate(what=_('Volume %s') % volume_id):
+        return conn.block_storage.get_volume(volume_id)
+
+
+def find_volume(conn, volume_id):
+    """The volume, or ``None`` when it is gone (one GET)."""
+    from openstack import exceptions as sdk_exc
+
+    with _translate():
+        try:
+            return conn.block_storage.get_volume(volume_id)
+        except sdk_exc.NotFoundException:
+            return None
+
+
+def find_volumes(conn, metadata):
+    """The project's volumes whose metadata holds every pair of ``metadata``.
+
+    Cinder filters by metadata; the result is checked again here, so that
+    a cloud that ignores the filter cannot hand back a stranger's volume.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param metadata: a dict of strings.
+    :returns: a list of :class:`openstack.block_storage.v3.volume.Volume`.
+    """
+    with _translate():
+        found = conn.block_storage.volumes(
+            details=True, properties=json.dumps(metadata, sort_keys=True))
+        return [v for v in found
+                if all((v.metadata or {}).get(k) == value
+                       for k, value in metadata.items())]
+
+
+def set_metadata(conn, volume_id, metadata):
+    """Add or change metadata of a volume (other keys are kept)."""
+    with _translate(what=_('Volume %s') % volume_id):
+        conn.block_storage.set_volume_metadata(volume_id, **metadata)
+
+
+def set_image_metadata(conn, volume_id, metadata):
+    """Add or change the image metadata of a volume.
+
+    Cinder copies a volume's image metadata (but for its
+    ``glance_core_properties``) into the image
+    :func:`upload_to_image` makes: that is how the image carries the build
+    record from its creation.
+    """
+    with _translate(what=_('Volume %s') % volume_id):
+        conn.block_storage.set_volume_image_metadata(volume_id, **metadata)
+
+
+def upload_to_image(conn, volume_id, name, disk_format='raw',
+                    container_format='bare'):
+    """Start uploading a volume to a new Glance image (does not wait).
+
+    Never forced: Cinder refuses an attached (``in-use``) volume unless
+    its ``enable_force_upload`` is on, which it is not by default, and a
+    disk in use is not consistent anyway. Detach it, or delete its
+    server, first.
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param volume_id: the volume, ``available``.
+    :param name: the new image's name.
+    :param disk_format: ``raw`` or ``qcow2`` (Cinder converts).
+    :param container_format: the image's container format.
+    :returns: the new image's id.
+    :raises isoplugin.exception.CloudError: Cinder refused (the volume is
+        attached, over the image quota...).
+    """
+    with _translate(what=_('Volume %s') % volume_id,
+                    during=_('starting the upload of the volume')):
+        answer = conn.block_storage.upload_volume_to_image(
+            volume_id, name, force=False, disk_format=disk_format,
+            container_format=container_format)
+    return answer['image_id']
+
+
+def delete_volume(conn, volume_id):
+    """Ask for a volume's deletion (does not wait); gone is not an error.
+
+    :raises isoplugin.exception.CloudError: Cinder refused (the volume is
+        attached or busy: 400).
+    """
+    with _translate(what=_('Volume %s') % volume_id):
+        conn.block_storage.delete_volume(volume_id, ignore_missing=True)
+
+
+def wait_for_available(conn, volume_id, timeout):
+    """Wait with openstacksdk's wait until a volume is ``available``.
+
+    For callers outside a build (a build's backend waits through the
+    pipeline's ``ctx.wait``, which never sleeps by itself).
+
+    :param timeout: seconds.
+    :returns: the volume.
+    :raises isoplugin.exception.CloudError: it went to an error status.
+    :raises isoplugin.exception.CloudTimeout: not available in time.
+    """
+    with _translate(what=_('Volume %s') % volume_id):
+        volume = conn.block_storage.get_volume(volume_id)
+        return conn.block_storage.wait_for_status(
+            volume, 'available', failures=list(FAILED_STATUSES),
+            interval=2, wait=timeout)
+
+
+def wait_for_deleted(conn, volume_id, timeout):
+    """Wait with openstacksdk's wait until a volume is gone.
+
+    :param timeout: seconds.
+    :raises isoplugin.exception.CloudTimeout: still there after it.
+    """
+    from openstack.block_storage.v3 import volume as _volume
+
+    with _translate(what=_('Volume %s') % volume_id):
+        conn.block_storage.wait_for_delete(
+            _volume.Volume.existing(id=volume_id), interval=2,
+            wait=timeout)
