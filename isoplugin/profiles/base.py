@@ -453,6 +453,28 @@ class Profile(object, metaclass=abc.ABCMeta):
         self.validate(text)
         return text
 
+    def cache_text(self, text):
+        """The answer file as the prepared ISO's cache key must see it.
+
+        The text itself, except where this profile put a value it made at
+        random for one rendering and tells nobody (Windows' default
+        Administrator password): two renderings that differ only there
+        install the same system, so a copy made with either is reusable.
+
+        :param text: an answer file this profile instance rendered, or the
+            user's own (then returned as it is).
+        """
+        for value in getattr(self, '_generated', ()):
+            text = text.replace(value, '{{generated}}')
+        return text
+
+    def generated(self, value):
+        """Remember a random value put into a rendering (see cache_text)."""
+        if not hasattr(self, '_generated'):
+            self._generated = set()
+        self._generated.add(value)
+        return value
+
     @abc.abstractmethod
     def validate(self, text):
         """Check that an answer file parses.

@@ -142,7 +142,8 @@ class WindowsProfile(base.Profile):
                 '</WillShowUI></ProductKey>' % saxutils.escape(key)
                 if key else ''),
             'admin_password': saxutils.escape(
-                values['admin_password'] or secrets.token_urlsafe(18)),
+                values['admin_password'] or
+                self.generated(secrets.token_urlsafe(18))),
             'first_logon_commands': first,
             'run_synchronous': run,
         }

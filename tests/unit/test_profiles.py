@@ -221,6 +221,15 @@ def test_windows_has_no_shared_default_password():
 
     assert len(password(first)) >= 20
     assert password(first) != password(second)
+    # ... and yet one cached prepared copy serves both (nobody knows it)
+    assert profile.cache_text(first) == profile.cache_text(second)
+    assert password(first) not in profile.cache_text(first)
+    chosen = profile.render({'admin_password': 'Chosen-1'})
+    assert profile.cache_text(chosen) == chosen
+    assert profile.cache_text(profile.render(
+        {'admin_password': 'Chosen-2'})) != chosen
+    other = profiles.get_profile('debian')
+    assert other.cache_text(other.render()) == other.render()
     assert 'sysprep' in profile.render({'cloudbase_init': 'cb/cbi.msi'})
     uefi = profile.render({'firmware': 'uefi'})
     assert '<Type>EFI</Type>' in uefi and '<PartitionID>3' in uefi
