@@ -169,9 +169,45 @@ def create_server_image(conn, server_id, name, metadata):
 
 
 def console_output(conn, server_id):
-    """The server's console log, a string (empty when there is none)."""
+    """The server's console log, a string (empty when there is none).
+
+    :raises openstack.exceptions.NotFoundException: Nova has no console
+        log to give (see :func:`console_unreadable`), or the server is
+        gone.
+    """
     return conn.compute.get_server_console_output(server_id).get(
         'output') or ''
+
+
+def console_unreadable(server, error):
+    """Why Nova gives no console log of ``server``, in one sentence.
+
+    Nova's libvirt driver finds the log through the guest's live domain
+    XML: a ``file`` console's path, a ``tcp`` serial console's ``<log
+    file>`` (``[serial_console] enabled = true``), or a ``pty`` console's
+    device path. A pty (the default, its output kept in ``console.log``
+    by virtlogd) has a path only while the guest runs, so for a guest that
+    is off ``os-getConsoleOutput`` answers 404 "Guest does not have a
+    console available" although ``console.log`` is on the compute node.
+
+    :param server: the server as Nova shows it now (its ``status``).
+    :param error: the exception ``os-getConsoleOutput`` raised.
+    :returns: a string.
+    """
+    status = getattr(server, 'status', None)
+    code = getattr(error, 'status_code', None)
+    message = getattr(error, 'details', None) or str(error)
+    if status == 'SHUTOFF' and code == 404:
+        return _('Nova gives no console log of a stopped server here '
+                 '("%s"): its libvirt driver reads the log of a guest that '
+                 'is off only from a TCP serial console ([serial_console] '
+                 'enabled = true on the compute node); with the default pty '
+                 'console it reads the log only while the guest '
+                 'runs') % message
+    return _('Nova gives no console log of the %(status)s server '
+             '(%(code)s: %(message)s)') % {
+        'status': status, 'code': code or _('no status'),
+        'message': message}
 
 
 def remote_console(conn, server_id, consoles=CONSOLES):

@@ -215,6 +215,11 @@ class PrepareFailed(IsopluginException):
     msg_fmt = _("Cannot prepare a copy of %(source)s: %(reason)s")
 
 
+class FlavorDiskTooSmall(InvalidInput):
+    msg_fmt = _("Flavor %(flavor)s has %(has)s, but the build needs "
+                "%(needed)s GiB (%(why)s): %(advice)s.")
+
+
 # Faults: a service that does not answer, a race (issue 11)
 
 class ServiceUnavailable(CloudError):

@@ -47,6 +47,7 @@ import dataclasses
 import enum
 import typing
 
+from isoplugin import compute
 from isoplugin import exception
 from isoplugin.i18n import _
 
@@ -153,6 +154,19 @@ class InstallState(enum.Enum):
     FAILED = 'failed'
 
 
+class VerifyState(enum.Enum):
+    """What :meth:`BuildBackend.verify_state` reports."""
+
+    #: the verify server is not running yet
+    BOOTING = 'booting'
+    #: it runs (or ran) and its console log has not matched yet
+    WAITING = 'waiting'
+    #: the console log matched: the image boots
+    PASSED = 'passed'
+    #: it cannot pass any more (ERROR, or powered off without a match)
+    FAILED = 'failed'
+
+
 class BuildBackend(metaclass=abc.ABCMeta):
     """Base class of isoplugin's build backends.
 
@@ -221,6 +235,22 @@ class BuildBackend(metaclass=abc.ABCMeta):
         :raises isoplugin.exception.CloudUnsupported: the cloud lacks an
             API, a microversion or a feature; the message says which one
             and what would be needed.
+        """
+
+    def check_request(self, ctx):
+        """Refuse a request this backend cannot serve, before anything exists.
+
+        Called after :meth:`check_cloud` and before the pipeline creates
+        anything (the build record, the prepared ISO), so that a request
+        that cannot succeed fails in a second with nothing to clean up:
+        for example a flavor whose root disk is smaller than the ISO's
+        ``min_disk``. It only looks (flavors, networks); it creates
+        nothing and sets nothing in ``ctx.resources``. ``ctx.iso`` is the
+        ISO as registered. The default accepts every request.
+
+        :param ctx: the :class:`BuildContext`.
+        :raises isoplugin.exception.InvalidInput: the request cannot be
+            met; the message names what and says what to give instead.
         """
 
     @abc.abstractmethod
@@ -308,6 +338,50 @@ class BuildBackend(metaclass=abc.ABCMeta):
         :raises isoplugin.exception.CloudError: the cloud refused.
         """
 
+    def release(self, ctx):
+        """Delete the temporary server once the output image is active.
+
+        Called by the pipeline as soon as the snapshot is active, before
+        a verify server boots, so that a build holds at most one server at
+        a time (ten builds with ``--verify`` need ten instances of quota,
+        not twenty). Waits through ``ctx.wait`` until the server is gone
+        (Nova counts a server against the quota until then), then clears
+        ``ctx.resources.server_id``. Does nothing when it is not set
+        (already released, or resumed after the release). What else the
+        backend made stays until the cleanup.
+
+        :param ctx: the :class:`BuildContext`.
+        :raises isoplugin.exception.CloudError: the cloud refused, or the
+            server went to ERROR while being deleted.
+        :raises isoplugin.exception.BuildTimeout: it is still there after
+            ``[isoplugin] delete_timeout`` seconds.
+        """
+        server_id = ctx.resources.server_id
+        if not server_id:
+            return
+        compute.delete_server(ctx.conn, server_id)
+
+        def probe():
+            from openstack import exceptions as sdk_exc
+
+            try:  # one GET (find_server would list by name when gone)
+                server = compute.get_server(ctx.conn, server_id)
+            except sdk_exc.NotFoundException:
+                return True, _('gone')
+            if server.status == 'DELETED':
+                return True, _('gone')
+            if server.status == 'ERROR' and not server.task_state:
+                raise exception.CloudError(
+                    reason=_('the build server %(id)s could not be '
+                             'deleted: %(fault)s') %
+                    {'id': server_id, 'fault': compute.server_fault(server)
+                     or _('it is in ERROR')})
+            return False, '%s/%s' % (server.status, server.task_state)
+
+        ctx.wait(probe, _('the build server to be deleted'),
+                 ctx.conf.isoplugin.delete_timeout)
+        ctx.resources.server_id = None
+
     def image_properties(self, ctx):
         """Return the properties the backend gives the output image.
 
@@ -335,6 +409,78 @@ class BuildBackend(metaclass=abc.ABCMeta):
         return {'image_id': image_id,
                 'flavor_id': ctx.resources.flavor_id,
                 'network_id': ctx.resources.network_id}
+
+    def verify_state(self, ctx, server_id, pattern):
+        """Report how the verification stands, from one look at the cloud.
+
+        The pipeline boots the verify server (:meth:`verify_server_args`)
+        and polls this until PASSED or FAILED. The default, for a Nova
+        server, GETs it and, once it has booted, reads its console log
+        (two requests; one while it boots):
+
+        * ERROR is FAILED with the server's fault;
+        * a log that matches ``pattern`` is PASSED, whether the guest
+          still runs or powered itself off (SHUTOFF): Nova's fake driver,
+          and its libvirt driver with a TCP serial console
+          (``[serial_console] enabled = true``), give the log of a stopped
+          guest;
+        * a SHUTOFF server whose log does not match is FAILED at once (a
+          stopped guest prints nothing more), and so is a SHUTOFF server
+          whose log Nova does not give (the libvirt driver with the default
+          pty console reads the log only while the guest runs): the
+          detail says which, and why (:func:`isoplugin.compute.
+          console_unreadable`).
+
+        The state is read before the log, so a guest that prints its
+        marker and powers off between two looks is judged by its whole
+        log.
+
+        :param ctx: the :class:`BuildContext`.
+        :param server_id: the verify server.
+        :param pattern: a compiled regular expression the console log must
+            match (``[isoplugin] verify_console_regex``).
+        :returns: ``(VerifyState, detail)``: ``detail`` is a short status
+            for the progress line, or why it FAILED.
+        :raises isoplugin.exception.CloudError: the server is gone or the
+            cloud refused.
+        """
+        from openstack import exceptions as sdk_exc
+
+        server = compute.get_server(ctx.conn, server_id)
+        if server.status == 'ERROR':
+            return VerifyState.FAILED, _(
+                'the verify server went to ERROR: %s') % (
+                compute.server_fault(server) or _('no fault given'))
+        if server.status not in ('ACTIVE', 'SHUTOFF'):
+            return VerifyState.BOOTING, server.status
+        stopped = server.status == 'SHUTOFF'
+        try:
+            output = compute.console_output(ctx.conn, server_id)
+        except sdk_exc.HttpException as e:
+            if stopped:
+                return VerifyState.FAILED, _(
+                    'the verify server powered itself off before its '
+                    'console log could be seen to match %(regex)s. '
+                    '%(why)s. Keep the installed system running a while '
+                    'after it prints the marker, or build with '
+                    '--no-verify') % {
+                    'regex': pattern.pattern,
+                    'why': compute.console_unreadable(server, e)}
+            return VerifyState.WAITING, _('%(status)s, no console log yet '
+                                          '(%(code)s)') % {
+                'status': server.status, 'code': e.status_code}
+        if pattern.search(output):
+            return VerifyState.PASSED, _('the console log matched')
+        if stopped:
+            return VerifyState.FAILED, _(
+                'the verify server powered itself off and its console log '
+                '(%(size)d bytes) does not match %(regex)s; the last line '
+                'is "%(last)s"') % {
+                'size': len(output), 'regex': pattern.pattern,
+                'last': (output.strip().splitlines() or [''])[-1][:120]}
+        return VerifyState.WAITING, _('%(status)s, %(size)d bytes of '
+                                      'console log') % {
+            'status': server.status, 'size': len(output)}
 
     def describe_failure(self, ctx):
         """Return the cloud's own message for the last failure, if any.

@@ -106,44 +106,89 @@ class NovaRescueBackend(base.BuildBackend):
 
     # -- prepare ----------------------------------------------------------
 
+    def _needs(self, ctx):
+        """The least root disk (GiB) and RAM (MiB) the build needs."""
+        disk = max(ctx.request.disk_size or 1, ctx.iso.min_disk or 0)
+        ram = max(self.options.min_ram, ctx.iso.min_ram or 0)
+        return disk, ram
+
+    @staticmethod
+    def _fitting(conn, disk, ram):
+        return sorted((f for f in compute.flavors(conn)
+                       if f.disk and f.disk >= disk and f.ram >= ram),
+                      key=lambda f: (f.disk, f.ram, f.vcpus, f.name))
+
     def _choose_flavor(self, ctx):
+        """The flavor asked for, checked, or the smallest that fits.
+
+        The system disk is the flavor's root disk (Nova grows the blank
+        image to it): a flavor whose root disk is smaller than the ISO's
+        ``min_disk`` or ``--disk-size`` is refused, and so is a flavor of
+        root disk 0, which Nova sizes after the 1 MiB blank image.
+        """
         conn = ctx.conn
         name = ctx.request.flavor or ctx.conf.isoplugin.flavor
         size = ctx.request.disk_size
-        if name:
-            flavor = compute.find_flavor(conn, name)
-            if flavor is None:
+        disk, ram = self._needs(ctx)
+        if not name:
+            fits = self._fitting(conn, disk, ram)
+            if not fits:
                 raise exception.InvalidInput(
-                    reason=_('no flavor %s') % name)
-            if size and flavor.disk and flavor.disk < size:
-                raise exception.InvalidInput(
-                    reason=_('flavor %(f)s has a %(d)s GiB root disk, '
-                             'smaller than the %(s)s GiB asked for') %
-                    {'f': name, 'd': flavor.disk, 's': size})
+                    reason=_('no flavor has a root disk of %(d)s GiB or '
+                             'more and %(r)s MiB of RAM or more; give one '
+                             'with --flavor') % {'d': disk, 'r': ram})
+            return fits[0]
+        flavor = compute.find_flavor(conn, name)
+        if flavor is None:
+            raise exception.InvalidInput(reason=_('no flavor %s') % name)
+        if flavor.disk and flavor.disk >= disk:
             return flavor
-        ram = max(self.options.min_ram, ctx.iso.min_ram or 0)
-        disk = max(size or 1, ctx.iso.min_disk or 0)
-        fits = [f for f in compute.flavors(conn)
-                if f.disk and f.disk >= disk and f.ram >= ram]
-        if not fits:
-            raise exception.InvalidInput(
-                reason=_('no flavor has a root disk of %(d)s GiB or more '
-                         'and %(r)s MiB of RAM or more; give one with '
-                         '--flavor') % {'d': disk, 'r': ram})
-        return min(fits, key=lambda f: (f.disk, f.ram, f.vcpus, f.name))
+        fits = self._fitting(conn, disk, ram)
+        advice = (_('give a flavor with a root disk of %(d)s GiB or more '
+                    'with --flavor (the smallest: %(f)s)') %
+                  {'d': disk, 'f': fits[0].name} if fits else
+                  _('no flavor of this cloud has a root disk of %s GiB or '
+                    'more: ask the cloud operator for one') % disk)
+        advice += _('; the nova-rescue backend\'s system disk is the '
+                    'flavor\'s root disk, so --disk-size cannot make it '
+                    'bigger')
+        if not flavor.disk:
+            has = _('a root disk of 0 GiB (Nova sizes it after the image: '
+                    'the 1 MiB blank disk)')
+        else:
+            has = _('a %s GiB root disk') % flavor.disk
+        if size and size > (ctx.iso.min_disk or 0):
+            why = _('--disk-size')
+        else:
+            why = _("the ISO's min_disk")
+        raise exception.FlavorDiskTooSmall(flavor=name, has=has, needed=disk,
+                                           why=why, advice=advice)
+
+    def check_request(self, ctx):
+        """Refuse a flavor that cannot hold the system, before anything.
+
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
+        :raises isoplugin.exception.FlavorDiskTooSmall: the flavor's root
+            disk is smaller than the ISO's ``min_disk`` or ``--disk-size``.
+        :raises isoplugin.exception.InvalidInput: no such flavor, or none
+            fits.
+        """
+        self._choose_flavor(ctx)
 
     def prepare(self, ctx):
         """Choose the flavor and upload the blank system disk image.
 
         :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
-        :raises isoplugin.exception.InvalidInput: no fitting flavor.
+        :raises isoplugin.exception.InvalidInput: no fitting flavor (as
+            :meth:`check_request`).
         :raises isoplugin.exception.CloudError: Glance refused.
         """
         conn = ctx.conn
         res = ctx.resources
         flavor = self._choose_flavor(ctx)
         res.flavor_id = flavor.id
-        res.disk_gb = ctx.request.disk_size or flavor.disk
+        # Nova grows the blank image to the flavor's root disk
+        res.disk_gb = flavor.disk
         if ctx.request.network or ctx.conf.isoplugin.network:
             network = conn.network.find_network(
                 ctx.request.network or ctx.conf.isoplugin.network,
@@ -257,17 +302,12 @@ class NovaRescueBackend(base.BuildBackend):
 
     # -- detach ---------------------------------------------------------------
 
-    def detach(self, ctx):
-        """Unrescue (the ISO goes away), then stop the server.
+    def _settle(self, ctx, what, until):
+        """Wait until the server has no task and ``until(server)``.
 
-        A state machine on what Nova shows, so that it survives races (the
-        installed system powering itself off, 409 on os-stop) and resumes.
-
-        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
-        :raises isoplugin.exception.CloudError: the server went to ERROR.
+        :returns: the server's status then.
+        :raises isoplugin.exception.CloudError: it went to ERROR.
         """
-        from openstack import exceptions as sdk_exc
-
         def probe():
             server = self._server(ctx)
             if server.status == 'ERROR':
@@ -275,17 +315,43 @@ class NovaRescueBackend(base.BuildBackend):
                     reason=self._error_message(server))
             if server.task_state:
                 return False, '%s/%s' % (server.status, server.task_state)
+            return until(server), server.status
+
+        return ctx.wait(probe, what, ctx.conf.isoplugin.boot_timeout)
+
+    def detach(self, ctx):
+        """Unrescue (the ISO goes away), then stop the server.
+
+        One wait per action, so that the pipeline's backoff starts again at
+        ``poll_interval`` after each (the next action follows its end
+        sooner). Every step looks first, so that it survives races (the
+        installed system powering itself off: 409 on os-stop) and resumes.
+
+        :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
+        :raises isoplugin.exception.CloudError: the server went to ERROR,
+            or did not end up SHUTOFF.
+        """
+        from openstack import exceptions as sdk_exc
+
+        status = self._settle(ctx, _('the build server to settle'),
+                              lambda server: True)
+        steps = (('RESCUE', compute.unrescue_server,
+                  _('the build server to leave rescue')),
+                 ('ACTIVE', compute.stop_server,
+                  _('the build server to stop')))
+        for before, action, what in steps:
+            if status != before:
+                continue
             try:
-                if server.status == 'RESCUE':
-                    compute.unrescue_server(ctx.conn, server.id)
-                elif server.status == 'ACTIVE':
-                    compute.stop_server(ctx.conn, server.id)
+                action(ctx.conn, ctx.resources.server_id)
             except sdk_exc.ConflictException:
                 pass  # the state changed under us; look again
-            return server.status == 'SHUTOFF', server.status
-
-        ctx.wait(probe, _('the build server to leave rescue and stop'),
-                 ctx.conf.isoplugin.boot_timeout)
+            status = self._settle(ctx, what, lambda server, before=before:
+                                  server.status != before)
+        if status != 'SHUTOFF':
+            raise exception.CloudError(
+                reason=_('the build server is %s after unrescue and stop, '
+                         'not SHUTOFF') % status)
 
     # -- snapshot -------------------------------------------------------------
 

@@ -166,6 +166,40 @@ class TestCompute(test_base.TestCase):
             self.cloud, self.server_id))
         self.assert_calls()
 
+    def test_console_output_of_a_stopped_libvirt_guest(self):
+        # what Nova's libvirt driver answers for a shut-off guest whose
+        # console is a pty: 404, although console.log exists
+        self.register_uris([
+            self._action({'os-getConsoleOutput': {}}, status_code=404,
+                         json_body={'itemNotFound': {
+                             'code': 404, 'message': 'Guest does not have '
+                                                     'a console available.'}}),
+        ])
+
+        with self.assertRaises(sdk_exc.NotFoundException) as e:
+            compute.console_output(self.cloud, self.server_id)
+
+        class Server(object):
+            status = 'SHUTOFF'
+
+        reason = compute.console_unreadable(Server(), e.exception)
+        self.assertIn('Guest does not have a console available', reason)
+        self.assertIn('[serial_console] enabled = true', reason)
+        self.assertIn('only while the guest runs', reason)
+        self.assert_calls()
+
+    def test_console_unreadable_other_cases_quote_nova(self):
+        class Server(object):
+            status = 'ACTIVE'
+
+        error = sdk_exc.HttpException(message='boom', http_status=409,
+                                      details='Instance not ready')
+
+        reason = compute.console_unreadable(Server(), error)
+
+        self.assertEqual('Nova gives no console log of the ACTIVE server '
+                         '(409: Instance not ready)', reason)
+
     def test_remote_console_collects_refusals(self):
         url = self._url('remote-consoles')
         self.register_uris([

@@ -14,6 +14,7 @@
 
 import json
 import os
+import re
 import tempfile
 from unittest import mock
 import uuid
@@ -211,6 +212,18 @@ class TestNovaRescue(test_base.TestCase):
         self.backend.detach(self.ctx)
 
         self.assert_calls()
+        # one wait per action: the backoff starts again after each
+        self.assertEqual(['the build server to settle',
+                          'the build server to leave rescue',
+                          'the build server to stop'], self.waited)
+
+    def test_detach_of_a_stopped_server_does_nothing(self):
+        self._discovery('2.96')
+        self.register_uris([self._server('SHUTOFF', power_state=4)])
+
+        self.backend.detach(self.ctx)
+
+        self.assert_calls()
 
     def test_snapshot_returns_the_image_id(self):
         self._discovery('2.96')
@@ -348,3 +361,252 @@ class TestNovaRescue(test_base.TestCase):
         self.assertEqual({'hw_disk_bus': 'virtio',
                           'hw_qemu_guest_agent': 'yes'},
                          self.backend.image_properties(self.ctx))
+
+    def _delete(self):
+        return dict(method='DELETE',
+                    uri=self.get_mock_url('compute', 'public',
+                                          append=['servers',
+                                                  self.server_id]),
+                    status_code=204)
+
+    def _gone(self):
+        return dict(method='GET',
+                    uri=self.get_mock_url('compute', 'public',
+                                          append=['servers',
+                                                  self.server_id]),
+                    status_code=404,
+                    json={'itemNotFound': {'code': 404,
+                                           'message': 'not found'}})
+
+    def test_release_deletes_the_server_and_waits_until_gone(self):
+        self._discovery('2.96')
+        self.register_uris([
+            self._delete(),
+            self._server('SHUTOFF', task_state='deleting'),
+            self._gone(),
+        ])
+
+        self.backend.release(self.ctx)
+
+        self.assert_calls()
+        self.assertEqual(['the build server to be deleted'], self.waited)
+        self.assertIsNone(self.ctx.resources.server_id)
+
+    def test_release_without_a_server_does_nothing(self):
+        self.ctx.resources.server_id = None
+
+        self.backend.release(self.ctx)
+
+        self.assertEqual([], self.waited)
+
+    def test_release_of_a_server_that_stays_in_error_fails(self):
+        self._discovery('2.96')
+        self.register_uris([
+            self._delete(),
+            self._server('ERROR', fault='disk busy'),
+        ])
+
+        with self.assertRaises(exception.CloudError) as e:
+            self.backend.release(self.ctx)
+
+        self.assertIn('could not be deleted: disk busy', str(e.exception))
+        self.assert_calls()
+
+    def _console(self, output=None, status_code=200):
+        body = ({'output': output} if status_code == 200 else
+                {'itemNotFound': {'code': 404, 'message': 'Guest does not '
+                                  'have a console available.'}})
+        return self._action(
+            validate=dict(json={'os-getConsoleOutput': {}}),
+            status_code=status_code, body=body)
+
+    def _verify_state(self):
+        return self.backend.verify_state(self.ctx, self.server_id,
+                                         re.compile('SYSTEM-BOOTED'))
+
+    def test_verify_state_booting_costs_one_request(self):
+        self._discovery('2.96')
+        self.register_uris([self._server('BUILD', task_state='spawning')])
+
+        self.assertEqual((base.VerifyState.BOOTING, 'BUILD'),
+                         self._verify_state())
+        self.assert_calls()
+
+    def test_verify_state_waits_then_passes_while_running(self):
+        self._discovery('2.96')
+        self.register_uris([
+            self._server('ACTIVE'), self._console('SeaBIOS\n'),
+            self._server('ACTIVE'), self._console('SeaBIOS\nSYSTEM-BOOTED'),
+        ])
+
+        first, second = self._verify_state(), self._verify_state()
+
+        self.assertEqual((base.VerifyState.WAITING,
+                          'ACTIVE, 8 bytes of console log'), first)
+        self.assertEqual(base.VerifyState.PASSED, second[0])
+        self.assert_calls()
+
+    def test_verify_state_reads_the_log_of_a_stopped_guest(self):
+        # a system that printed its marker and powered off (Nova gives the
+        # log: fake driver, libvirt with a serial console)
+        self._discovery('2.96')
+        self.register_uris([self._server('SHUTOFF', power_state=4),
+                            self._console('SYSTEM-BOOTED\nPower down\n')])
+
+        self.assertEqual(base.VerifyState.PASSED, self._verify_state()[0])
+        self.assert_calls()
+
+    def test_verify_state_stopped_without_a_match_fails_at_once(self):
+        self._discovery('2.96')
+        self.register_uris([self._server('SHUTOFF', power_state=4),
+                            self._console('No bootable device.\n')])
+
+        state, detail = self._verify_state()
+
+        self.assertEqual(base.VerifyState.FAILED, state)
+        self.assertEqual('the verify server powered itself off and its '
+                         'console log (20 bytes) does not match '
+                         'SYSTEM-BOOTED; the last line is "No bootable '
+                         'device."', detail)
+        self.assert_calls()
+
+    def test_verify_state_stopped_and_log_not_given_says_why(self):
+        # Nova's libvirt driver with a pty console: 404 once the guest is off
+        self._discovery('2.96')
+        self.register_uris([self._server('SHUTOFF', power_state=4),
+                            self._console(status_code=404)])
+
+        state, detail = self._verify_state()
+
+        self.assertEqual(base.VerifyState.FAILED, state)
+        self.assertIn('powered itself off before its console log could be '
+                      'seen to match SYSTEM-BOOTED', detail)
+        self.assertIn('Guest does not have a console available', detail)
+        self.assertIn('[serial_console] enabled = true', detail)
+        self.assertIn('--no-verify', detail)
+        self.assertEqual(1, len(detail.splitlines()))
+        self.assert_calls()
+
+    def test_verify_state_running_without_a_log_yet_waits(self):
+        self._discovery('2.96')
+        self.register_uris([self._server('ACTIVE'),
+                            self._console(status_code=404)])
+
+        self.assertEqual((base.VerifyState.WAITING,
+                          'ACTIVE, no console log yet (404)'),
+                         self._verify_state())
+        self.assert_calls()
+
+    def test_verify_state_error_fails_with_the_fault(self):
+        self._discovery('2.96')
+        self.register_uris([self._server('ERROR', fault='No valid host')])
+
+        self.assertEqual((base.VerifyState.FAILED, 'the verify server went '
+                          'to ERROR: No valid host'), self._verify_state())
+        self.assert_calls()
+
+    # -- check_request: the flavor's root disk against the ISO's min_disk
+
+    FLAVORS = [('f-tiny', 'm1.tiny', 1, 512), ('f-large', 'm1.large', 20,
+                                               2048),
+               ('f-medium', 'm1.medium', 10, 2048),
+               ('f-zero', 'm1.zero', 0, 4096)]
+
+    def _request(self, **kwargs):
+        # an ISO of min_disk 10
+        self._discovery('2.96')
+        self.ctx.iso = mock.Mock(id=self.iso_id, min_disk=10, min_ram=0)
+        self.ctx.request = build_mod.BuildRequest(iso='x', name='img',
+                                                  **kwargs)
+
+    def _flavor_body(self, flavor_id):
+        fid, name, disk, ram = [f for f in self.FLAVORS
+                                if f[0] == flavor_id][0]
+        return {'id': fid, 'name': name, 'disk': disk, 'ram': ram,
+                'vcpus': 1}
+
+    def _get_flavor(self, flavor_id):
+        return dict(method='GET',
+                    uri=self.get_mock_url('compute', 'public',
+                                          append=['flavors', flavor_id]),
+                    json={'flavor': self._flavor_body(flavor_id)})
+
+    def _list_flavors(self):
+        return dict(method='GET',
+                    uri=self.get_mock_url('compute', 'public',
+                                          append=['flavors', 'detail'],
+                                          qs_elements=['is_public=None']),
+                    json={'flavors': [self._flavor_body(f[0])
+                                      for f in self.FLAVORS]})
+
+    def test_flavor_smaller_than_min_disk_is_refused(self):
+        self._request(flavor='f-tiny')
+        self.register_uris([self._get_flavor('f-tiny'),
+                            self._list_flavors()])
+
+        with self.assertRaises(exception.FlavorDiskTooSmall) as e:
+            self.backend.check_request(self.ctx)
+
+        message = str(e.exception)
+        self.assertEqual(1, len(message.splitlines()))
+        self.assertIn('Flavor f-tiny has a 1 GiB root disk, but the build '
+                      "needs 10 GiB (the ISO's min_disk)", message)
+        # the smallest flavor that fits is named
+        self.assertIn('(the smallest: m1.medium)', message)
+        self.assertIn('--disk-size cannot make it bigger', message)
+        self.assertIsNone(self.ctx.resources.flavor_id)
+        self.assert_calls()
+
+    def test_flavor_of_disk_zero_is_refused(self):
+        self._request(flavor='f-zero')
+        self.register_uris([self._get_flavor('f-zero'),
+                            self._list_flavors()])
+
+        with self.assertRaises(exception.FlavorDiskTooSmall) as e:
+            self.backend.check_request(self.ctx)
+
+        self.assertIn('root disk of 0 GiB', str(e.exception))
+        self.assert_calls()
+
+    def test_disk_size_above_the_flavor_is_refused(self):
+        self._request(flavor='f-medium', disk_size=15)
+        self.register_uris([self._get_flavor('f-medium'),
+                            self._list_flavors()])
+
+        with self.assertRaises(exception.FlavorDiskTooSmall) as e:
+            self.backend.check_request(self.ctx)
+
+        self.assertIn('needs 15 GiB (--disk-size)', str(e.exception))
+        self.assertIn('(the smallest: m1.large)', str(e.exception))
+        self.assert_calls()
+
+    def test_no_flavor_big_enough(self):
+        self._request(flavor='f-tiny')
+        self.ctx.iso.min_disk = 100
+        self.register_uris([self._get_flavor('f-tiny'),
+                            self._list_flavors()])
+
+        with self.assertRaises(exception.FlavorDiskTooSmall) as e:
+            self.backend.check_request(self.ctx)
+
+        self.assertIn('no flavor of this cloud has a root disk of 100 GiB',
+                      str(e.exception))
+        self.assert_calls()
+
+    def test_flavor_big_enough_is_accepted_with_one_request(self):
+        self._request(flavor='f-large')
+        self.register_uris([self._get_flavor('f-large')])
+
+        self.backend.check_request(self.ctx)
+
+        self.assert_calls()
+
+    def test_chosen_flavor_fits_min_disk_and_gives_min_disk(self):
+        self._request()
+        self.register_uris([self._list_flavors()])
+
+        flavor = self.backend._choose_flavor(self.ctx)
+
+        # m1.tiny is smaller than min_disk, m1.zero has no root disk
+        self.assertEqual('f-medium', flavor.id)
+        self.assert_calls()
