@@ -119,25 +119,15 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
             service in the catalog, or compute microversions below
             ``min_compute_microversion``.
         """
-        from keystoneauth1 import discover
-
         if not volume.has_service(conn):
             raise exception.CloudUnsupported(
                 reason=_('the cloud has no Block Storage (Cinder) service '
                          'in its catalog, and the nova-volume backend '
                          'installs on a Cinder volume. Use the nova-rescue '
                          'backend (--backend nova-rescue).'))
-        maximum = compute.max_microversion(conn)
-        needed = discover.normalize_version_number(self._microversion())
-        if not maximum or tuple(maximum) < tuple(needed):
-            raise exception.CloudUnsupported(
-                reason=_('the compute API offers microversions up to '
-                         '%(max)s, and the nova-volume backend needs '
-                         '%(min)s or later (stable device rescue, which '
-                         'rescues volume-backed servers: Victoria or '
-                         'later). Ask the cloud operator.') %
-                {'max': discover.version_to_string(maximum)
-                 if maximum else _('none'), 'min': self._microversion()})
+        # stable device rescue, as nova-rescue: at 2.87 it also rescues
+        # volume-backed servers
+        super().check_cloud(conn)
 
     def _choose_flavor(self, ctx):
         """The flavor asked for, or the smallest in RAM that fits.
