@@ -27,11 +27,13 @@ plain functions from here (a conftest is not meant to be imported):
 """
 
 import configparser
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 
 import openstack.config
 import openstack.connection
@@ -143,6 +145,38 @@ class Devcloud:
         out['os_glance_staging_store'] = parser.get(
             'os_glance_staging_store', 'filesystem_store_datadir')
         return {k: v.rstrip('/') for k, v in out.items()}
+
+
+# One functional test session at a time on a machine: tests stop and
+# restart services of the machine's one devcloud (and switch its mode), which
+# breaks whatever another session is doing with it at that moment.
+SESSION_LOCK = os.path.join(tempfile.gettempdir(),
+                            'isoplugin-functional-tests.lock')
+SESSION_ENV = 'ISOPLUGIN_TEST_SESSION'   # set in a session holding the lock
+
+
+def session_lock():
+    """Wait until no other functional test session runs on this machine.
+
+    :returns: the open lock file (held until it is closed), or None in a
+        session started by a test of a session that holds it.
+    """
+    if os.environ.get(SESSION_ENV):
+        return None
+    f = open(SESSION_LOCK, 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        sys.stderr.write('waiting for the functional test session %s that '
+                         'uses the local OpenStack\n' % f.read().strip())
+        fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    f.truncate()
+    f.write('pid %d (%s)\n' % (os.getpid(), ' '.join(sys.argv)))
+    f.flush()
+    os.environ[SESSION_ENV] = str(os.getpid())
+    return f
 
 
 def mode_needed(item):

@@ -5,7 +5,9 @@ they are built on are in ``base.py``, which test modules import for
 ``osc()`` (the ``openstack`` CLI as one of the users), ``poll()`` and the
 like: a conftest is not meant to be imported.
 
-* ``devcloud`` (session): runs ``tools/devcloud up`` unless
+* ``devcloud`` (session): waits until no other functional test session
+  runs on the machine (``base.session_lock``: tests restart services of the
+  one shared cloud), runs ``tools/devcloud up`` unless
   ``tools/devcloud status --quiet`` says it is up, points
   OS_CLIENT_CONFIG_FILE at .devcloud/clouds.yaml, returns a
   ``base.Devcloud`` with the paths (clouds.yaml, service venv, state
@@ -33,6 +35,7 @@ from tests.functional import base
 
 @pytest.fixture(scope='session')
 def devcloud():
+    lock = base.session_lock()
     dc = base.Devcloud()
     if not dc.is_up():
         t = time.time()
@@ -42,7 +45,9 @@ def devcloud():
     for k in [k for k in os.environ if k.startswith('OS_')]:
         del os.environ[k]
     os.environ['OS_CLIENT_CONFIG_FILE'] = dc.clouds_yaml
-    return dc
+    yield dc
+    if lock:
+        lock.close()
 
 
 @pytest.fixture(scope='session', autouse=True)
