@@ -35,6 +35,10 @@ LOG = logging.getLogger(__name__)
 #: The service, as errors name it.
 SERVICE = 'Cinder'
 
+#: Statuses in which Cinder deletes a volume.
+DELETABLE_STATUSES = ('available', 'error', 'error_restoring',
+                      'error_extending', 'error_managing')
+
 #: Statuses from which a volume cannot become usable any more.
 FAILED_STATUSES = ('error', 'error_deleting', 'error_extending',
                    'error_restoring', 'error_managing')
@@ -228,3 +232,44 @@ def wait_for_deleted(conn, volume_id, timeout):
         conn.block_storage.wait_for_delete(
             _volume.Volume.existing(id=volume_id), interval=2,
             wait=timeout)
+
+
+def delete_volume_and_wait(conn, volume_id, timeout):
+    """Delete a volume as soon as Cinder can, and wait until it is gone.
+
+    For a cleanup outside a build (``openstack iso build delete``,
+    ``--orphans``), once the servers are gone: a volume that is still
+    ``in-use``, ``detaching``, ``uploading`` or ``creating`` is waited
+    for (openstacksdk's wait) until Cinder accepts its deletion. Gone is
+    not an error.
+
+    :param timeout: seconds for each of the two waits.
+    :raises isoplugin.exception.CloudError: Cinder could not delete it
+        (``error_deleting``).
+    :raises isoplugin.exception.CloudTimeout: it is still there.
+    """
+    from openstack import exceptions as sdk_exc
+
+    with _translate(what=_('Volume %s') % volume_id,
+                    during=_('deleting the volume')):
+        try:
+            vol = conn.block_storage.get_volume(volume_id)
+            if vol.status not in DELETABLE_STATUSES + ('deleting',):
+                try:
+                    vol = conn.block_storage.wait_for_status(
+                        vol, 'available', failures=list(FAILED_STATUSES),
+                        interval=2, wait=timeout)
+                except sdk_exc.ResourceFailure:
+                    vol = conn.block_storage.get_volume(volume_id)
+                    if vol.status not in DELETABLE_STATUSES:
+                        raise
+            if vol.status != 'deleting':
+                conn.block_storage.delete_volume(volume_id)
+            # wait_for_delete would not see error_deleting and wait it
+            # out: wait for a status it never reaches, failing on
+            # error_deleting; the 404 that ends it means gone
+            conn.block_storage.wait_for_status(
+                vol, 'deleted', failures=['error_deleting'], interval=2,
+                wait=timeout)
+        except sdk_exc.NotFoundException:
+            return

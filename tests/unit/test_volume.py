@@ -283,3 +283,53 @@ class TestVolume(VolumeTestCase):
                           absolute.max_total_volume_gigabytes,
                           absolute.total_gigabytes_used))
         self.assert_calls()
+
+    def _delete(self, status_code=202):
+        return dict(method='DELETE',
+                    uri=self.volume_url('volumes', self.volume_id,
+                                        cascade=False, force=False),
+                    status_code=status_code)
+
+    def test_delete_and_wait_waits_for_the_upload(self):
+        self.register_uris([
+            self.get_volume('uploading'),
+            self.get_volume('uploading'),
+            self.get_volume('available'),
+            self._delete(),
+            self.get_volume('deleting'),
+            self.get_volume(None),
+        ])
+
+        volume.delete_volume_and_wait(self.cloud, self.volume_id, 60)
+
+        self.assert_calls()
+
+    def test_delete_and_wait_deletes_a_volume_in_error(self):
+        self.register_uris([
+            self.get_volume('error'),
+            self._delete(),
+            self.get_volume(None),
+        ])
+
+        volume.delete_volume_and_wait(self.cloud, self.volume_id, 60)
+
+        self.assert_calls()
+
+    def test_delete_and_wait_gone_is_not_an_error(self):
+        self.register_uris([self.get_volume(None)])
+
+        volume.delete_volume_and_wait(self.cloud, self.volume_id, 60)
+
+        self.assert_calls()
+
+    def test_delete_and_wait_error_deleting(self):
+        self.register_uris([
+            self.get_volume('deleting'),
+            self.get_volume('error_deleting'),
+        ])
+
+        with self.assertRaises(exception.CloudError) as e:
+            volume.delete_volume_and_wait(self.cloud, self.volume_id, 60)
+
+        self.assertIn('error_deleting', str(e.exception))
+        self.assert_calls()
