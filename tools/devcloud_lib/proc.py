@@ -169,11 +169,12 @@ def startup_error(log_file, pid):
     """What process ``pid`` logged when it failed to start, or None.
 
     An oslo.service process whose service raised while starting (Nova's
-    ``init_host`` refusing to run, say) logs ``Error starting thread.``
-    and the traceback, then stays alive: only the service's thread ended.
-    Its log lines carry its pid (``<date> <time> <pid> ERROR ...``).
+    ``init_host`` refusing to run, say) can stay alive: with the threading
+    backend it logs ``CRITICAL ... Unhandled error: <the exception>``, with
+    eventlet ``Error starting thread.`` and the traceback. Its log lines
+    carry its pid (``<date> <time> <pid> <LEVEL> <logger> <text>``).
 
-    :returns: the last line of that traceback (the exception), or None.
+    :returns: the exception (one line), or None.
     """
     try:
         with open(log_file, 'rb') as f:
@@ -181,17 +182,22 @@ def startup_error(log_file, pid):
             text = f.read().decode('utf-8', 'replace')
     except OSError:
         return None
-    tag = ' %d ERROR ' % pid
-    failed = False
-    last = None
+    failed = None
     for line in text.splitlines():
-        if tag not in line:
+        fields = line.split(None, 5)
+        if len(fields) < 6 or fields[2] != str(pid):
             continue
-        if 'Error starting thread' in line:
-            failed = True
-        elif failed:
-            last = line.split('] ', 1)[-1].strip()
-    return last if failed else None
+        level, msg = fields[3], fields[5]
+        if msg.startswith('[') and '] ' in msg:
+            msg = msg.split('] ', 1)[1]
+        msg = msg.strip()
+        if level == 'CRITICAL':
+            return msg.replace('Unhandled error: ', '', 1)
+        if level == 'ERROR' and msg.startswith('Error starting'):
+            failed = ''
+        elif level == 'ERROR' and failed is not None and msg:
+            failed = msg   # the traceback's last line is the exception
+    return failed or None
 
 
 def start_process(name, cmd, cwd=None, env=None):
