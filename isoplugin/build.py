@@ -91,6 +91,16 @@ UNWANTED_PREFIXED = ('media', 'featured', 'extractable', 'password_enabled',
 
 CLIENT = '%s:%d' % (socket.gethostname(), os.getpid())
 
+#: a snapshot up to this size is read to check that the install wrote the
+#: disk: an unwritten disk's qcow2 is a few hundred KiB whatever its
+#: virtual size, an installed system's is far bigger than this
+BLANK_CHECK_MAX_SIZE = 8 * 1024 * 1024
+#: a wait's interval, once past ``2 * poll_interval``: this share of the
+#: time waited so far, at least ``2 * poll_interval`` and at most
+#: ``poll_max_interval`` (see :meth:`Build.wait`)
+POLL_RATIO = 0.15
+_QCOW2_OFFSET_MASK = 0x00fffffffffffe00
+
 # The build records, kept importable from here (the command line and the
 # README use isoplugin.build).
 Resource = records.Resource
@@ -110,6 +120,14 @@ def _sleep(event, seconds):
     The only sleep of the pipeline (unit tests patch it).
     """
     return event.wait(seconds)
+
+
+def _interval(opts, waited):
+    """The pause before the next poll of a wait (see :meth:`Build.wait`)."""
+    if waited < 2 * opts.poll_interval:
+        return opts.poll_interval
+    return min(opts.poll_max_interval,
+               max(2 * opts.poll_interval, POLL_RATIO * waited))
 
 
 def _now_iso():
@@ -387,11 +405,18 @@ class Build:
     # -- waiting --------------------------------------------------------
 
     def wait(self, probe, what, timeout):
-        """Poll ``probe`` with exponential backoff until it says done.
+        """Poll ``probe`` until it says done, sooner the sooner it may be.
 
-        The interval starts at ``poll_interval`` and doubles up to
-        ``poll_max_interval``. Between two polls the build renews its
-        heartbeat when due and reacts to cancellation at once.
+        Most waits end within seconds (a server boots, a snapshot is
+        uploaded), and every second between the cloud's change and the
+        next poll is lost. So the interval is ``poll_interval`` twice,
+        then grows with the time waited: :data:`POLL_RATIO` of it, at
+        least ``2 * poll_interval``, at most ``poll_max_interval``. With
+        the defaults (1 s, 10 s) a phase that ends in its first 13 s is
+        seen within 2 s of its end, a later one within 15 % of its length,
+        and a long wait (an install) costs one request per 10 s after its
+        first minute. Between two polls the build renews its heartbeat
+        when due and reacts to cancellation at once.
 
         :param probe: callable returning ``(done, status)``; it may raise
             to fail the wait.
@@ -406,7 +431,6 @@ class Build:
         opts = self.conf.isoplugin
         start = time.monotonic()
         end = start + timeout
-        interval = opts.poll_interval
         status = None
         while True:
             self._check_cancelled()
@@ -427,11 +451,11 @@ class Build:
             self.event('waiting', what=what, status=status,
                        elapsed=round(now - start, 1))
             self.record()  # the heartbeat, when due
-            pause = min(interval, max(limit - now, 0.01))
+            pause = min(_interval(opts, now - start),
+                        max(limit - now, 0.01))
             t = time.monotonic()
             _sleep(self.cancelled, pause)
             self.waited += time.monotonic() - t
-            interval = min(interval * 2, opts.poll_max_interval)
 
     def _check_cancelled(self):
         if self.cancelled.is_set():
@@ -461,38 +485,42 @@ class Build:
         self._deadline = self._t0 + (self.request.timeout or
                                      opts.build_timeout)
         error = None
-        try:
-            with _terminate_as_interrupt():
-                for phase, step in steps[PHASES.index(start_phase):]:
-                    self._enter(phase)
-                    step()
-                    self.event('phase-end')
-        except KeyboardInterrupt:
-            error = exception.BuildInterrupted(
-                build_id=self.id, phase=self.phase,
-                reason=_('interrupted by a signal'))
-        except exception.BuildFailed as e:
-            error = e
-        except exception.IsopluginException as e:
-            reason = str(e)
-            fault = self._fault()
-            if fault and fault not in reason:
-                reason = '%s (%s)' % (reason, fault)
-            error = exception.BuildFailed(build_id=self.id,
-                                          phase=self.phase, reason=reason)
-            error.__cause__ = e
-        finally:
-            failed_phase = self.phase
+        guard = SignalGuard(self.event)
+        with guard:
             try:
-                self._cleanup(error)
-            except exception.IsopluginException as e:
-                if error is None:
+                try:
+                    for phase, step in steps[PHASES.index(start_phase):]:
+                        self._enter(phase)
+                        step()
+                        self.event('phase-end')
+                except exception.BuildFailed as e:
+                    error = e
+                except exception.IsopluginException as e:
+                    reason = str(e)
+                    fault = self._fault()
+                    if fault and fault not in reason:
+                        reason = '%s (%s)' % (reason, fault)
                     error = exception.BuildFailed(
-                        build_id=self.id, phase='cleanup', reason=str(e))
-                    failed_phase = 'cleanup'
-                else:
-                    LOG.error('Cleanup of build %(id)s failed: %(err)s',
-                              {'id': self.id, 'err': e})
+                        build_id=self.id, phase=self.phase, reason=reason)
+                    error.__cause__ = e
+            except KeyboardInterrupt:
+                error = exception.BuildInterrupted(
+                    build_id=self.id, phase=self.phase,
+                    reason=_('interrupted by a signal'))
+            finally:
+                guard.defer()  # the cleanup runs to its end
+                failed_phase = self.phase
+                try:
+                    self._cleanup(error)
+                except exception.IsopluginException as e:
+                    if error is None:
+                        error = exception.BuildFailed(
+                            build_id=self.id, phase='cleanup',
+                            reason=str(e))
+                        failed_phase = 'cleanup'
+                    else:
+                        LOG.error('Cleanup of build %(id)s failed: %(err)s',
+                                  {'id': self.id, 'err': e})
         if error is not None:
             self.event('failed', message=str(error), failed_phase=failed_phase)
             raise error
@@ -518,12 +546,15 @@ class Build:
     def _prepare(self):
         if self.iso is None:
             self.iso = resolve_iso(self.conn, self.conf, self.request.iso)
+        self._check_bootable()
         with cloud.translate_errors():
             self.backend.check_cloud(self.conn)
         self._check_capabilities()
+        self._check_name()
         if self.rescue_iso is None:
             self._prepare_iso()
         self._make_record()
+        self._check_name_race()
         with cloud.translate_errors():
             self.backend.prepare(self.context())
         # what the backend made goes into the record with the next phase
@@ -572,6 +603,65 @@ class Build:
             % {'id': self.rescue_iso.id, 'profile': self.prepared.profile,
                'how': _(', reused') if self.prepared.reused else ''})
 
+    def _check_bootable(self):
+        """Refuse an ISO registration found no El Torito boot record in.
+
+        Registration stores what the ISO's boot catalog says as
+        ``<prefix>bootable``; an ISO registered before that (or by URL)
+        has no such property and is not refused.
+
+        :raises isoplugin.exception.ISONotBootable: it cannot boot.
+        """
+        if glance.flat(self.iso).get(self.prefix + 'bootable') == 'false':
+            raise exception.ISONotBootable(
+                iso='%s (%s)' % (self.iso.name, self.iso.id))
+
+    def _check_name(self):
+        """Refuse an output name the project's images already have.
+
+        One query, before anything is made. A build's pending output has
+        the name too: that build is named instead.
+
+        :raises isoplugin.exception.DuplicateImageName: an image has it.
+        :raises isoplugin.exception.BuildNameTaken: another build is
+            snapshotting or verifying an image of that name.
+        """
+        name = self.request.name
+        for image in glance.images(self.conn, name=name,
+                                   owner=self.conn.current_project_id):
+            fields = glance.flat(image)
+            if fields.get('name') != name:
+                continue  # Glance filtered already; be sure
+            if fields.get(self.prefix + 'role') == ROLE_OUTPUT:
+                raise exception.BuildNameTaken(
+                    other=fields.get(self.prefix + 'build_id'), name=name)
+            raise exception.DuplicateImageName(name=name, id=fields['id'])
+
+    def _check_name_race(self):
+        """Give way to an earlier build of the same output name.
+
+        Two builds of one name that both passed :meth:`_check_name` (they
+        started together, or the other one is still installing) both have
+        a build record by now. A build gives way when another record of
+        that name is not strictly younger than its own, so that of two
+        builds at most one goes on (both stop when they were made in the
+        same second: nothing is left, and each says why). One query.
+
+        :raises isoplugin.exception.BuildNameTaken: it gave way (the
+            cleanup deletes its record).
+        """
+        p = self.prefix
+        name = self.request.name
+        for image in glance.images(self.conn, **{p + 'role': ROLE_RECORD,
+                                                 p + 'image_name': name}):
+            fields = glance.flat(image)
+            other = fields.get(p + 'build_id')
+            if (other and other != self.id and
+                    fields.get(p + 'image_name') == name and
+                    (fields.get('created_at') or '') <=
+                    self._record_created):
+                raise exception.BuildNameTaken(other=other, name=name)
+
     def _check_capabilities(self):
         needs = ((self.request.interactive,
                   base.Capabilities.INTERACTIVE_INSTALL,
@@ -597,6 +687,7 @@ class Build:
             name='%srecord-%s' % (self.prefix.replace('_', '-'), self.id),
             visibility='private', **fields)
         self.record_id = _id(image)
+        self._record_created = glance.flat(image).get('created_at') or ''
         self._recorded = {k[len(self.prefix):]: v for k, v in fields.items()}
         self._last_heartbeat = time.monotonic()
 
@@ -657,10 +748,12 @@ class Build:
         # recorded with the next phase (the image carries the build id)
         self.image_id = image_id
 
+        seen = {}
+
         def probe():
             try:
-                self._output_fields = glance.flat(glance.get_image(
-                    self.conn, image_id))
+                seen['image'] = glance.get_image(self.conn, image_id)
+                self._output_fields = glance.flat(seen['image'])
                 status = self._output_fields.get('status')
             except exception.NotFound:
                 status = None
@@ -676,7 +769,29 @@ class Build:
 
         self.wait(probe, _('the snapshot image to become active'),
                   opts.snapshot_timeout)
+        self._check_installed(seen['image'])
         self._set_output_properties()
+
+    def _check_installed(self, image):
+        """Fail when the snapshot shows that the install wrote nothing.
+
+        A server that powered off without installing (a live system, an
+        installer that stopped early) leaves the blank system disk: its
+        snapshot holds only zeros. A snapshot of at most
+        :data:`BLANK_CHECK_MAX_SIZE` bytes is read to see that (one
+        download); a bigger one holds data.
+
+        :param image: the active snapshot.
+        :raises isoplugin.exception.NothingInstalled: only zeros.
+        """
+        fields = glance.flat(image)
+        size = fields.get('size') or 0
+        if not size or size > BLANK_CHECK_MAX_SIZE:
+            return
+        data = b''.join(glance.download_data(self.conn, image))
+        if holds_only_zeros(data, fields.get('disk_format')):
+            raise exception.NothingInstalled(
+                build_id=self.id, phase=self.phase, image=self.image_id)
 
     def _set_output_properties(self):
         p = self.prefix
@@ -847,6 +962,46 @@ class Build:
         self.event('phase-end')
 
 
+def holds_only_zeros(data, disk_format):
+    """Whether a whole disk image reads as zeros only.
+
+    :param data: the image's bytes, all of them.
+    :param disk_format: ``raw`` or ``qcow2`` (the clusters its L1 and L2
+        tables map are read; a cluster marked as zeros is zeros).
+    :returns: ``True`` or ``False``; ``None`` when it cannot tell (another
+        format, a backing file, encryption, extended L2 entries).
+    """
+    import struct
+
+    if disk_format == 'raw':
+        return not data.strip(b'\0')
+    if disk_format != 'qcow2' or data[:4] != b'QFI\xfb' or len(data) < 80:
+        return None
+    (version, backing, _size, cluster_bits, _virtual, crypt, l1_size,
+     l1_offset) = struct.unpack('>IQIIQIIQ', data[4:48])
+    extended_l2 = version >= 3 and struct.unpack('>Q', data[72:80])[0] & 16
+    if backing or crypt or extended_l2:
+        return None
+    cluster = 1 << cluster_bits
+    l1_table = data[l1_offset:l1_offset + 8 * l1_size]
+    for (l1,) in struct.iter_unpack('>Q', l1_table):
+        l2_offset = l1 & _QCOW2_OFFSET_MASK
+        if not l2_offset:
+            continue
+        for (l2,) in struct.iter_unpack(
+                '>Q', data[l2_offset:l2_offset + cluster]):
+            if l2 & (1 << 62):
+                return False  # a compressed cluster: data
+            host = l2 & _QCOW2_OFFSET_MASK
+            if not host or l2 & 1:  # unallocated, or marked as zeros
+                continue
+            if host >= len(data):
+                return None  # not the whole image
+            if data[host:host + cluster].strip(b'\0'):
+                return False
+    return True
+
+
 def _version():
     try:
         import isoplugin
@@ -856,21 +1011,55 @@ def _version():
         return 'unknown'
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """Make SIGTERM behave like Ctrl-C (in the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class SignalGuard(object):
+    """SIGTERM and SIGINT stop the builds, whose cleanup then runs to its end.
 
-    def _handler(signum, frame):
-        raise KeyboardInterrupt()
+    A context manager for the main thread, around one build run there or
+    around a pool of builds (:func:`build_images`): the first SIGTERM or
+    SIGINT raises :class:`KeyboardInterrupt` in the main thread (which
+    stops the build, or makes the pool cancel its builds); once
+    :meth:`defer` was called (the cleanup started), a signal is reported
+    and ignored. A signal the process ignores (``nohup``) stays ignored.
+    Out of the main thread, where Python cannot handle signals, it does
+    nothing: the pool's guard in the main thread cancels such a build.
 
-    previous = signal.signal(signal.SIGTERM, _handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    :param note: callable ``note('notice', message=...)`` told of a
+        signal ignored during the cleanup (a build's :meth:`Build.event`).
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, note=None):
+        self.note = note
+        self.armed = True
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self.previous[signum] = signal.signal(signum,
+                                                          self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def defer(self):
+        """From now on a signal is reported and ignored."""
+        self.armed = False
+
+    def _handle(self, signum, frame):
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt()
+        message = _('%s received: finishing the cleanup first') % (
+            signal.Signals(signum).name)
+        LOG.warning('%(message)s', {'message': message})
+        if self.note is not None:
+            self.note('notice', message=message)
 
 
 def resolve_iso(conn, conf, name_or_id):
@@ -985,7 +1174,8 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
     parallel = parallel or conf.isoplugin.parallel
     running = {}
     iterator = iter(requests)
-    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+    guard = SignalGuard()
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool, guard:
         try:
             while True:
                 while len(running) < parallel:
@@ -1007,6 +1197,7 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
                     except exception.IsopluginException as e:
                         yield request, e
         except (KeyboardInterrupt, GeneratorExit):
+            guard.defer()  # the builds' cleanups run to their end
             for _request, build in running.values():
                 build.cancelled.set()
             concurrent.futures.wait(running)

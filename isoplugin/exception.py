@@ -237,3 +237,34 @@ class RegistrationRace(DuplicateISO):
                 "(%(id)s) at the same moment; this registration gave way "
                 "and deleted its own image. Choose another name or use "
                 "that ISO.")
+
+
+# Builds refused before they start, and installs that wrote nothing
+# (isoplugin.build, issue 11)
+
+class ISONotBootable(InvalidInput):
+    msg_fmt = _("ISO %(iso)s has no El Torito boot record (registration "
+                "read its boot catalog): a server cannot boot it, so "
+                "nothing would install. Build from a bootable installer "
+                "ISO.")
+
+
+class DuplicateImageName(Conflict):
+    msg_fmt = _("This project already has an image named '%(name)s' "
+                "(%(id)s); choose another --name, or delete that image "
+                "first ('openstack image delete %(id)s').")
+
+
+class BuildNameTaken(Conflict):
+    msg_fmt = _("build %(other)s is already making an image named "
+                "'%(name)s'; choose another --name, or wait for that build "
+                "or stop it ('openstack iso build delete %(other)s').")
+
+
+class NothingInstalled(BuildFailed):
+    msg_fmt = _("Build %(build_id)s failed in phase %(phase)s: the "
+                "server powered off without writing anything to the system "
+                "disk (the snapshot %(image)s holds only zeros): the ISO "
+                "is a live system or its installer stopped early. Watch an "
+                "install with --interactive, or keep the build server with "
+                "--keep-on-error and read its console log.")

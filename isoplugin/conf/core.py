@@ -67,9 +67,10 @@ OPTS = [
     cfg.FloatOpt('poll_interval',
                  default=1.0, min=0.1,
                  help='First interval, in seconds, between two status '
-                      'requests while waiting on the cloud. It doubles '
-                      'after each unchanged answer up to '
-                      'poll_max_interval.'),
+                      'requests while waiting on the cloud (twice). Then '
+                      'the interval is 15 % of the time waited so far, at '
+                      'least twice this, at most poll_max_interval: a '
+                      'short wait ends within 2 s of the cloud\'s change.'),
     cfg.FloatOpt('poll_max_interval',
                  default=10.0, min=1.0,
                  help='Longest interval, in seconds, between two status '

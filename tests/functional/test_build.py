@@ -94,8 +94,9 @@ def isos(demo_conn, conf, tmp_path_factory):
     out = {}
     for kind, cfg in kinds.items():
         path = str(d / ('%s.iso' % kind))
+        # bootable (El Torito): a build refuses an ISO that is not
         make_test_iso.make_iso(path, volume_id='BLDFT_' + kind.upper(),
-                               isoplugin_cfg=cfg)
+                               isoplugin_cfg=cfg, eltorito=True)
         image = cat.create(PREFIX + kind, filename=path, os_type='linux',
                            os_distro='debian', os_version='12')
         out[kind] = getattr(image, 'id', None) or image['id']
@@ -333,7 +334,7 @@ def test_sigkill_then_resume(demo_conn, conf, isos, phase):
 def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
     # An ISO without /ISOPLUGIN.CFG: the "installer" waits for a person.
     path = str(tmp_path / 'human.iso')
-    make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN')
+    make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN', eltorito=True)
     iso = catalog.Catalog(demo_conn, conf).create(PREFIX + 'human',
                                                   filename=path)
     iso_id = getattr(iso, 'id', None) or iso['id']
@@ -365,3 +366,211 @@ def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
     assert console  # the URL was offered (or why not)
     assert_no_leftovers(demo_conn, conf, b.id)
     demo_conn.image.delete_image(result['image'].id)
+
+
+# -- issue 11: surprising input, signals -------------------------------------
+
+def _one_line_error(result):
+    """The CLI's error: its last stderr line, which must be all of it."""
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith('b-')]
+    assert len(lines) == 1, result.stderr  # no traceback
+    return lines[0]
+
+
+def _build_ids(stderr):
+    return sorted(set(re.findall(r'^(b-[0-9a-f]{10}) ', stderr, re.M)))
+
+
+def test_an_iso_that_cannot_boot_is_refused_at_once(demo_conn, conf,
+                                                    leak_check, tmp_path):
+    # a data-only ISO: no El Torito boot record (issue 11, finding 4)
+    path = str(tmp_path / 'data.iso')
+    make_test_iso.make_iso(path, volume_id='BLDFT_DATA',
+                           isoplugin_cfg={'action': 'hang'})
+    base.osc('iso', 'create', PREFIX + 'data', '--file', path)
+    iso = base.images(demo_conn, name=PREFIX + 'data')[0]
+    try:
+        # registration read the boot catalog and says so
+        assert base.image_json(demo_conn, iso.id)[
+            'isoplugin_bootable'] == 'false'
+
+        result = base.osc('iso', 'build', 'create', PREFIX + 'data',
+                          '--name', PREFIX + 'from-data', '--flavor',
+                          'm1.tiny', '--no-verify', check=False)
+
+        error = _one_line_error(result)
+        assert 'failed in phase prepare' in error
+        assert 'has no El Torito boot record' in error
+        # refused before the build made anything: no record, no server
+        assert 'boot     phase-start' not in result.stderr
+        for build_id in _build_ids(result.stderr):
+            assert_no_leftovers(demo_conn, conf, build_id)
+    finally:
+        demo_conn.image.delete_image(iso.id, ignore_missing=True)
+    leak_check.assert_clean()
+
+
+def test_a_second_build_of_the_same_name_is_refused(demo_conn, conf, isos,
+                                                    leak_check):
+    # issue 11, finding 6
+    name = PREFIX + 'twice'
+    args = ('iso', 'build', 'create', PREFIX + 'install', '--name', name,
+            '--flavor', 'm1.tiny', '--no-verify')
+    first = base.one_row(base.osc_json(*args))
+    try:
+        result = base.osc(*args, check=False)
+
+        error = _one_line_error(result)
+        assert ("already has an image named '%s' (%s)" % (name, first['id'])
+                in error), error
+        assert 'openstack image delete %s' % first['id'] in error
+        assert 'failed in phase prepare' in error
+        # refused before anything was made; one image of that name
+        assert 'boot     phase-start' not in result.stderr
+        assert [i.id for i in base.images(demo_conn, name=name)] == [
+            first['id']]
+    finally:
+        demo_conn.image.delete_image(first['id'], ignore_missing=True)
+    leak_check.assert_clean()
+
+
+def test_a_build_of_the_name_another_build_makes_is_refused(demo_conn, conf,
+                                                            isos):
+    name = PREFIX + 'racing'
+    first = _build(demo_conn, conf, isos['hang'], name=name, verify=False)
+    import threading
+
+    worker = threading.Thread(target=lambda: pytest.raises(
+        exception.BuildInterrupted, first.run))
+    worker.start()
+    try:
+        _wait_phase(demo_conn, conf, first.id, 'install')
+        second = _build(demo_conn, conf, isos['install'], name=name,
+                        verify=False)
+        with pytest.raises(exception.BuildFailed) as e:
+            second.run()
+    finally:
+        first.cancelled.set()
+        worker.join(180)
+
+    assert e.value.kwargs['phase'] == 'prepare'
+    assert ("build %s is already making an image named '%s'"
+            % (first.id, name)) in str(e.value)
+    assert 'openstack iso build delete %s' % first.id in str(e.value)
+    for b in (first, second):
+        assert_no_leftovers(demo_conn, conf, b.id)
+
+
+def test_an_install_that_writes_nothing_fails_at_once(demo_conn, conf, isos,
+                                                      leak_check):
+    """Finding 7: the server powers off, the disk was never written.
+
+    The fake installer always writes the disk; a live CD's power-off is
+    played here through the API: the build server leaves rescue (the
+    installer is gone) and is stopped, so the build sees a server powered
+    off after install and snapshots a disk nobody wrote.
+    """
+    conf.set_override('verify_timeout', 60, 'isoplugin')
+    b = _build(demo_conn, conf, isos['hang'], verify=True)
+    import threading
+
+    result = {}
+
+    def run():
+        try:
+            result['image'] = b.run()
+        except exception.BuildFailed as e:
+            result['error'] = e
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        _wait_phase(demo_conn, conf, b.id, 'install')
+        server = base.poll(
+            lambda: b.resources.server_id and demo_conn.compute.get_server(
+                b.resources.server_id),
+            'the build server in RESCUE', 60,
+            until=lambda s: s and s.status == 'RESCUE' and not s.task_state)
+        demo_conn.compute.unrescue_server(server)
+        demo_conn.compute.wait_for_server(server, status='ACTIVE', wait=60)
+        demo_conn.compute.stop_server(server)
+        worker.join(240)
+    finally:
+        b.cancelled.set()
+        worker.join(60)
+        conf.clear_override('verify_timeout', 'isoplugin')
+
+    error = result.get('error')
+    assert error is not None, result
+    assert error.kwargs['phase'] == 'snapshot', error
+    assert 'without writing anything to the system disk' in str(error)
+    assert_no_leftovers(demo_conn, conf, b.id)
+    assert demo_conn.image.find_image(b.request.name) is None
+    leak_check.assert_clean()
+
+
+def _cli_until_install(*args, count=1):
+    """Start ``openstack iso build create ARGS`` and read its progress.
+
+    :returns: the process and its build ids, once ``count`` builds show
+        the install phase, and the progress lines read so far.
+    """
+    proc = subprocess.Popen(
+        base.osc_command('iso', 'build', 'create', *args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=base.osc_env(), stdin=subprocess.DEVNULL,
+        preexec_fn=base.interruptible)
+    seen = []
+    installing = set()
+    while len(installing) < count:
+        line = proc.stderr.readline()
+        assert line, 'the command ended early:\n' + ''.join(seen)
+        seen.append(line)
+        match = re.match(r'(b-[0-9a-f]{10}) install +phase-start', line)
+        if match:
+            installing.add(match.group(1))
+    return proc, sorted(installing), ''.join(seen)
+
+
+@pytest.mark.parametrize('signum,isos_given', [
+    (signal.SIGTERM, 1), (signal.SIGTERM, 2), (signal.SIGINT, 2)])
+def test_a_signal_to_the_cli_cleans_up(demo_conn, conf, isos, leak_check,
+                                       signum, isos_given):
+    """SIGTERM or Ctrl-C during the install: every build cleans up.
+
+    One ISO runs its build in the command's main thread, several in a
+    thread pool: both must clean up (issue 11, the SIGTERM orphan).
+    """
+    proc, build_ids, before = _cli_until_install(
+        *([PREFIX + 'hang'] * isos_given), '--name',
+        PREFIX + uuid.uuid4().hex[:6], '--flavor', 'm1.tiny', '--no-verify',
+        count=isos_given)
+
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=240)
+
+    assert proc.returncode != 0
+    for build_id in build_ids:
+        assert '%s was interrupted in phase install' % build_id in err, \
+            before + err
+        assert 'Traceback' not in err
+        assert_no_leftovers(demo_conn, conf, build_id)
+    leak_check.assert_clean()
+
+
+def test_sigterm_to_a_background_build_cleans_up(demo_conn, conf, isos,
+                                                 leak_check):
+    shown = base.osc_json('iso', 'build', 'create', PREFIX + 'hang',
+                          '--name', PREFIX + uuid.uuid4().hex[:6],
+                          '--flavor', 'm1.tiny', '--no-verify', '--no-wait')
+    build_id, pid = shown['build_id'], shown['worker_pid']
+    _wait_phase(demo_conn, conf, build_id, 'install')
+
+    os.kill(pid, signal.SIGTERM)
+    base.poll(lambda: build_mod.find_resources(demo_conn, conf, build_id),
+              'build %s to clean up' % build_id, 180,
+              until=lambda left: not left)
+
+    leak_check.assert_clean()

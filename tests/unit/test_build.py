@@ -18,7 +18,9 @@ compute proxy with a spec.
 """
 
 import os
+import signal
 import socket
+import threading
 import time
 from unittest import mock
 
@@ -62,7 +64,7 @@ def sleeps():
 def _iso():
     iso = fakes.generate_fake_resource(
         _image.Image, os_distro='debian', os_version='12',
-        architecture='x86_64', min_ram=0, min_disk=0)
+        architecture='x86_64', min_ram=0, min_disk=0, size=2 ** 30)
     iso.properties = {'os_type': 'linux', 'os_distro': 'debian',
                       'os_version': '12', 'isoplugin_media': 'installer-iso'}
     iso.hash_algo = 'sha512'
@@ -79,8 +81,11 @@ class FakeGlance(object):
 
     def __init__(self):
         self.listed = {}  # role -> images that a role query answers
-        self.output = fakes.generate_fake_resource(_image.Image,
-                                                   status='active')
+        # an installed system's snapshot: too big to be read for zeros
+        self.output = fakes.generate_fake_resource(
+            _image.Image, status='active', size=2 ** 30,
+            disk_format='qcow2')
+        self.data = {}  # image id -> bytes of a download
         self.created = []
         # a PATCH answers with the image (the output, for these tests)
         self.patch_image = mock.create_autospec(glance.patch_image,
@@ -92,6 +97,9 @@ class FakeGlance(object):
                                               return_value=self.output)
         self.images = mock.create_autospec(glance.images,
                                            side_effect=self._images)
+        self.download_data = mock.create_autospec(
+            glance.download_data,
+            side_effect=lambda conn, image, **kw: iter([self.data[image.id]]))
 
     def _create(self, conn, forbidden=None, **body):
         image = _image_of(id='record-%d' % len(self.created),
@@ -100,12 +108,15 @@ class FakeGlance(object):
         return image
 
     def _images(self, conn, **filters):
-        # the images of a role, or every image (a query on a build id):
-        # the callers must check what Glance answers
+        # the images of a role, or of a name, or every image (a query on a
+        # build id): the callers must check what Glance answers
         role = filters.get('isoplugin_role')
         if role:
             return iter(self.listed.get(role, []))
-        return iter([i for images in self.listed.values() for i in images])
+        every = [i for images in self.listed.values() for i in images]
+        if 'name' in filters:
+            return iter([i for i in every if i.name == filters['name']])
+        return iter(every)
 
     def patches(self, image_id):
         """The ``set`` dicts of the patches of one image, in order."""
@@ -118,7 +129,7 @@ class FakeGlance(object):
 def cloud():
     fake = FakeGlance()
     names = ('patch_image', 'delete_image', 'create_image', 'get_image',
-             'images')
+             'images', 'download_data')
     patchers = [mock.patch.object(glance, n, getattr(fake, n))
                 for n in names]
     # an ISO no profile recognises: built as it is (test_prepared.py and
@@ -342,6 +353,151 @@ def test_output_image_properties(conn, conf, backend, sleeps, cloud):
                            'isoplugin_verified': 'skipped'}
 
 
+def test_an_iso_that_cannot_boot_is_refused_first(conn, conf, backend,
+                                                  sleeps, cloud):
+    b, _events = _build(conn, conf, backend)
+    b.iso.properties['isoplugin_bootable'] = 'false'
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'prepare'
+    assert 'has no El Torito boot record' in str(e.value)
+    assert backend.calls == []  # not even the cloud checks
+    cloud.prepare_iso.assert_not_called()
+    cloud.create_image.assert_not_called()
+
+
+def test_a_taken_output_name_is_refused_before_anything(conn, conf,
+                                                        backend, sleeps,
+                                                        cloud):
+    b, _events = _build(conn, conf, backend, name='web')
+    conn.current_project_id = 'project-1'
+    cloud.listed = {None: [_image_of(id='img-9', name='web',
+                                     status='active')]}
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert cloud.images.call_args_list[0] == mock.call(
+        conn, name='web', owner='project-1')
+    assert ("already has an image named 'web' (img-9); choose another "
+            "--name, or delete that image first ('openstack image delete "
+            "img-9')") in str(e.value)
+    assert e.value.kwargs['phase'] == 'prepare'
+    cloud.prepare_iso.assert_not_called()
+    cloud.create_image.assert_not_called()
+
+
+def test_a_pending_output_of_that_name_names_its_build(conn, conf, backend,
+                                                       sleeps, cloud):
+    b, _events = _build(conn, conf, backend, name='web')
+    cloud.listed = {None: [_image_of(
+        id='img-9', name='web', status='active',
+        isoplugin_role='output-pending', isoplugin_build_id='b-other')]}
+
+    with pytest.raises(exception.BuildFailed) as e:
+        b.run()
+
+    assert "build b-other is already making an image named 'web'" in \
+        str(e.value)
+    cloud.create_image.assert_not_called()
+
+
+@pytest.mark.parametrize('other_created,gives_way', [
+    ('2026-01-01T10:00:00Z', True),  # earlier: it goes on
+    ('2026-01-01T10:00:05Z', True),  # the same second: both stop
+    ('2026-01-01T10:00:06Z', False),  # later: the other one gives way
+])
+def test_of_two_builds_of_one_name_the_later_gives_way(
+        conn, conf, backend, sleeps, cloud, other_created, gives_way):
+    b, _events = _build(conn, conf, backend, name='web', verify=False)
+    cloud.create_image.side_effect = lambda conn, **body: _image_of(
+        id='record-0', status='queued', created_at='2026-01-01T10:00:05Z',
+        **body)
+    cloud.listed = {'build-record': [
+        _image_of(id='record-9', isoplugin_build_id='b-other',
+                  isoplugin_role='build-record', isoplugin_image_name='web',
+                  created_at=other_created),
+        # Glance answers more than was asked: another name
+        _image_of(id='record-8', isoplugin_build_id='b-x',
+                  isoplugin_role='build-record', isoplugin_image_name='db',
+                  created_at='2000-01-01T00:00:00Z')]}
+
+    if gives_way:
+        with pytest.raises(exception.BuildFailed) as e:
+            b.run()
+        assert "build b-other is already making an image named 'web'" in \
+            str(e.value)
+        assert 'prepare' not in backend.calls  # nothing made but the record
+    else:
+        b.run()
+    assert cloud.images.call_args_list[1] == mock.call(
+        conn, isoplugin_role='build-record', isoplugin_image_name='web')
+
+
+def _qcow2(clusters, flags=0, backing=0):
+    """A qcow2 image of 512-byte clusters: header, L1, one L2, data.
+
+    ``clusters``: per guest cluster, ``None`` (unallocated) or its bytes.
+    """
+    import struct
+
+    size = 512
+    l2 = b''.join(
+        struct.pack('>Q', 0 if data is None else
+                    ((3 + i) * size) | (1 << 63) | flags)
+        for i, data in enumerate(clusters))
+    header = b'QFI\xfb' + struct.pack(
+        '>IQIIQIIQ', 3, backing, 0, 9, len(clusters) * size, 0, 1, size)
+    data = b''.join((d or b'').ljust(size, b'\0') for d in clusters)
+    return (header.ljust(size, b'\0') +
+            struct.pack('>Q', 2 * size | (1 << 63)).ljust(size, b'\0') +
+            l2.ljust(size, b'\0') + data)
+
+
+@pytest.mark.parametrize('data,disk_format,expected', [
+    (_qcow2([None, None]), 'qcow2', True),
+    (_qcow2([None, b'\0' * 512]), 'qcow2', True),
+    (_qcow2([None, b'installed']), 'qcow2', False),
+    (_qcow2([b'stale bytes'], flags=1), 'qcow2', True),  # marked as zeros
+    (_qcow2([b'x'], flags=1 << 62), 'qcow2', False),  # compressed
+    (_qcow2([None], backing=4096), 'qcow2', None),
+    (b'\0' * 4096, 'raw', True),
+    (b'\0' * 4095 + b'\1', 'raw', False),
+    (b'\0' * 4096, 'vmdk', None),
+])
+def test_holds_only_zeros(data, disk_format, expected):
+    assert build_mod.holds_only_zeros(data, disk_format) is expected
+
+
+@pytest.mark.parametrize('written', [False, True])
+def test_a_snapshot_of_an_unwritten_disk_fails_at_once(
+        conn, conf, backend, sleeps, cloud, written):
+    b, events = _build(conn, conf, backend, verify=True)
+    snapshot = _qcow2([b'GRUB' if written else None, None])
+    cloud.output.size = len(snapshot)
+    cloud.data[cloud.output.id] = snapshot
+    conn.server = fakes.generate_fake_resource(_server.Server,
+                                               status='ACTIVE')
+    conn.compute.get_server_console_output.return_value = {
+        'output': 'login:'}
+
+    if written:
+        b.run()
+    else:
+        with pytest.raises(exception.NothingInstalled) as e:
+            b.run()
+        assert e.value.kwargs['phase'] == 'snapshot'
+        assert 'without writing anything to the system disk' in \
+            str(e.value)
+        # no verify server was booted: from snapshot to cleanup
+        assert len(conn.created) == 1
+        starts = [e['phase'] for e in events if e['event'] == 'phase-start']
+        assert starts[-2:] == ['snapshot', 'cleanup']
+    cloud.download_data.assert_called_once()
+
+
 def _prepared_result(iso):
     image = _image_of(id='prepared-1', status='active', disk_format='iso')
     return prepared.Prepared(
@@ -508,6 +664,101 @@ def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps, cloud):
                                                ignore_missing=True)
 
 
+def test_signal_guard_interrupts_once_then_defers():
+    notes = []
+    before = signal.getsignal(signal.SIGTERM)
+
+    with build_mod.SignalGuard(lambda *a, **kw: notes.append(kw)) as guard:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this at once
+        os.kill(os.getpid(), signal.SIGINT)  # disarmed: reported only
+        guard.defer()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    assert [n['message'] for n in notes] == [
+        'SIGINT received: finishing the cleanup first',
+        'SIGTERM received: finishing the cleanup first']
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_signal_guard_keeps_an_ignored_signal_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with build_mod.SignalGuard():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_sigterm_during_a_build_cleans_up(conn, conf, backend, sleeps,
+                                          cloud):
+    b, events = _build(conn, conf, backend)
+    cloud.listed = {'build-record': [_image_of(
+        id='record-0', isoplugin_build_id=b.id,
+        isoplugin_role='build-record', status='queued')]}
+
+    def terminate(ctx):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return base.InstallState.RUNNING, 'RESCUE'
+
+    # a second one during the cleanup: the cleanup goes on
+    cloud.delete_image.side_effect = \
+        lambda *a, **kw: os.kill(os.getpid(), signal.SIGTERM)
+    with mock.patch.object(backend, 'install_state', side_effect=terminate):
+        with pytest.raises(exception.BuildInterrupted) as e:
+            b.run()
+
+    assert 'interrupted in phase install (interrupted by a signal)' in \
+        str(e.value)
+    cloud.delete_image.assert_called_once_with(conn, 'record-0',
+                                               ignore_missing=True)
+    assert 'SIGTERM received: finishing the cleanup first' in [
+        ev.get('message') for ev in events]
+
+
+def test_a_signal_stops_a_pool_of_builds_which_clean_up(conn, conf,
+                                                        backend, cloud):
+    conf.set_override('install_polls', 10 ** 6, group='backend_unit_fake')
+    polled = set()
+    signalled = []
+    lock = threading.Lock()
+
+    def install_state(ctx):
+        with lock:
+            polled.add(ctx.build_id)
+            if len(polled) == 2 and not signalled:
+                signalled.append(True)
+                # from a pool thread: Python handles it in the main thread
+                os.kill(os.getpid(), signal.SIGTERM)
+        return base.InstallState.RUNNING, 'RESCUE'
+
+    events = []
+    requests = [build_mod.BuildRequest(iso='i%d' % i, name='n%d' % i)
+                for i in range(2)]
+    with mock.patch.object(backend, 'install_state',
+                           side_effect=install_state), \
+            mock.patch.object(build_mod, 'resolve_iso',
+                              return_value=_iso()), \
+            mock.patch.object(build_mod, '_sleep',
+                              lambda event, seconds: event.wait(0.01)), \
+            mock.patch.object(records, '_sleep', return_value=False):
+        with pytest.raises(KeyboardInterrupt):
+            list(build_mod.build_images(conn, conf, requests, parallel=2,
+                                        progress=events.append,
+                                        backend=backend))
+
+    failed = [e for e in events if e['event'] == 'failed']
+    assert sorted(e['build_id'] for e in failed) == sorted(polled)
+    assert all('interrupted in phase install (cancelled)' in e['message']
+               for e in failed)
+    # both ran their cleanup to its end before the pool gave up
+    cleaned = [e['build_id'] for e in events
+               if e['phase'] == 'cleanup' and e['event'] == 'phase-end']
+    assert sorted(cleaned) == sorted(polled)
+
+
 def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps, cloud):
     b, events = _build(conn, conf, backend, keep_on_error=True)
 
@@ -591,14 +842,61 @@ def test_install_timeout(conn, conf, backend):
     assert 'RESCUE/1' in str(e.value)
 
 
-def test_wait_backs_off_exponentially(conn, conf, backend, sleeps):
+def _polls_until(b, done_at, timeout=3600):
+    """Poll times (fake clock) of ``b.wait``.
+
+    The probe says done from ``done_at`` seconds on.
+    """
+    clock = [0.0]
+    polls = []
+
+    def fake_sleep(event, seconds):
+        clock[0] += seconds
+        return False
+
+    def probe():
+        polls.append(clock[0])
+        return clock[0] >= done_at, 'x'
+
+    with mock.patch.object(build_mod, '_sleep', side_effect=fake_sleep), \
+            mock.patch.object(time, 'monotonic', lambda: clock[0]):
+        b.wait(probe, 'thing', timeout)
+    return polls
+
+
+def test_wait_polls_sooner_the_sooner_it_may_end(conn, conf, backend):
     b, _events = _build(conn, conf, backend)
-    answers = iter([(False, 'x')] * 7 + [(True, 'y')])
 
-    b.wait(lambda: next(answers), 'thing', 3600)
+    polls = _polls_until(b, 20)
 
-    assert [c.args[1] for c in sleeps.call_args_list] == [
-        1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    # 1 s twice, then 2 s, then 15 % of the time waited
+    assert polls[:9] == [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
+    assert [b - a for a, b in zip(polls[8:], polls[9:])] == pytest.approx(
+        [0.15 * 14, 0.15 * 16.1, 0.15 * 18.515])
+
+
+@pytest.mark.parametrize('done_at', [1.5, 2.5, 3.5, 4.5, 6, 8, 12])
+def test_wait_sees_a_short_phase_end_within_2_s(conn, conf, backend,
+                                                done_at):
+    b, _events = _build(conn, conf, backend)
+
+    polls = _polls_until(b, done_at)
+
+    assert polls[-1] - done_at <= 2.0
+    assert len(polls) <= 8  # as many requests as the doubling made, or 2 more
+
+
+def test_wait_costs_one_request_per_10_s_after_a_minute(conn, conf,
+                                                        backend):
+    b, _events = _build(conn, conf, backend)
+
+    polls = _polls_until(b, 1800)
+
+    late = [t for t in polls if t >= 60]
+    assert len(late) <= (1800 - 60) / 10 + 1
+    assert max(b - a for a, b in zip(polls, polls[1:])) == pytest.approx(10)
+    # a long phase is seen within 15 % of its length
+    assert polls[-1] - 1800 <= 10
 
 
 def test_wait_stops_when_cancelled(conn, conf, backend, sleeps):

@@ -257,14 +257,23 @@ class CreateBuild(command.ShowOne):
                 return _image_columns(image)
             rows = []
             failed = []
-            for request, result in build_mod.build_images(
-                    conn, conf, requests, parallel=parsed_args.parallel,
-                    progress=progress):
-                if isinstance(result, Exception):
-                    failed.append('%s: %s' % (request.iso, result))
-                    rows.append((request.iso, 'failed', str(result)))
-                else:
-                    rows.append((request.iso, result.id, result.name))
+            results = build_mod.build_images(
+                conn, conf, requests, parallel=parsed_args.parallel,
+                progress=progress)
+            try:
+                for request, result in results:
+                    if isinstance(result, Exception):
+                        failed.append('%s: %s' % (request.iso, result))
+                        rows.append((request.iso, 'failed', str(result)))
+                    else:
+                        rows.append((request.iso, result.id, result.name))
+            except KeyboardInterrupt:
+                # SIGTERM or Ctrl-C: the running builds clean up first
+                results.close()
+                raise exceptions.CommandError(
+                    'interrupted by a signal after %d of %d builds; the '
+                    'running builds were stopped and cleaned up'
+                    % (len(rows), len(requests)))
         for line in failed:
             sys.stderr.write(line + '\n')
         if failed:
