@@ -79,8 +79,7 @@ def limits(conn):
         return conn.block_storage.get_limits().absolute
 
 
-def create_volume(conn, name, size, metadata, volume_type=None,
-                  image_metadata=None):
+def create_volume(conn, name, size, metadata, volume_type=None):
     """Create a blank volume (does not wait).
 
     :param conn: an :class:`openstack.connection.Connection`.
@@ -89,9 +88,6 @@ def create_volume(conn, name, size, metadata, volume_type=None,
     :param metadata: its metadata (the build record), from its creation.
     :param volume_type: a volume type's name or id, ``None`` for the
         cloud's default.
-    :param image_metadata: image metadata to give it before anything
-        uses it (``hw_disk_bus``...: Nova reads them as the image
-        properties of a server that boots from it).
     :returns: the :class:`openstack.block_storage.v3.volume.Volume`.
     :raises isoplugin.exception.CloudError: Cinder refused (over quota,
         no such type...).
@@ -102,12 +98,29 @@ def create_volume(conn, name, size, metadata, volume_type=None,
     what = _('volume type %s') % volume_type if volume_type else None
     with _translate(what=what, during=_('creating the volume')):
         volume = conn.block_storage.create_volume(**attrs)
-        if image_metadata:
-            conn.block_storage.set_volume_image_metadata(volume.id,
-                                                         **image_metadata)
     LOG.debug('Created volume %(id)s (%(size)s GiB)',
               {'id': volume.id, 'size': size})
     return volume
+
+
+def make_bootable(conn, volume_id, image_metadata=None):
+    """Make an available blank volume a boot disk Nova accepts.
+
+    Nova refuses to boot from a volume whose ``bootable`` flag is false
+    (``InvalidBDMVolumeNotBootable``), and Cinder makes blank volumes with
+    the flag false (it sets it only for a volume made from an image).
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param volume_id: the volume, ``available``.
+    :param image_metadata: image metadata to give it first
+        (``hw_disk_bus``...): Nova reads a boot volume's image metadata as
+        the image properties of the server.
+    """
+    with _translate(what=_('Volume %s') % volume_id):
+        if image_metadata:
+            conn.block_storage.set_volume_image_metadata(volume_id,
+                                                         **image_metadata)
+        conn.block_storage.set_volume_bootable_status(volume_id, True)
 
 
 def get_volume(conn, volume_id):

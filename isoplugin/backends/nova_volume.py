@@ -231,7 +231,11 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
         ctx.wait(probe, what, ctx.conf.isoplugin.boot_timeout)
 
     def prepare(self, ctx):
-        """Choose the flavor, create the blank system volume, wait for it.
+        """Choose the flavor; create the system volume and make it bootable.
+
+        The blank volume is created, awaited until ``available``, then
+        given ``hw_disk_bus`` as image metadata and the ``bootable`` flag
+        Nova needs of a boot volume.
 
         :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.InvalidInput: no such flavor.
@@ -252,21 +256,22 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
             self._volumes.pop(ctx.build_id, None)
             vol = None
         if vol is None:
-            size = self._size(ctx, flavor)
-            bus = ({'hw_disk_bus': self.options.hw_disk_bus}
-                   if self.options.hw_disk_bus else None)
             vol = volume.create_volume(
                 ctx.conn,
                 name='%sdisk-%s' % (self.options.server_name_prefix,
                                     ctx.build_id),
-                size=size, volume_type=self.options.volume_type,
-                metadata=ctx.record_fields(ROLE_SYSTEM_VOLUME),
-                image_metadata=bus)
+                size=self._size(ctx, flavor),
+                volume_type=self.options.volume_type,
+                metadata=ctx.record_fields(ROLE_SYSTEM_VOLUME))
             self._volumes[ctx.build_id] = vol.id
         res.disk_gb = vol.size
         if vol.status != 'available':
             self._wait_available(ctx, vol.id,
                                  _('the system volume to become available'))
+        if not vol.is_bootable:
+            bus = ({'hw_disk_bus': self.options.hw_disk_bus}
+                   if self.options.hw_disk_bus else None)
+            volume.make_bootable(ctx.conn, vol.id, image_metadata=bus)
 
     # -- boot -------------------------------------------------------------
 

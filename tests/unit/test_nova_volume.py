@@ -238,10 +238,13 @@ class TestNovaVolume(test_volume.VolumeTestCase):
                      'name': 'isoplugin-build-disk-b-123', 'size': 10,
                      'metadata': RECORD}}),
                  json={'volume': self.volume_body('creating')}),
-            self.volume_action({'os-set_image_metadata': {
-                'metadata': {'hw_disk_bus': 'scsi'}}}, status_code=200),
             self.get_volume('creating'),
             self.get_volume('available'),
+            # Nova boots only from a volume marked bootable
+            self.volume_action({'os-set_image_metadata': {
+                'metadata': {'hw_disk_bus': 'scsi'}}}, status_code=200),
+            self.volume_action({'os-set_bootable': {'bootable': True}},
+                               status_code=200),
         ])
 
         self.backend.prepare(self.ctx)
@@ -256,13 +259,43 @@ class TestNovaVolume(test_volume.VolumeTestCase):
         self.ctx.request.flavor = 'f-zero'
         self.register_uris([
             self._flavor(),
-            self._find(self.volume_body('available', RECORD, size=12)),
+            self._find(self.volume_body('available', RECORD, size=12,
+                                        bootable=True)),
         ])
 
         self.backend.prepare(self.ctx)
 
         self.assertEqual(12, self.ctx.resources.disk_gb)
         self.assertEqual([], self.waited)
+        self.assert_calls()
+
+    def test_prepare_on_resume_replaces_a_volume_in_error(self):
+        self.ctx.request.flavor = 'f-zero'
+        fresh = uuid.uuid4().hex
+        self.register_uris([
+            self._flavor(),
+            self._find(self.volume_body('error', RECORD)),
+            dict(method='DELETE',
+                 uri=self.volume_url('volumes', self.volume_id,
+                                     cascade=False, force=False),
+                 status_code=202),
+            dict(method='POST', uri=self.volume_url('volumes'),
+                 status_code=202,
+                 json={'volume': self.volume_body('available',
+                                                  volume_id=fresh)}),
+            dict(method='POST',
+                 uri=self.volume_url('volumes', fresh, 'action'),
+                 validate=dict(json={'os-set_image_metadata': {
+                     'metadata': {'hw_disk_bus': 'virtio'}}})),
+            dict(method='POST',
+                 uri=self.volume_url('volumes', fresh, 'action'),
+                 validate=dict(json={'os-set_bootable': {
+                     'bootable': True}})),
+        ])
+
+        self.backend.prepare(self.ctx)
+
+        self.assertEqual(fresh, self.backend._volumes['b-123'])
         self.assert_calls()
 
     # -- boot ---------------------------------------------------------------

@@ -60,9 +60,11 @@ class VolumeTestCase(test_base.TestCase):
                     json={'volume': self.volume_body(status, metadata, size,
                                                      volume_id)})
 
-    def volume_body(self, status, metadata=None, size=10, volume_id=None):
+    def volume_body(self, status, metadata=None, size=10, volume_id=None,
+                    bootable=False):
         return {'id': volume_id or self.volume_id, 'status': status,
-                'size': size, 'name': 'vol', 'metadata': metadata or {}}
+                'size': size, 'name': 'vol', 'metadata': metadata or {},
+                'bootable': 'true' if bootable else 'false'}
 
     def volume_action(self, body, status_code=202, answer=None):
         return dict(method='POST',
@@ -79,7 +81,7 @@ class TestVolume(VolumeTestCase):
         self.assertFalse(volume.has_service(self.cloud))
         self.assert_calls()
 
-    def test_create_volume_with_record_type_and_image_metadata(self):
+    def test_create_volume_with_record_and_type(self):
         self.register_uris([
             dict(method='POST', uri=self.volume_url('volumes'),
                  status_code=202,
@@ -87,17 +89,28 @@ class TestVolume(VolumeTestCase):
                      'name': 'disk', 'size': 12, 'volume_type': 'ceph',
                      'metadata': {'isoplugin_build_id': 'b-1'}}}),
                  json={'volume': self.volume_body('creating', size=12)}),
-            self.volume_action({'os-set_image_metadata': {
-                'metadata': {'hw_disk_bus': 'scsi'}}}, status_code=200,
-                answer={'metadata': {'hw_disk_bus': 'scsi'}}),
         ])
 
         vol = volume.create_volume(
             self.cloud, 'disk', 12, {'isoplugin_build_id': 'b-1'},
-            volume_type='ceph', image_metadata={'hw_disk_bus': 'scsi'})
+            volume_type='ceph')
 
         self.assertEqual(self.volume_id, vol.id)
         self.assertEqual('creating', vol.status)
+        self.assert_calls()
+
+    def test_make_bootable_with_image_metadata(self):
+        self.register_uris([
+            self.volume_action({'os-set_image_metadata': {
+                'metadata': {'hw_disk_bus': 'scsi'}}}, status_code=200,
+                answer={'metadata': {'hw_disk_bus': 'scsi'}}),
+            self.volume_action({'os-set_bootable': {'bootable': True}},
+                               status_code=200),
+        ])
+
+        volume.make_bootable(self.cloud, self.volume_id,
+                             image_metadata={'hw_disk_bus': 'scsi'})
+
         self.assert_calls()
 
     def test_create_volume_over_quota(self):
