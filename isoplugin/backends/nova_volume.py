@@ -60,13 +60,12 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
                     base.Capabilities.DISK_SIZE |
                     base.Capabilities.RESUME)
     UNWANTED_PROPERTIES = ()
-    OPTIONS = [
-        cfg.StrOpt('min_compute_microversion',
-                   default='2.87',
-                   help='Least compute API microversion of the rescue '
-                        'request; the cloud must offer it. 2.87 is stable '
-                        'device rescue, which also rescues volume-backed '
-                        'servers.'),
+    #: nova-rescue's options of the server and the output (the same option
+    #: objects), and the volume's own
+    OPTIONS = [o for o in nova_rescue.NovaRescueBackend.OPTIONS
+               if o.name in ('min_compute_microversion', 'min_ram',
+                             'server_name_prefix', 'hw_disk_bus',
+                             'image_properties')] + [
         cfg.IntOpt('volume_size',
                    default=10, min=1,
                    help='Size in GiB of the system volume when neither '
@@ -86,22 +85,6 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
                         'made from it (as on a boot-from-volume cloud), or '
                         'from the image directly (needs a flavor with a '
                         'root disk).'),
-        cfg.IntOpt('min_ram',
-                   default=512, min=64,
-                   help='Least RAM in MiB of the flavor chosen when none is '
-                        'given (the ISO\'s min_ram counts too).'),
-        cfg.StrOpt('server_name_prefix',
-                   default='isoplugin-build-',
-                   help='Prefix of the temporary servers\' and volumes\' '
-                        'names (the build id follows).'),
-        cfg.StrOpt('hw_disk_bus',
-                   default='virtio',
-                   help='hw_disk_bus of the system volume (Nova reads it '
-                        'when booting from it) and of the output image; '
-                        'empty to set none.'),
-        cfg.DictOpt('image_properties',
-                    default={},
-                    help='More properties of every output image.'),
     ]
 
     def __init__(self, conf):
@@ -180,8 +163,8 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
         """Refuse, before anything exists, what the cloud cannot give.
 
         A flavor that does not exist, a volume type that does not exist,
-        and a system volume over the project's volume quota (volumes,
-        gigabytes).
+        a 0 GiB root flavor with ``verify_boot = image``, and a system
+        volume over the project's volume quota (volumes, gigabytes).
 
         :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.InvalidInput: no such flavor or type.
@@ -194,6 +177,15 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
                 reason=_('no volume type %s; set [%s] volume_type to one '
                          'that "openstack volume type list" shows, or '
                          'unset it') % (vtype, self.config_group()))
+        verify = (ctx.request.verify if ctx.request.verify is not None
+                  else ctx.conf.isoplugin.verify)
+        if verify and self.options.verify_boot == 'image' and not flavor.disk:
+            raise exception.InvalidInput(
+                reason=_('flavor %(f)s has a 0 GiB root disk, on which Nova '
+                         'boots no image-backed verify server; set '
+                         '[%(g)s] verify_boot = volume, give a flavor with '
+                         'a root disk, or build with --no-verify') %
+                {'f': flavor.name, 'g': self.config_group()})
         self._check_quota(ctx, self._size(ctx, flavor))
 
     # -- the system volume ------------------------------------------------

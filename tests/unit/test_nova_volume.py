@@ -181,6 +181,19 @@ class TestNovaVolume(test_volume.VolumeTestCase):
         self.assertIn('[backend_nova_volume] volume_type', str(e.exception))
         self.assert_calls()
 
+    def test_check_request_image_verify_on_a_zero_disk_flavor(self):
+        self.ctx.request.flavor = 'f-zero'
+        self.ctx.request.verify = True
+        self.conf.set_override('verify_boot', 'image', group=GROUP)
+        self.register_uris([self._flavor()])
+
+        with self.assertRaises(exception.InvalidInput) as e:
+            self.backend.check_request(self.ctx)
+
+        self.assertIn('f-zero has a 0 GiB root disk', str(e.exception))
+        self.assertIn('verify_boot = volume', str(e.exception))
+        self.assert_calls()
+
     def test_check_request_over_the_gigabytes_quota(self):
         self.ctx.request.flavor = 'f-zero'
         self.ctx.request.disk_size = 20
