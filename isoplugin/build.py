@@ -550,6 +550,8 @@ class Build:
         with cloud.translate_errors():
             self.backend.check_cloud(self.conn)
         self._check_capabilities()
+        with cloud.translate_errors():
+            self.backend.check_request(self.context())
         self._check_name()
         if self.rescue_iso is None:
             self._prepare_iso()
@@ -771,6 +773,9 @@ class Build:
                   opts.snapshot_timeout)
         self._check_installed(seen['image'])
         self._set_output_properties()
+        # one server per build: the build server goes before verify's
+        with cloud.translate_errors():
+            self.backend.release(self.context())
 
     def _check_installed(self, image):
         """Fail when the snapshot shows that the install wrote nothing.
@@ -861,10 +866,13 @@ class Build:
         """Boot a server from the output image and read its console log.
 
         The backend says how the server boots the image
-        (:meth:`~isoplugin.backends.base.BuildBackend.verify_server_args`).
-        Waits for ACTIVE, then for ``verify_console_regex`` in the console
-        log within ``verify_timeout``; deletes the server in every case
-        (cleanup waits for it to be gone).
+        (:meth:`~isoplugin.backends.base.BuildBackend.verify_server_args`)
+        and how the verification stands
+        (:meth:`~isoplugin.backends.base.BuildBackend.verify_state`): the
+        pipeline waits ``boot_timeout`` while it boots, then
+        ``verify_timeout`` for ``verify_console_regex`` in its console log;
+        it deletes the server in every case (cleanup waits for it to be
+        gone).
 
         :raises isoplugin.exception.VerifyFailed: the server failed, or the
             log did not match in time.
@@ -874,57 +882,43 @@ class Build:
         conn = self.conn
         opts = self.conf.isoplugin
         pattern = re.compile(opts.verify_console_regex)
-        for stale in self.stale_verify_ids:
-            with cloud.translate_errors():
+        ctx = self.context()
+        with cloud.translate_errors():
+            self.backend.release(ctx)  # a resumed build's server
+            for stale in self.stale_verify_ids:
                 compute.delete_server(conn, stale)
         self.stale_verify_ids = []
-        args = self.backend.verify_server_args(self.context(), self.image_id)
+        args = self.backend.verify_server_args(ctx, self.image_id)
         with cloud.translate_errors():
             server = compute.create_server(
                 conn, name='%sverify-%s' % (self.prefix.replace('_', '-'),
                                             self.id),
                 metadata=self.record_fields(ROLE_VERIFY_SERVER), **args)
+        seen = {}
 
-        def failed(reason):
-            return exception.VerifyFailed(build_id=self.id, phase='verify',
-                                          reason=reason)
-
-        def active():
+        def probe(done):
             with cloud.translate_errors():
-                srv = compute.get_server(conn, server.id)
-            if srv.status == 'ERROR':
-                raise failed(_('the verify server went to ERROR: %s') %
-                             (compute.server_fault(srv) or _('no fault')))
-            return srv.status == 'ACTIVE', srv.status
-
-        def console():
-            try:
-                output = compute.console_output(conn, server.id)
-            except sdk_exc.SDKException as e:
-                # libvirt has no console log for a guest that is off: if
-                # the image powered itself off before the log matched,
-                # waiting longer cannot help.
-                with cloud.translate_errors():
-                    srv = compute.get_server(conn, server.id)
-                if srv.status in ('SHUTOFF', 'ERROR'):
-                    raise failed(
-                        _('the verify server is %(status)s and its console '
-                          'log cannot be read (%(error)s); the log never '
-                          'matched %(regex)s') % {
-                            'status': srv.status, 'error': e,
-                            'regex': opts.verify_console_regex})
-                return False, str(e)
-            return bool(pattern.search(output)), \
-                _('%d bytes of console log') % len(output)
+                state, detail = self.backend.verify_state(ctx, server.id,
+                                                          pattern)
+            if state is base.VerifyState.FAILED:
+                raise exception.VerifyFailed(build_id=self.id,
+                                             phase='verify', reason=detail)
+            seen['state'] = state
+            return state in done, detail
 
         try:
-            self.wait(active, _('the verify server to become ACTIVE'),
-                      opts.boot_timeout)
-            try:
-                self.wait(console, _('the console log to match %s') %
-                          opts.verify_console_regex, opts.verify_timeout)
-            except exception.BuildTimeout as e:
-                raise failed(str(e)) from e
+            self.wait(lambda: probe((base.VerifyState.WAITING,
+                                     base.VerifyState.PASSED)),
+                      _('the verify server to boot'), opts.boot_timeout)
+            if seen['state'] is not base.VerifyState.PASSED:
+                try:
+                    self.wait(lambda: probe((base.VerifyState.PASSED,)),
+                              _('the console log to match %s') %
+                              opts.verify_console_regex, opts.verify_timeout)
+                except exception.BuildTimeout as e:
+                    raise exception.VerifyFailed(
+                        build_id=self.id, phase='verify',
+                        reason=str(e)) from e
         finally:
             with contextlib.suppress(sdk_exc.SDKException):
                 compute.delete_server(conn, server.id)

@@ -436,6 +436,64 @@ def test_of_two_builds_of_one_name_the_later_gives_way(
         conn, isoplugin_role='build-record', isoplugin_image_name='web')
 
 
+def test_the_backend_refuses_a_request_before_anything(conn, conf,
+                                                       backend, sleeps,
+                                                       cloud):
+    b, _events = _build(conn, conf, backend)
+
+    with mock.patch.object(backend, 'check_request', side_effect=exception.
+                           InvalidInput(reason='flavor too small')) as check:
+        with pytest.raises(exception.BuildFailed) as e:
+            b.run()
+
+    assert check.call_args.args[0].iso is b.iso
+    assert 'flavor too small' in str(e.value)
+    cloud.prepare_iso.assert_not_called()
+    cloud.create_image.assert_not_called()
+
+
+def test_the_build_server_is_released_before_verify(conn, conf, backend,
+                                                    sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=True)
+    conn.server = fakes.generate_fake_resource(_server.Server,
+                                               status='ACTIVE')
+    conn.compute.get_server_console_output.return_value = {
+        'output': 'login:'}
+    states = iter([(base.VerifyState.BOOTING, 'BUILD'),
+                   (base.VerifyState.WAITING, 'ACTIVE'),
+                   (base.VerifyState.PASSED, 'matched')])
+
+    def verify_state(ctx, server_id, pattern):
+        backend.calls.append('verify_state')
+        return next(states)
+
+    with mock.patch.object(backend, 'release', side_effect=lambda ctx: (
+            backend.calls.append('release'))), \
+            mock.patch.object(backend, 'verify_state',
+                              side_effect=verify_state):
+        b.run()
+
+    assert backend.calls[-6:] == ['snapshot', 'release', 'release',
+                                  'verify_state', 'verify_state',
+                                  'verify_state']
+    assert cloud.patches('image-' + b.id)[-1]['isoplugin_verified'] == \
+        'passed'
+
+
+def test_a_failed_verify_state_fails_the_verification(conn, conf, backend,
+                                                      sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=True)
+
+    with mock.patch.object(backend, 'verify_state', return_value=(
+            base.VerifyState.FAILED, 'powered off, log does not match')):
+        with pytest.raises(exception.VerifyFailed) as e:
+            b.run()
+
+    assert 'powered off, log does not match' in str(e.value)
+    assert cloud.patches('image-' + b.id)[-1] == {
+        'isoplugin_verified': 'failed'}
+
+
 def _qcow2(clusters, flags=0, backing=0):
     """A qcow2 image of 512-byte clusters: header, L1, one L2, data.
 
@@ -1061,8 +1119,10 @@ def test_resume_continues_from_the_recorded_phase(conn, conf, backend,
 
     assert backend.calls == ['detach', 'snapshot']
     ctx = backend.contexts[0]
-    assert ctx.resources == base.BuildResources(
-        server_id=server.id, flavor_id='f1', disk_gb=2)
+    # the server the cloud showed, released once the snapshot was active
+    assert ctx.resources == base.BuildResources(flavor_id='f1', disk_gb=2)
+    conn.compute.delete_server.assert_any_call(server.id,
+                                               ignore_missing=True)
     assert ctx.iso is iso
     assert ctx.request.interactive is True and ctx.request.name == 'img'
     # the same record image carries on
