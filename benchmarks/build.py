@@ -188,9 +188,12 @@ def main():
     isos = {}
     for kind, delay in (('fast', 2), ('slow', args.slow_install)):
         path = os.path.join(tmp, kind + '.iso')
+        # bootable (El Torito), registered: the ISO says no profile
+        # recognises it, so the build uses it as it is without a download
         make_test_iso.make_iso(path, volume_id='BENCH_' + kind.upper(),
                                isoplugin_cfg={'action': 'install',
-                                              'delay': str(delay)})
+                                              'delay': str(delay)},
+                               eltorito=True)
         isos[kind] = cat.create(PREFIX + kind, filename=path,
                                 os_distro='bench').id
     try:
