@@ -256,6 +256,8 @@ class Build:
         self._last_heartbeat = 0.0
         #: the record fields as last written (prefix removed)
         self._recorded = {}
+        #: when Glance made the record image (a resumed build: unknown)
+        self._record_created = ''
         #: the output image's fields as last seen (saves a GET per patch)
         self._output_fields = None
         opts = conf.isoplugin
