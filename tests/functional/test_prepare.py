@@ -45,8 +45,10 @@ def _register(path, name):
 def isos(devcloud, demo_conn, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('prepare')
     debian = make_distro_iso.make('debian', str(tmp / 'debian.iso'))
+    # bootable: a build refuses an ISO with no El Torito boot record
+    # before it looks at the profile
     plain = make_test_iso.make_iso(str(tmp / 'plain.iso'),
-                                   volume_id='NOTHING_KNOWN')
+                                   volume_id='NOTHING_KNOWN', eltorito=True)
     made = {'debian': _register(debian, PREFIX + 'debian'),
             'plain': _register(plain, PREFIX + 'plain'),
             'tmp': tmp}
