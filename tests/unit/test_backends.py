@@ -121,6 +121,19 @@ def test_default_console_url_is_unsupported(conf, test_backends):
     assert 'unit-fake backend has no remote console' in str(e.value)
 
 
+def test_default_check_request_accepts_and_looks_at_nothing(
+        conf, test_backends):
+    backend = backends.get_backend(conf, 'unit-fake')
+    ctx = base.BuildContext(
+        build_id='b-1', conn=None, conf=conf, request=None, iso=None,
+        resources=base.BuildResources(), wait=None, record_fields=None)
+
+    # no connection, no wait: a default that looked would fail here
+    assert backend.check_request(ctx) is None
+    assert backend.release(ctx) is None
+    assert ctx.resources == base.BuildResources()
+
+
 def test_abstract_base_cannot_be_instantiated(conf):
     with pytest.raises(TypeError):
         base.BuildBackend(conf)
