@@ -54,10 +54,6 @@ PAGE_SIZE = 100
 #: The service, as errors name it.
 SERVICE = 'Glance'
 
-#: ``host:pid`` of this process: the value of ``<prefix>client``, the
-#: marker every image isoplugin creates carries from its first request.
-CLIENT = '%s:%d' % (socket.gethostname(), os.getpid())
-
 #: Property (after the prefix) naming the client that created an image.
 CLIENT_PROPERTY = 'client'
 
@@ -65,6 +61,15 @@ CLIENT_PROPERTY = 'client'
 NO_RETRIES = {'connect_retries': 0, 'status_code_retries': 0}
 
 _translate = functools.partial(cloud.translate_errors, service=SERVICE)
+
+
+def client_id():
+    """``host:pid`` of this process (read when called: a fork changes it).
+
+    The value of ``<prefix>client``, the marker every image isoplugin
+    creates carries from its first request.
+    """
+    return '%s:%d' % (socket.gethostname(), os.getpid())
 
 
 def use_retries(conn, conf):
@@ -191,7 +196,7 @@ def create_image(conn, forbidden=None, prefix=glance_opts.DEFAULT_PREFIX,
     whose answer was lost may have created the image).
 
     Every image gets ``<prefix>client`` = ``host:pid`` of this process
-    (:data:`CLIENT`) in this first request, unless the body names a
+    (:func:`client_id`) in this first request, unless the body names a
     client: an upload its client left unfinished is found by it
     (``openstack iso list --incomplete``).
 
@@ -204,7 +209,7 @@ def create_image(conn, forbidden=None, prefix=glance_opts.DEFAULT_PREFIX,
     :returns: the new :class:`openstack.image.v2.image.Image` (queued).
     :raises isoplugin.exception.PermissionDenied: policy refused.
     """
-    body.setdefault(prefix + CLIENT_PROPERTY, CLIENT)
+    body.setdefault(prefix + CLIENT_PROPERTY, client_id())
     resp = _request(conn, 'POST', '/images', json=body, forbidden=forbidden,
                     repeatable=False, during=_('the creation of an image'))
     return image_from_body(conn, resp.json())

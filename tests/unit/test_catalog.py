@@ -429,7 +429,7 @@ class TestIncomplete(CatalogTestCase):
                                isoplugin_client='%s:999999' % here)
         self.live = self.image(id='live', status='saving',
                                created_at='2026-11-29T10:00:00Z',
-                               isoplugin_client=glance.CLIENT)
+                               isoplugin_client=glance.client_id())
         self.elsewhere = self.image(id='elsewhere', status='queued',
                                     created_at='2026-11-29T11:00:00Z',
                                     isoplugin_client='other-host:1')

@@ -280,7 +280,7 @@ class TestImages(GlanceTestCase):
         body = {'name': 'disk', 'disk_format': 'raw',
                 'container_format': 'bare', 'visibility': 'private',
                 'isoplugin_build_id': 'b1', 'os_shutdown_timeout': '0'}
-        sent = dict(body, x_client=glance.CLIENT)
+        sent = dict(body, x_client=glance.client_id())
         self.register_uris([
             dict(method='POST', uri=self.url('images'), status_code=201,
                  json=dict(sent, id=IMAGE_ID, status='queued'),
@@ -291,7 +291,7 @@ class TestImages(GlanceTestCase):
 
         self.assertEqual(IMAGE_ID, image.id)
         self.assertEqual('b1', glance.flat(image)['isoplugin_build_id'])
-        self.assertEqual(glance.CLIENT, glance.flat(image)['x_client'])
+        self.assertEqual(glance.client_id(), glance.flat(image)['x_client'])
         self.assert_calls()
 
     def test_create_image_is_sent_once(self):
