@@ -165,7 +165,7 @@ def started_at(name):
         return None
 
 
-def startup_error(log_file, pid):
+def startup_error(log_file, pid, since=0):
     """What process ``pid`` logged when it failed to start, or None.
 
     An oslo.service process whose service raised while starting (Nova's
@@ -174,6 +174,8 @@ def startup_error(log_file, pid):
     eventlet ``Error starting thread.`` and the traceback. Its log lines
     carry its pid (``<date> <time> <pid> <LEVEL> <logger> <text>``).
 
+    :param since: when it started (epoch): older lines are of an earlier
+        process that had the same pid.
     :returns: the exception (one line), or None.
     """
     try:
@@ -186,6 +188,13 @@ def startup_error(log_file, pid):
     for line in text.splitlines():
         fields = line.split(None, 5)
         if len(fields) < 6 or fields[2] != str(pid):
+            continue
+        try:
+            when = time.mktime(time.strptime(
+                fields[0] + ' ' + fields[1][:8], '%Y-%m-%d %H:%M:%S'))
+        except ValueError:
+            continue
+        if when < since - 1:
             continue
         level, msg = fields[3], fields[5]
         if msg.startswith('[') and '] ' in msg:

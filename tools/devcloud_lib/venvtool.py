@@ -154,7 +154,8 @@ def wait_nova(host, since=0, compute_pid=0, compute_log=None,
         if compute_pid and not proc.proc_alive(compute_pid):
             raise SystemExit('nova-compute (pid %d) exited; see %s'
                              % (compute_pid, compute_log))
-        err = compute_pid and proc.startup_error(compute_log, compute_pid)
+        err = compute_pid and proc.startup_error(compute_log, compute_pid,
+                                                 since)
         if err:
             raise SystemExit('nova-compute (pid %d) failed to start: %s '
                              '(see %s)' % (compute_pid, err, compute_log))

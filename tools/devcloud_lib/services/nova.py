@@ -246,7 +246,8 @@ class Nova(base.Service):
         """
         if name in self.apis:
             return super().state(c, name, pid)
-        err = proc.startup_error(self.log_file(name), pid)
+        err = proc.startup_error(self.log_file(name), pid,
+                                 proc.started_at(name) or 0)
         if err:
             return 'failed to start (%s)' % err
         ages = reports()
