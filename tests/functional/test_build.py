@@ -543,8 +543,9 @@ def test_a_signal_to_the_cli_cleans_up(demo_conn, conf, isos, leak_check,
     One ISO runs its build in the command's main thread, several in a
     thread pool: both must clean up (issue 11, the SIGTERM orphan).
     """
+    # the hanging installer's ISO by name, and by id: two output names
     proc, build_ids, before = _cli_until_install(
-        *([PREFIX + 'hang'] * isos_given), '--name',
+        *[PREFIX + 'hang', isos['hang']][:isos_given], '--name',
         PREFIX + uuid.uuid4().hex[:6], '--flavor', 'm1.tiny', '--no-verify',
         count=isos_given)
 
