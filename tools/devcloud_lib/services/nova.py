@@ -265,6 +265,19 @@ class Nova(base.Service):
         return 'not reporting (last report: %s)' % (
             'never' if age is None else '%ds ago' % age)
 
+    def wait_reported(self, c, name, timeout=90):
+        """Until ``state`` calls the process running; die if it fails."""
+        end = time.time() + timeout
+        while True:
+            pid = proc.running(name)
+            state = self.state(c, name, pid) if pid else 'stopped'
+            if state == 'running':
+                return
+            if state != 'starting' or time.time() > end:
+                common.die('%s is %s; see %s'
+                           % (name, state, self.log_file(name)))
+            time.sleep(1)
+
     def check(self, c):
         """Wait for nova-api and the mode's compute; make the flavors.
 
@@ -288,6 +301,11 @@ class Nova(base.Service):
                               '%.0f' % (min(started) if started else 0),
                               str(proc.running('nova-compute') or 0),
                               self.log_file('nova-compute'))
+        # wait-nova goes by the API's "up", which a compute restarted within
+        # service_down_time still is from its predecessor's report: wait for
+        # a report of these processes, as `status` judges them
+        for name in self.processes[1:]:
+            self.wait_reported(c, name)
         # the scheduler must never pick the other mode's (stopped) compute
         service_venv.venvtool('compute-services', mode.compute_host, *others)
         common.log(
