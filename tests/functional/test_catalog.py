@@ -260,15 +260,33 @@ def test_usage():
 
 # -- change, retire, restore ------------------------------------------------
 
+def _set(iso, *args, cloud='demo'):
+    """``iso set`` (it prints nothing), then ``iso show`` of the ISO."""
+    result = osc('iso', 'set', iso, *args, cloud=cloud)
+    assert result.stdout == '', result.stdout
+    return osc_json('iso', 'show', iso, cloud=cloud)
+
+
+def test_set_prints_nothing(isodir):
+    # issue 11 #11a: `openstack iso set` printed the whole ISO
+    name = _name('set-quiet')
+    iso = _create(name, isodir / 'plain.iso')
+    result = osc('iso', 'set', name, '--description', 'quiet')
+    assert (result.returncode, result.stdout) == (0, '')
+    assert osc_json('iso', 'show', iso['id'])['description'] == 'quiet'
+    _delete(iso['id'])
+
+
 def test_set_retire_restore(admin_conn, isodir):
     name = _name('set')
     iso = _create(name, isodir / 'plain.iso')
     new = _name('set-renamed')
-    out = osc_json('iso', 'set', name, '--name', new, '--description', 'd',
-                   '--os-type', 'linux', '--os-distro', 'fedora',
-                   '--os-version', '40', '--architecture', 'amd64',
-                   '--no-extractable', '--password-enabled', '--tag', 'a',
-                   '--tag', 'b', '--visibility', 'shared', '--protected')
+    osc('iso', 'set', name, '--name', new, '--description', 'd',
+        '--os-type', 'linux', '--os-distro', 'fedora',
+        '--os-version', '40', '--architecture', 'amd64',
+        '--no-extractable', '--password-enabled', '--tag', 'a',
+        '--tag', 'b', '--visibility', 'shared', '--protected')
+    out = osc_json('iso', 'show', iso['id'])
     assert out['name'] == new
     assert out['architecture'] == 'x86_64'
     assert out['extractable'] is False
@@ -276,18 +294,18 @@ def test_set_retire_restore(admin_conn, isodir):
     assert sorted(out['tags'].split(', ')) == ['a', 'b']
     assert out['visibility'] == 'shared'
     assert out['protected'] is True
-    out = osc_json('iso', 'set', new, '--remove-tag', 'a', '--unprotected')
+    out = _set(new, '--remove-tag', 'a', '--unprotected')
     assert out['tags'] == 'b' and out['protected'] is False
 
-    out = osc_json('iso', 'set', new, '--unhidden')
+    out = _set(new, '--unhidden')
     assert out['hidden'] is False
-    out = osc_json('iso', 'set', new, '--retire')
+    out = _set(new, '--retire')
     assert out['retired'] is True
     assert out['hidden'] is True
     assert out['status'] == 'deactivated'
     raw = base.image_json(admin_conn, iso['id'])
     assert raw['isoplugin_retired'] == 'true'
-    out = osc_json('iso', 'set', new, '--restore')
+    out = _set(new, '--restore')
     assert out['retired'] is False
     assert out['status'] == 'active'
     assert out['hidden'] is True
@@ -310,8 +328,8 @@ def test_public_as_member_is_refused_clearly(admin_conn, isodir):
     assert 'publicize_image' in result.stderr
     assert _image_by_name(admin_conn, name).visibility == 'private'
     # an admin may
-    out = osc_json('iso', 'set', _image_by_name(admin_conn, name).id,
-                   '--visibility', 'public', cloud='admin')
+    out = _set(_image_by_name(admin_conn, name).id, '--visibility',
+               'public', cloud='admin')
     assert out['visibility'] == 'public'
     _delete(name)
 
@@ -332,7 +350,7 @@ def test_protected_delete_refused(admin_conn, isodir):
     assert "ISO '%s' is protected" % name in result.stderr
     assert '--unprotected' in result.stderr
     assert len(_own_images(admin_conn, name)) == 1
-    osc('iso', 'set', name, '--unprotected', '-f', 'value', '-c', 'id')
+    osc('iso', 'set', name, '--unprotected')
     _delete(name)
     assert _own_images(admin_conn, name) == []
 
@@ -631,3 +649,192 @@ def test_bad_input(admin_conn, bad, web, duplicate, case, args,
         assert len(left) == 1
     else:
         assert left == [], left
+
+
+# -- races, faults and unfinished uploads (issue 11) -------------------------
+
+# Holds every `iso create` of a race just before its POST until all of them
+# got there: both passed the name check, as when two people start at the
+# same moment. Loaded by Python at start-up from PYTHONPATH (sitecustomize).
+_BARRIER = '''
+import os
+import time
+
+if os.environ.get('ISOPLUGIN_TEST_BARRIER'):
+    from isoplugin import glance
+
+    _create_image = glance.create_image
+
+    def create_image(conn, *args, **kwargs):
+        folder = os.environ['ISOPLUGIN_TEST_BARRIER']
+        parties = int(os.environ['ISOPLUGIN_TEST_PARTIES'])
+        open(os.path.join(folder, str(os.getpid())), 'w').close()
+        deadline = time.monotonic() + 120
+        while (len(os.listdir(folder)) < parties and
+               time.monotonic() < deadline):
+            time.sleep(0.01)
+        return _create_image(conn, *args, **kwargs)
+
+    glance.create_image = create_image
+'''
+
+
+def _start(*args, env=None):
+    return subprocess.Popen(
+        base.osc_command(*args), env=env or base.osc_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=base.interruptible)
+
+
+def test_same_name_at_the_same_moment(admin_conn, isodir, tmp_path):
+    # issue 11 #1: both passed the name check, both POST at once; exactly
+    # one ISO of the name is left and the other client says it gave way
+    hook = tmp_path / 'hook'
+    hook.mkdir()
+    (hook / 'sitecustomize.py').write_text(_BARRIER)
+    barrier = tmp_path / 'barrier'
+    barrier.mkdir()
+    # the hook first, then whatever PYTHONPATH the tests run with
+    path = [str(hook)] + [p for p in os.environ.get(
+        'PYTHONPATH', '').split(os.pathsep) if p]
+    env = base.osc_env(PYTHONPATH=os.pathsep.join(path),
+                       ISOPLUGIN_TEST_BARRIER=str(barrier),
+                       ISOPLUGIN_TEST_PARTIES='2')
+    name = _name('race')
+    procs = [_start('iso', 'create', name, '--file',
+                    str(isodir / 'plain.iso'), '--no-progress', '-f',
+                    'json', env=env) for _n in range(2)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    assert len(os.listdir(barrier)) == 2  # both reached the POST
+    won = [r for r in results if r[2] == 0]
+    lost = [r for r in results if r[2] != 0]
+    assert len(won) == 1 and len(lost) == 1, results
+    winner = json.loads(won[0][0])
+    assert ("Another client registered an ISO named '%s' (%s) at the same "
+            "moment; this registration gave way" % (name, winner['id'])
+            in lost[0][1]), lost[0][1]
+    assert 'Traceback' not in lost[0][1]
+    left = _own_images(admin_conn, name)
+    assert [i.id for i in left] == [winner['id']], left
+    assert left[0].status == 'active'
+    _delete(winner['id'])
+
+
+def _saving(admin, name):
+    """Wait until the upload of ISO ``name`` reached Glance's store."""
+    return base.poll(
+        lambda: [i for i in _own_images(admin, name) if i.status == 'saving'],
+        'the upload of %s to reach Glance (status saving)' % name, 120)[0]
+
+
+def test_glance_restart_during_upload(admin_conn, devcloud, leak_check,
+                                      tmp_path):
+    # issue 11 #2: Glance restarted while it receives the data: one line
+    # that says what happened, the image deleted once Glance is back
+    path = tmp_path / 'big.iso'
+    make_test_iso.make_iso(str(path), volume_id='RESTARTED')
+    os.truncate(str(path), 3 << 30)  # sparse: many seconds of upload
+    name = _name('restart')
+    proc = _start('iso', 'create', name, '--file', str(path),
+                  '--no-progress')
+    try:
+        image = _saving(admin_conn, name)
+        devcloud.run('restart', 'glance')
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, (out, err)
+    assert 'Traceback' not in err, err
+    error = err.strip().splitlines()[-1]
+    assert error.startswith(
+        'Glance closed the connection during the upload of %s, after '
+        % path), err
+    assert error.endswith('The incomplete image %s was deleted; run the '
+                          'command again.' % image.id), err
+    assert 'The cloud refused the request' not in err
+    assert 'openstack image delete' not in err
+    leak_check.assert_clean()
+
+
+def test_killed_client_then_delete_incomplete(admin_conn, leak_check,
+                                              tmp_path):
+    # A client SIGKILLed during its upload leaves a queued or saving ISO;
+    # `iso list --incomplete` finds it by its marker (the dead client) and
+    # `iso delete --incomplete` removes it.
+    path = tmp_path / 'big.iso'
+    make_test_iso.make_iso(str(path), volume_id='KILLED')
+    os.truncate(str(path), 1 << 30)
+    name = _name('killed')
+    proc = _start('iso', 'create', name, '--file', str(path),
+                  '--no-progress')
+    try:
+        image = _saving(admin_conn, name)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    raw = base.image_json(admin_conn, image.id)
+    assert raw['isoplugin_client'].endswith(':%d' % proc.pid), raw
+    listed = osc_json('iso', 'list', '--incomplete')
+    row = [r for r in listed if r['Id'] == image.id]
+    assert row and row[0]['Alive'] == 'no', listed
+    assert row[0]['Status'] in ('queued', 'saving'), row
+    # too young for --older-than 1h: kept
+    result = osc('iso', 'delete', '--incomplete', '--older-than', '1h')
+    assert image.id not in result.stdout
+    assert _own_images(admin_conn, name) != []
+    result = osc('iso', 'delete', '--incomplete')
+    assert 'deleted %s (%s, ' % (image.id, name) in result.stdout
+    leak_check.assert_clean()
+
+
+def _sums(isodir, name, algo='sha256'):
+    """Write a checksum list of the served ISOs as distributions do."""
+    lines = ['%s *%s' % (hashlib.new(algo, p.read_bytes()).hexdigest(),
+                         p.name) for p in sorted(isodir.glob('*.iso'))]
+    (isodir / name).write_text('\n'.join(lines) + '\n')
+    return name
+
+
+def test_url_import_unverified_says_so_once(web):
+    # issue 11 #3: no garbled warning; one line that says how to verify
+    name = _name('web-unverified')
+    result = osc('iso', 'create', name, '--url', web + '/ubuntu.iso',
+                 '--import', '--no-progress', '-f', 'json')
+    iso = json.loads(result.stdout)
+    notes = [line for line in result.stderr.splitlines()
+             if 'verified' in line.lower()]
+    assert len(notes) == 1, result.stderr
+    assert notes[0].startswith('Not verified: Glance fetched %s/ubuntu.iso '
+                               'itself' % web), notes
+    assert '--checksum-url' in notes[0]
+    assert 'the client computed :' not in result.stderr
+    _delete(iso['id'])
+
+
+@pytest.mark.parametrize('source', ['--url', '--file'])
+def test_checksum_url(admin_conn, web, isodir, source):
+    # a SHA256SUMS list as distributions publish it: Glance's import (which
+    # hashes with sha512) and a file upload are both checked against it
+    sums = web + '/' + _sums(isodir, 'SHA256SUMS')
+    name = _name('sums' + source)
+    # --import: Glance fetches the URL itself (not streamed by the client)
+    where, extra = ((web + '/ubuntu.iso', ['--import']) if source == '--url'
+                    else (str(isodir / 'ubuntu.iso'), []))
+    result = osc('iso', 'create', name, source, where, '--checksum-url',
+                 sums, '--no-progress', '-f', 'json', *extra)
+    assert 'Expected sha256 of ubuntu.iso from %s' % sums in result.stderr
+    assert 'Verified: sha256 matches the given checksum' in result.stderr
+    _delete(json.loads(result.stdout)['id'])
+    # a list whose line for the file is wrong: refused, nothing left
+    (isodir / 'BAD256SUMS').write_text('%s  ubuntu.iso\n' % ('0' * 64))
+    result = osc('iso', 'create', name, source, where, '--checksum-url',
+                 web + '/BAD256SUMS', '--no-progress', *extra, check=False)
+    assert result.returncode == 1
+    assert 'Checksum mismatch for' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert _own_images(admin_conn, name) == []
