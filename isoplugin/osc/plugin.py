@@ -34,16 +34,33 @@ class IsoClient(object):
     """What ``self.app.client_manager.iso`` gives a command.
 
     :ivar conn: OSC's :class:`openstack.connection.Connection`, built from
-        clouds.yaml or the ``OS_*`` variables.
+        clouds.yaml or the ``OS_*`` variables (with isoplugin's retry
+        settings).
     :ivar config_file: the isoplugin configuration file given with
         ``--isoplugin-config-file`` (or ``$ISOPLUGIN_CONFIG_FILE``), or
         ``None`` for the default search path.
     """
 
     def __init__(self, conn, config_file=None):
-        self.conn = conn
+        self._conn = conn
+        self._retrying = False
         self.config_file = config_file
         self._conf = None
+
+    @property
+    def conn(self):
+        """The connection, with the ``[glance]`` retry settings applied.
+
+        Every ``iso`` command (registrations and builds alike) retries
+        what can be sent again when Glance drops a connection; see
+        :func:`isoplugin.glance.use_retries`.
+        """
+        if not self._retrying:
+            from isoplugin import glance
+
+            glance.use_retries(self._conn, self.conf)
+            self._retrying = True
+        return self._conn
 
     @property
     def conf(self):

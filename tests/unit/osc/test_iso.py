@@ -69,8 +69,11 @@ def _registered(reg):
 
 def _run(cls, argv, stdout=None):
     app = mock.Mock(spec=['client_manager', 'stdout'])
-    app.client_manager.iso = plugin.IsoClient(
-        mock.Mock(spec=connection.Connection))
+    conn = mock.Mock(spec=connection.Connection)
+    # what keystoneauth's Adapter has before isoplugin's retry settings
+    conn.image.connect_retries = conn.image.status_code_retries = 0
+    conn.image.retriable_status_codes = None
+    app.client_manager.iso = plugin.IsoClient(conn)
     app.client_manager.iso._conf = iso_conf.load_config(config_files=[])
     app.stdout = stdout if stdout is not None else io.StringIO()
     cmd = cls(app, None)

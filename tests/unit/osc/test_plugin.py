@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import types
 from unittest import mock
 
 from openstack import connection
@@ -51,6 +52,11 @@ def test_build_option_parser(monkeypatch):
 def _instance(config=None):
     instance = mock.Mock(spec=clientmanager.ClientManager)
     instance.sdk_connection = mock.Mock(spec=connection.Connection)
+    # the retry attributes of a keystoneauth Adapter, as OSC makes them
+    instance.sdk_connection.image = types.SimpleNamespace(
+        connect_retries=None, status_code_retries=None,
+        connect_retry_delay=None, status_code_retry_delay=None,
+        retriable_status_codes=None)
     instance.get_configuration.return_value = config or {}
     return instance
 
@@ -63,6 +69,20 @@ def test_make_client_uses_sdk_connection(monkeypatch):
 
     assert client.conn is instance.sdk_connection
     assert client.config_file is None
+
+
+def test_client_connection_retries_glance(tmp_path, monkeypatch):
+    monkeypatch.delenv('ISOPLUGIN_CONFIG_FILE', raising=False)
+    path = tmp_path / 'isoplugin.conf'
+    path.write_text('[glance]\nconnect_retries = 4\n'
+                    'status_code_retries = 3\n')
+    instance = _instance({'isoplugin_config_file': str(path)})
+
+    image = plugin.make_client(instance).conn.image
+
+    assert image is instance.sdk_connection.image
+    assert (image.connect_retries, image.status_code_retries) == (4, 3)
+    assert 503 in image.retriable_status_codes
 
 
 def test_make_client_reads_config_file(tmp_path, monkeypatch):
