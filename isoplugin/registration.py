@@ -322,6 +322,8 @@ class Registration(object):
                          'sector 16 and would refuse it (write it '
                          'as a UDF bridge image, e.g. xorriso/mkisofs '
                          '-udf)') % info.first_descriptor)
+        # builds refuse an ISO with no El Torito boot record at once
+        fields['bootable'] = info.bootable
         detected = {}
         for field in ('os_type', 'os_distro', 'os_version', 'architecture'):
             if fields[field] is None and getattr(info, field):
@@ -463,6 +465,8 @@ class Registration(object):
                 body[key] = fields[key]
         if request.description:
             body['description'] = request.description
+        if fields.get('bootable') is not None:
+            body[prop('bootable')] = str(fields['bootable']).lower()
         if profile is not None:
             body[prop('profile')] = profile
         return body

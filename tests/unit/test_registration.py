@@ -106,6 +106,7 @@ class TestRegisterFile(RegistrationTestCase):
                      'hw_rescue_bus': 'sata', 'os_type': 'linux',
                      'os_distro': 'ubuntu', 'os_version': '24.04',
                      'architecture': 'x86_64', 'isoplugin_profile': 'none',
+                     'isoplugin_bootable': 'true',
                      'isoplugin_client': glance.client_id()})),
         ] + self.no_twin(status='queued') + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
