@@ -143,12 +143,19 @@ def _source_hash(iso):
     return algo, value
 
 
-def cache_key(source_hash, profile, answer, kernel_args, add_digest):
-    """The cache key of a prepared ISO (64 hex digits)."""
+def cache_key(source_hash, prof, answer, kernel_args, add_digest):
+    """The cache key of a prepared ISO (64 hex digits).
+
+    :param prof: the :class:`~isoplugin.profiles.base.Profile` that
+        rendered ``answer``: its name and what of the answer a copy depends
+        on (:meth:`~isoplugin.profiles.base.Profile.cache_text`: a value the
+        profile made at random, such as Windows' default Administrator
+        password, does not make another copy).
+    """
     data = json.dumps({'source': '%s:%s' % source_hash,
-                       'profile': profile,
-                       'answer': hashlib.sha256(
-                           answer.encode('utf-8')).hexdigest(),
+                       'profile': prof.name,
+                       'answer': hashlib.sha256(prof.cache_text(
+                           answer).encode('utf-8')).hexdigest(),
                        'kernel_args': list(kernel_args),
                        'add_files': add_digest}, sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()
@@ -418,7 +425,7 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     if profile is not None:
         prof = profiles.get_profile(profile)
         text = _answer_text(prof, values, answer)
-        key = cache_key(source_hash, prof.name, text, kernel_args, add_digest)
+        key = cache_key(source_hash, prof, text, kernel_args, add_digest)
         found = find_cached(conn, conf, key)
         if found is not None:
             return _reused(conf, found, iso, prof.name, key, progress)
@@ -440,8 +447,7 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
                         'why': '; '.join(looked_at)},
                     profile=prof.name)
             text = _answer_text(prof, values, answer)
-            key = cache_key(source_hash, prof.name, text, kernel_args,
-                            add_digest)
+            key = cache_key(source_hash, prof, text, kernel_args, add_digest)
             found = find_cached(conn, conf, key)
             if found is not None:
                 return _reused(conf, found, iso, prof.name, key, progress)

@@ -32,6 +32,7 @@ from isoplugin import exception
 from isoplugin import glance
 from isoplugin import isoinfo
 from isoplugin import prepared
+from isoplugin import profiles
 from tests.tools import make_distro_iso
 
 SECRET = '$6$unit$SECRETHASHVALUE'
@@ -180,8 +181,24 @@ def test_prepares_streams_and_caches(cloud, conf, tmpdir_only):
 
     # other variables: another key
     other = prepared.cache_key(('sha512', cloud.source.hash_value),
-                               'debian', 'x', [], '')
+                               profiles.get_profile('debian'), 'x', [], '')
     assert other != result.cache_key
+
+
+def test_cache_key_ignores_a_generated_password():
+    """A random Administrator password does not make another copy."""
+    keys, texts = set(), set()
+    for _ in range(2):
+        prof = profiles.get_profile('windows')
+        text = prepared._answer_text(prof, {}, None)
+        texts.add(text)
+        keys.add(prepared.cache_key(('sha256', 'ab'), prof, text, [], ''))
+    assert len(texts) == 2
+    assert len(keys) == 1
+    # the user's own value is part of the key
+    prof = profiles.get_profile('windows')
+    text = prepared._answer_text(prof, {'admin_password': 'S3cret!'}, None)
+    assert prepared.cache_key(('sha256', 'ab'), prof, text, [], '') not in keys
 
 
 def test_detects_the_profile(cloud, conf, tmpdir_only):
