@@ -722,7 +722,19 @@ def test_keyboard_interrupt_cleans_up(conn, conf, backend, sleeps, cloud):
                                                ignore_missing=True)
 
 
-def test_signal_guard_interrupts_once_then_defers():
+@pytest.fixture
+def sigint_default():
+    """SIGINT as an interactive Python has it.
+
+    A test run started in the background by a shell without job control
+    inherits SIGINT ignored, and the guard leaves an ignored signal alone.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_signal_guard_interrupts_once_then_defers(sigint_default):
     notes = []
     before = signal.getsignal(signal.SIGTERM)
 
