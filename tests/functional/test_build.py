@@ -332,9 +332,12 @@ def test_sigkill_then_resume(demo_conn, conf, isos, phase):
 
 
 def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
-    # An ISO without /ISOPLUGIN.CFG: the "installer" waits for a person.
+    # An interactive install: the "installer" writes the disk and waits
+    # for the person, who says it is done with `iso build finish`.
     path = str(tmp_path / 'human.iso')
-    make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN', eltorito=True)
+    make_test_iso.make_iso(path, volume_id='BLDFT_HUMAN', eltorito=True,
+                           isoplugin_cfg={'action': 'install', 'delay': 0,
+                                          'poweroff': 'no'})
     iso = catalog.Catalog(demo_conn, conf).create(PREFIX + 'human',
                                                   filename=path)
     iso_id = getattr(iso, 'id', None) or iso['id']

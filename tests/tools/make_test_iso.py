@@ -47,7 +47,7 @@ from pycdlib import headervd as _headervd
 SECTOR = 2048
 VRS_START = 16  # first volume descriptor sector
 
-CFG_KEYS = ('action', 'delay', 'marker', 'message', 'snapshot')
+CFG_KEYS = ('action', 'delay', 'marker', 'message', 'snapshot', 'poweroff')
 
 __all__ = ['make_iso', 'make_padded_iso', 'format_cfg', 'parse_size',
            'read_volume_descriptors', 'main']
@@ -58,7 +58,8 @@ def format_cfg(cfg):
 
     ``cfg`` is a mapping or a sequence of pairs. Known keys (for the fake
     compute driver) are action=install|hang|fail, delay=SECONDS,
-    marker=TEXT, message=TEXT and snapshot=fail; others are written too.
+    marker=TEXT, message=TEXT, snapshot=fail and poweroff=no; others are
+    written too.
     """
     items = cfg.items() if hasattr(cfg, 'items') else cfg
     lines = []

@@ -501,6 +501,15 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
                     f.write(hdr)
                     f.flush()
                     os.fsync(f.fileno())
+                if cfg.get('poweroff') == 'no':
+                    # an interactive install: the person at the console
+                    # says when it is done (openstack iso build finish)
+                    self._console(
+                        uuid,
+                        'fake installer: %s wrote the system to disk, '
+                        'waiting for a human' % volid,
+                    )
+                    return
                 self._console(
                     uuid,
                     'fake installer: %s wrote the system to disk, '
