@@ -55,7 +55,6 @@ the printed targets. The ISO's El Torito and system-area layout is printed
 first (xorriso), to show it is hybrid.
 """
 
-import argparse
 import json
 import os
 import random
@@ -259,19 +258,9 @@ def summarize(results, sizes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--sizes', default='1G,4G')
-    parser.add_argument('--runs', type=int, default=2)
-    parser.add_argument('--dir', default=os.path.join(ROOT, '.cache',
-                                                      'bench'))
-    parser.add_argument('--cloud', default='devcloud-demo')
-    parser.add_argument('--admin-cloud', default='devcloud-admin')
-    parser.add_argument('--clouds-yaml',
-                        default=os.path.join(ROOT, '.devcloud',
-                                             'clouds.yaml'))
+    parser = upload.common_parser(__doc__, runs=2)
     parser.add_argument('--keep-files', action='store_true',
                         help='keep the big ISOs for the next run')
-    parser.add_argument('--json', help='also write the raw results here')
     args = parser.parse_args(argv)
     sizes = args.sizes.split(',')
     os.makedirs(args.dir, exist_ok=True)

@@ -301,11 +301,11 @@ def summarize(results, sizes, methods):
     return '\n'.join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def common_parser(doc, runs):
+    """The options the upload and prepare benchmarks share."""
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
     parser.add_argument('--sizes', default='1G,4G')
-    parser.add_argument('--runs', type=int, default=3)
-    parser.add_argument('--methods', default=','.join(METHODS))
+    parser.add_argument('--runs', type=int, default=runs)
     parser.add_argument('--dir', default=os.path.join(ROOT, '.cache',
                                                       'bench'))
     parser.add_argument('--cloud', default='devcloud-demo')
@@ -314,6 +314,12 @@ def main(argv=None):
                         default=os.path.join(ROOT, '.devcloud',
                                              'clouds.yaml'))
     parser.add_argument('--json', help='also write the raw results here')
+    return parser
+
+
+def main(argv=None):
+    parser = common_parser(__doc__, runs=3)
+    parser.add_argument('--methods', default=','.join(METHODS))
     args = parser.parse_args(argv)
     sizes = args.sizes.split(',')
     methods = args.methods.split(',')

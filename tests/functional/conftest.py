@@ -84,6 +84,17 @@ def other_conn(devcloud):
     return base.connect('other')
 
 
+@pytest.fixture(scope='module')
+def conf():
+    """isoplugin's options with fast polling (each module its own copy)."""
+    from isoplugin import conf as iso_conf
+
+    c = iso_conf.load_config(config_files=[])
+    c.set_override('poll_interval', 0.5, 'isoplugin')
+    c.set_override('poll_max_interval', 2, 'isoplugin')
+    return c
+
+
 @pytest.fixture
 def leak_check(admin_conn):
     return base.LeakCheck(admin_conn)

@@ -35,21 +35,12 @@ import pytest
 
 from isoplugin import build as build_mod
 from isoplugin import catalog
-from isoplugin import conf as iso_conf
 from isoplugin import exception
 from isoplugin import glance
 from tests.functional import base
 from tests.tools import make_test_iso
 
 PREFIX = 'bkft-%s-' % uuid.uuid4().hex[:6]
-
-
-@pytest.fixture(scope='module')
-def conf():
-    c = iso_conf.load_config(config_files=[])
-    c.set_override('poll_interval', 0.5, 'isoplugin')
-    c.set_override('poll_max_interval', 2, 'isoplugin')
-    return c
 
 
 def _register(conn, conf, path, kind, **fields):

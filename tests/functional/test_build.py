@@ -32,7 +32,6 @@ import pytest
 
 from isoplugin import build as build_mod
 from isoplugin import catalog
-from isoplugin import conf as iso_conf
 from isoplugin import exception
 from tests.functional import base
 from tests.tools import make_test_iso
@@ -66,14 +65,6 @@ print('BUILD', b.id, flush=True)
 image = b.run()
 print('DONE', image.id, flush=True)
 '''
-
-
-@pytest.fixture(scope='module')
-def conf():
-    c = iso_conf.load_config(config_files=[])
-    c.set_override('poll_interval', 0.5, 'isoplugin')
-    c.set_override('poll_max_interval', 2, 'isoplugin')
-    return c
 
 
 @pytest.fixture(scope='module')

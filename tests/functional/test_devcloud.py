@@ -92,6 +92,17 @@ def _delete_server(conn, sid):
     conn.compute.delete(f'/servers/{sid}', microversion=MV)
 
 
+def _delete_all(conn, sids, image_ids=()):
+    """Delete the servers, wait until they are gone, delete the images."""
+    for sid in sids:
+        _delete_server(conn, sid)
+    for sid in sids:
+        _wait_server(conn, sid, lambda s: s is None, what='deletion')
+    for i in image_ids:
+        if i:
+            conn.image.delete_image(i, ignore_missing=True)
+
+
 def _make_iso(cfg):
     import pycdlib
 
@@ -343,13 +354,7 @@ def test_fake_installer_install_snapshot_verify(
         _wait_server(c, vid, lambda s: s['status'] == 'ACTIVE')
         assert 'DEVCLOUD-OK-42' in _console(c, vid)
     finally:
-        for sid in sids:
-            _delete_server(c, sid)
-        for sid in sids:
-            _wait_server(c, sid, lambda s: s is None, what='deletion')
-        for i in (snap_id, blank.id):
-            if i:
-                c.image.delete_image(i, ignore_missing=True)
+        _delete_all(c, sids, (snap_id, blank.id))
 
 
 def test_fake_installer_fail_and_snapshot_fail(
@@ -395,11 +400,7 @@ def test_fake_installer_fail_and_snapshot_fail(
                                       microversion=MV).json()
         assert 'createImage' in [a['action'] for a in acts['instanceActions']]
     finally:
-        for sid in sids:
-            _delete_server(c, sid)
-        for sid in sids:
-            _wait_server(c, sid, lambda s: s is None, what='deletion')
-        c.image.delete_image(blank.id, ignore_missing=True)
+        _delete_all(c, sids, (blank.id,))
 
 
 def test_spawn_disks_iso_and_qcow2(devcloud, demo_conn, iso_images,
@@ -437,11 +438,7 @@ def test_spawn_disks_iso_and_qcow2(devcloud, demo_conn, iso_images,
             assert f.read(len(head)) == head
         assert 'booting from disk' in _console(c, b)
     finally:
-        for sid in sids:
-            _delete_server(c, sid)
-        for sid in sids:
-            _wait_server(c, sid, lambda s: s is None, what='deletion')
-        c.image.delete_image(q.id, ignore_missing=True)
+        _delete_all(c, sids, (q.id,))
     for sid in sids:
         assert not os.path.exists(os.path.join(devcloud.instances_dir, sid))
 
@@ -638,13 +635,7 @@ def test_compute_restart_remembers_instances(devcloud, demo_conn, iso_images,
             .json()['image_id']
         assert _wait_image(c, snap_id).status == 'active'
     finally:
-        for sid in sids:
-            _delete_server(c, sid)
-        for sid in sids:
-            _wait_server(c, sid, lambda s: s is None, what='deletion')
-        for i in (snap_id, blank.id):
-            if i:
-                c.image.delete_image(i, ignore_missing=True)
+        _delete_all(c, sids, (snap_id, blank.id))
     for sid in sids:
         assert not os.path.exists(os.path.join(devcloud.instances_dir, sid))
 
