@@ -72,16 +72,21 @@ def run(cmd, log_name=None, check=True, env=None, ok_codes=(0,), **kw):
 _apt_updated = []
 
 
+#: apt-get waits this long for another apt-get or dpkg on the machine (a
+#: second checkout's devcloud, an unattended upgrade) instead of failing
+APT = ['apt-get', '-o', 'DPkg::Lock::Timeout=600']
+
+
 def apt_install(pkgs):
     """apt-get install pkgs (one apt-get update per devcloud command)."""
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     if not _apt_updated:
         log('apt-get update')
-        run(['apt-get', 'update'], log_name='apt.log', env=env)
+        run(APT + ['update'], log_name='apt.log', env=env)
         _apt_updated.append(1)
     log('apt-get install %s' % ' '.join(pkgs))
     run(
-        ['apt-get', 'install', '-y', '--no-install-recommends'] + pkgs,
+        APT + ['install', '-y', '--no-install-recommends'] + pkgs,
         log_name='apt.log',
         env=env,
     )
