@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tools/devcloud: a real, local OpenStack (Keystone, Glance, Placement, Nova,
-Neutron) for isoplugin's functional tests and demo.
+Neutron; Cinder on a one-node Ceph with `set volumes=ceph`) for isoplugin's
+functional tests and demo.
 
 Runs with the system python3 only (standard library); everything OpenStack
 runs from a separate service virtualenv (default
@@ -10,7 +11,8 @@ runs from a separate service virtualenv (default
     tools/devcloud status [--quiet]  what runs (exit 0 when all is up)
     tools/devcloud down              stop what devcloud started (by pid)
     tools/devcloud restart [SVC...]  stop the named services, then up
-    tools/devcloud set [NAME=VALUE]  fault-injection settings (list / set,
+    tools/devcloud set [NAME=VALUE]  settings (volumes=ceph) and fault
+                                     injection (list / set,
                                      NAME= for the default), restarting
                                      the services that read them
     tools/devcloud clean             down + drop its databases, rabbit
@@ -34,6 +36,8 @@ import modes  # noqa: E402
 import proc  # noqa: E402
 import service_venv  # noqa: E402
 from services import base  # noqa: E402
+from services import ceph  # noqa: E402
+from services import cinder  # noqa: E402
 from services import glance  # noqa: E402
 from services import keystone  # noqa: E402
 from services import libvirt  # noqa: E402
@@ -47,23 +51,38 @@ import settings  # noqa: E402
 # The services in start order (devstack's stack.sh order): `up` calls each
 # verb (install, configure, init, start, check; see services/base.py) on
 # all of them in this order, `down` and `clean` go in reverse. A new
-# service (Cinder, Ceph...) is a module in services/ and one line here,
-# after what it needs.
-SERVICES = [
+# service is a module in services/ and one line here, after what it needs.
+# Ceph starts early (its OSD comes up while Keystone and the others start);
+# Cinder waits for it before its own start.
+ALL_SERVICES = [
     mariadb.SERVICE,
     rabbitmq.SERVICE,
+    ceph.SERVICE,
     keystone.SERVICE,
     glance.SERVICE,
     placement.SERVICE,
     neutron.SERVICE,
+    cinder.SERVICE,
     libvirt.SERVICE,
     nova.SERVICE,
 ]
 
 
-def processes():
-    """Names of all processes devcloud runs (`restart` takes these)."""
-    return [name for s in SERVICES for name in s.processes]
+def services():
+    """The services `up` runs: Ceph and Cinder only with volumes=ceph."""
+    return [s for s in ALL_SERVICES
+            if s.name not in settings.VOLUME_SERVICES
+            or settings.volumes_enabled()]
+
+
+def processes(every=False):
+    """Names of the processes devcloud runs (`restart` takes these).
+
+    :param every: also those of the services the settings leave out
+        (`down`, `clean` and `set` stop them too).
+    """
+    return [name for s in (ALL_SERVICES if every else services())
+            for name in s.processes]
 
 
 # ---------------------------------------------------------------- commands
@@ -78,28 +97,29 @@ def cmd_up(args):
     mode = modes.get_mode(mode_name)
     nova.SERVICE.switch_mode(old_mode, mode)
     common.write(modes.MODE_FILE, mode_name + '\n')
-    for s in SERVICES:
+    registry = services()
+    for s in registry:
         for name, port, pid in s.port_conflicts():
             common.die(
                 '127.0.0.1:%d (%s) is in use by another process (pid %s), '
                 'maybe the devcloud of another checkout: run its '
                 '`tools/devcloud down` first' % (port, name, pid))
-    c = base.Context(mode, SERVICES)
-    for s in SERVICES:
+    c = base.Context(mode, registry)
+    for s in registry:
         s.install(c)
     service_venv.install()
     t_install = time.time()
     first = not c.done('done')
-    for s in SERVICES:
+    for s in registry:
         s.configure(c)
     # one-time setup; the schema migrations run in the background, in
     # parallel, each waited for just before its service starts
-    jobs = {s.name: s.init(c) for s in SERVICES}
-    for s in SERVICES:
+    jobs = {s.name: s.init(c) for s in registry}
+    for s in registry:
         if jobs[s.name]:
             jobs[s.name].wait(c)
         s.start(c)
-    for s in SERVICES:
+    for s in registry:
         s.check(c)
     c.mark('done')
     t_end = time.time()
@@ -120,12 +140,13 @@ def cmd_up(args):
 
 
 def cmd_status(args):
-    c = base.Context(None, SERVICES)
-    rows = [r for s in SERVICES if not s.shared for r in s.status(c)]
+    registry = services()
+    c = base.Context(None, registry)
+    rows = [r for s in registry if not s.shared for r in s.status(c)]
     up = all(state == 'running' for _, state, _, _ in rows) and c.done('done')
     if args.quiet:
         sys.exit(0 if up else 3)
-    rows += [r for s in SERVICES if s.shared for r in s.status(c)]
+    rows += [r for s in registry if s.shared for r in s.status(c)]
     for name, state, pid, where in rows:
         print('%-15s %-14s %-8s %s' % (name, state, pid or '-', where))
     print('state %s  venv %s  mode %s'
@@ -161,12 +182,22 @@ def cmd_set(args):
             print('%s=%s  (default %r) %s'
                   % (name, settings.get(name), s.default, s.doc))
         return
+    volumes = settings.volumes_enabled()
     restart = settings.record(settings.parse(args.assignments))
     for name, value in sorted(settings.changed().items()):
         common.log('setting %s=%s' % (name, value))
+    if volumes != settings.volumes_enabled():
+        # Ceph and Cinder come (`up` starts them) or go (stopped here; their
+        # data stays until `clean`)
+        if not settings.volumes_enabled():
+            left = [s for s in ALL_SERVICES if s not in services()]
+            for s in reversed(left):
+                s.stop(base.Context(None, ALL_SERVICES))
+            common.log('stopped %s' % ', '.join(s.name for s in left))
+        restart = sorted(set(restart) | {'nova-api', 'nova-compute'})
     if not restart:
         common.log('settings unchanged')
-    elif not any(proc.running(n) for n in processes()):
+    elif not any(proc.running(n) for n in processes(every=True)):
         common.log('devcloud is down: the next `up` applies the settings')
     else:
         args.services = restart
@@ -178,8 +209,8 @@ def stop_processes():
 
     All at once: they shut down gracefully in parallel (SIGKILL after 30 s).
     """
-    tree = proc.tagged_pids(processes())
-    proc.stop_processes(processes())
+    tree = proc.tagged_pids(processes(every=True))
+    proc.stop_processes(processes(every=True))
     left = [p for p in tree if proc.proc_alive(p)]
     if left:
         common.log('stopping leftover devcloud processes %s' % left)
@@ -188,17 +219,17 @@ def stop_processes():
 
 def cmd_down(args):
     t = time.time()
-    c = base.Context(None, SERVICES)
+    c = base.Context(None, ALL_SERVICES)
     stop_processes()
-    for s in reversed(SERVICES):
+    for s in reversed(ALL_SERVICES):
         s.stop(c)
     common.log('devcloud down in %.1fs' % (time.time() - t))
 
 
 def cmd_clean(args):
-    c = base.Context(None, SERVICES)
+    c = base.Context(None, ALL_SERVICES)
     stop_processes()
-    for s in reversed(SERVICES):
+    for s in reversed(ALL_SERVICES):
         s.clean(c)
     cmd_down(args)
     shutil.rmtree(common.D, ignore_errors=True)
@@ -209,7 +240,7 @@ def cmd_clean(args):
 def cmd_rss(args):
     tr = tp = 0
     print('%-8s %8s %8s  %s' % ('PID', 'RSS MiB', 'PSS MiB', 'COMMAND'))
-    for pid in proc.tagged_pids(processes()):
+    for pid in proc.tagged_pids(processes(every=True)):
         r, p = proc.rss_of(pid), proc.pss_of(pid)
         tr += r
         tp += p

@@ -15,8 +15,17 @@ Per instance, under [DEFAULT]instances_path/<uuid>/:
     rescue.iso    the rescue image while in rescue (any format, named .iso)
     console.log   what get_console_output returns
     instance.json state kept across nova-compute restarts
+
+A server booted from a Cinder volume (devcloud with volumes=ceph) has no
+local root disk: its root is the volume's RBD image, which the installer
+writes and the boot reads, through librbd (Debian's rados/rbd bindings,
+linked into the service venv) as the volume's connection info says (pool
+and image name, Ceph user; the cluster is the devcloud's, etc/ceph/).
+Volume attach and detach are Nova's fake ones (the attachment is real in
+Cinder; no guest sees the disk).
 """
 
+import contextlib
 import io
 import json
 import os
@@ -43,6 +52,55 @@ INSTALLED_MAGIC = b'ISOPLUGIN-FAKE-INSTALLED\n'
 DEFAULT_MARKER = 'INSTALLED-SYSTEM-BOOTED'
 CFG_PATH = '/ISOPLUGIN.CFG;1'
 SNAPSHOT_FORMAT = 'qcow2'  # like libvirt's default (qcow2 image backend)
+HEADER_SIZE = 4096
+
+
+def ceph_conf():
+    """The devcloud's ceph.conf (etc/ceph/ of the instances_path's D).
+
+    [DEFAULT]instances_path is <.devcloud>/state/nova*/instances.
+    """
+    d = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(CONF.instances_path))))
+    return os.path.join(d, 'etc', 'ceph', 'ceph.conf')
+
+
+class RBDDisk:
+    """An RBD image as the fake driver's root disk (read/write a header)."""
+
+    def __init__(self, name, user):
+        # connection_info data 'name' is "<pool>/<image>"
+        self.pool, _, self.image = name.partition('/')
+        self.user = user
+
+    @contextlib.contextmanager
+    def _open(self):
+        import rados
+        import rbd
+
+        cluster = rados.Rados(conffile=ceph_conf(), rados_id=self.user)
+        cluster.connect(timeout=10)
+        try:
+            ioctx = cluster.open_ioctx(self.pool)
+            try:
+                with rbd.Image(ioctx, self.image) as img:
+                    yield img
+            finally:
+                ioctx.close()
+        finally:
+            cluster.shutdown()
+
+    def read_header(self):
+        with self._open() as img:
+            return img.read(0, min(HEADER_SIZE, img.size()))
+
+    def write_header(self, data):
+        with self._open() as img:
+            img.write(data, 0)
+            img.flush()
+
+    def __str__(self):
+        return 'rbd:%s/%s' % (self.pool, self.image)
 
 
 class FakeInstallerError(Exception):
@@ -56,13 +114,18 @@ class FakeSnapshotError(Exception):
 def read_installed_header(path):
     """Parse the header the fake installer writes.
 
-    {'marker': ..., 'snapshot': ...} when the disk carries an installed
-    system written by the fake installer, else None.
+    :param path: a file, or an RBDDisk.
+    :returns: {'marker': ..., 'snapshot': ...} when the disk carries an
+        installed system written by the fake installer, else None.
     """
     try:
-        with open(path, 'rb') as f:
-            head = f.read(4096)
-    except OSError:
+        if isinstance(path, RBDDisk):
+            head = path.read_header()
+        else:
+            with open(path, 'rb') as f:
+                head = f.read(HEADER_SIZE)
+    except Exception as e:  # OSError, rados/rbd errors
+        LOG.warning('devcloud_fake: cannot read %s: %s', path, e)
         return None
     if not head.startswith(INSTALLED_MAGIC):
         return None
@@ -107,6 +170,8 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         fake.FakeDriverWithoutFakeNodes.capabilities,
         supports_image_type_qcow2=True,
         supports_image_type_iso=True,
+        # stable rescue of volume-backed servers (the nova-volume backend)
+        supports_bfv_rescue=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -190,11 +255,30 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         finally:
             os.unlink(tmp)
 
+    def _root(self, uuid):
+        """The root disk: the boot volume's RBDDisk, else the file."""
+        rbd_root = self._meta(uuid).get('root_rbd')
+        if rbd_root:
+            return RBDDisk(rbd_root['name'], rbd_root['user'])
+        return self._path(uuid, 'disk')
+
+    @staticmethod
+    def _boot_volume(block_device_info):
+        """{'name', 'user'} of an RBD boot volume, or None."""
+        for bdm in (block_device_info or {}).get('block_device_mapping') or []:
+            info = bdm.get('connection_info') or {}
+            if bdm.get('boot_index') == 0 and (
+                    info.get('driver_volume_type') == 'rbd'):
+                data = info.get('data') or {}
+                return {'name': data.get('name'),
+                        'user': data.get('auth_username')}
+        return None
+
     def _boot_disk(self, uuid, how):
         """Console lines of a guest booting its root disk."""
         self._console(uuid, 'fake BIOS: booting from %s' % how)
         if how == 'disk':
-            hdr = read_installed_header(self._path(uuid, 'disk'))
+            hdr = read_installed_header(self._root(uuid))
             if hdr:
                 self._console(uuid, hdr['marker'])
 
@@ -246,7 +330,10 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
         flavor = instance.flavor
         disk = os.path.join(d, 'disk')
         boot_from = 'disk'
-        if image_id and fmt == 'iso':
+        root_rbd = self._boot_volume(block_device_info)
+        if root_rbd:  # boot from a Ceph volume: the root is its RBD image
+            self._blank(disk, 0)
+        elif image_id and fmt == 'iso':
             self._image_api.download(
                 context, image_id, dest_path=os.path.join(d, 'cdrom.iso')
             )
@@ -281,6 +368,7 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
             image_id=image_id,
             boot=boot_from,
             rescue=False,
+            root_rbd=root_rbd,
         )
         if power_on:
             self._boot_disk(uuid, boot_from)
@@ -497,10 +585,14 @@ class DevcloudFakeDriver(fake.FakeDriverWithoutFakeNodes):
                 )
                 if cfg.get('snapshot') == 'fail':
                     hdr += b'snapshot=fail\n'
-                with open(self._path(uuid, 'disk'), 'r+b') as f:
-                    f.write(hdr)
-                    f.flush()
-                    os.fsync(f.fileno())
+                root = self._root(uuid)
+                if isinstance(root, RBDDisk):
+                    root.write_header(hdr)
+                else:
+                    with open(root, 'r+b') as f:
+                        f.write(hdr)
+                        f.flush()
+                        os.fsync(f.fileno())
                 if cfg.get('poweroff') == 'no':
                     # an interactive install: the person at the console
                     # says when it is done (openstack iso build finish)

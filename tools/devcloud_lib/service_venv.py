@@ -15,6 +15,7 @@ import sys
 import time
 
 import common
+import settings
 
 CONSTRAINTS = os.path.join(common.HERE, 'constraints.txt')
 REQUIREMENTS = [
@@ -30,13 +31,20 @@ REQUIREMENTS = [
     'PyMySQL',
     'python-memcached',
 ]
+#: what the services of a setting add (volumes=ceph: Cinder)
+OPTIONAL = {
+    'volumes': ['cinder==29.0.0'],
+}
 
 
-def stamp():
-    h = hashlib.sha256()
-    h.update(open(CONSTRAINTS, 'rb').read())
-    h.update(' '.join(REQUIREMENTS).encode())
-    return h.hexdigest()
+def requirements():
+    """REQUIREMENTS plus those of the optional services that are on."""
+    extra = OPTIONAL['volumes'] if settings.volumes_enabled() else []
+    return REQUIREMENTS + extra
+
+
+def constraints_hash():
+    return hashlib.sha256(open(CONSTRAINTS, 'rb').read()).hexdigest()
 
 
 def install():
@@ -50,14 +58,20 @@ def install():
 
 
 def ensure():
-    """Create or update the service venv unless its stamp is current."""
+    """Create or update the service venv unless its stamp covers it.
+
+    The stamp (JSON) holds the hash of constraints.txt and what was
+    installed with it: the venv is current when the hash is the same and
+    it holds every requirement wanted now.
+    """
     stamp_file = os.path.join(common.VENV, '.devcloud-stamp')
-    want = stamp()
-    if (
-        os.path.exists(common.VPY)
-        and os.path.exists(stamp_file)
-        and open(stamp_file).read().strip() == want
-    ):
+    wanted = requirements()
+    have = common.load_json(stamp_file, None) if os.path.exists(
+        common.VPY) else None
+    if not isinstance(have, dict) or (
+            have.get('constraints') != constraints_hash()):
+        have = {'requirements': []}
+    if set(wanted) <= set(have['requirements']):
         return
     t = time.time()
     common.log(
@@ -82,12 +96,14 @@ def ensure():
         env=env,
     )
     common.run(
-        [common.VPY, '-m', 'pip', 'install', '-c', CONSTRAINTS]
-        + REQUIREMENTS,
+        [common.VPY, '-m', 'pip', 'install', '-c', CONSTRAINTS] + wanted,
         log_name='pip.log',
         env=env,
     )
-    common.write(stamp_file, want + '\n')
+    common.save_json(stamp_file, {
+        'constraints': constraints_hash(),
+        'requirements': sorted(set(wanted) | set(have['requirements'])),
+    })
     common.log('service venv ready in %.0fs' % (time.time() - t))
 
 

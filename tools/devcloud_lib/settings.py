@@ -31,8 +31,20 @@ SETTINGS = {
         "libvirt mode: Nova's serial console ([serial_console]enabled): "
         'the console is a TCP socket logged by virtlogd, and the console '
         'log of a stopped guest stays readable through the API'),
+    'volumes': Setting(
+        'none', (), r'none|ceph',
+        'ceph: Cinder (api, scheduler, volume) on a one-node Ceph (RBD), '
+        'a volumev3 service in the catalog; none: no volume service. '
+        '`set` starts or stops them'),
 }
 FILE = os.path.join(common.STATE, 'settings.json')
+#: the services that run only with volumes=ceph (devcloud.services())
+VOLUME_SERVICES = ('ceph', 'cinder')
+
+
+def volumes_enabled():
+    """Does the devcloud run Ceph and Cinder (``volumes=ceph``)?"""
+    return get('volumes') == 'ceph'
 
 
 def get(name):

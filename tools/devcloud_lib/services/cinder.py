@@ -1,7 +1,7 @@
 """Cinder: volumes on the devcloud's Ceph (RBD driver), api/scheduler/volume.
 
-SKELETON from the Ceph spike (issue 13): not in ``devcloud.SERVICES`` yet;
-what the wiring needs is in /work/shared/recipes/ceph-cinder.md.
+Runs only with ``tools/devcloud set volumes=ceph`` (settings.py), after
+Ceph (services/ceph.py); registered in the catalog as ``volumev3``.
 
 cinder-api is gunicorn ``cinder.wsgi.api`` on 127.0.0.1:28776 (1 worker);
 cinder-scheduler and cinder-volume are the console scripts. Database
@@ -24,9 +24,11 @@ so it reads etc/cinder/cinder.conf and etc/cinder/cinder.conf.d/api.conf
 """
 
 import os
+import time
 
 import common
 import configs
+import proc
 import service_venv
 from services import base
 from services import ceph
@@ -35,6 +37,7 @@ from services import mariadb
 from services import rabbitmq
 
 PORT = 28776
+DOWN_TIME = 60   # Cinder's service_down_time
 PASSWORD = 'cinder-secret'
 # what goes into service_venv.REQUIREMENTS (cinder 29 is the release of
 # nova 34 / glance 33 / keystone 30; it resolves with constraints.txt as
@@ -53,6 +56,9 @@ state_path = %(state)s/cinder
 transport_url = %(transport_url)s
 auth_strategy = keystone
 api_paste_config = %(etc)s/cinder/api-paste.ini
+# the filters each list accepts (metadata, name...): without the file
+# Cinder accepts none ("Invalid filters ... are found in query options")
+resource_query_filters_file = %(etc)s/cinder/resource_filters.json
 enabled_backends = ceph
 default_volume_type = __DEFAULT__
 glance_api_servers = http://127.0.0.1:29292
@@ -103,7 +109,9 @@ class Cinder(base.Service):
     databases = ('devcloud_cinder',)
     account = {
         'password': PASSWORD,
-        'type': 'block-storage',
+        # Nova's [cinder]catalog_info looks for volumev3; openstacksdk
+        # takes it for block-storage
+        'type': 'volumev3',
         'url': 'http://127.0.0.1:%d/v3' % PORT,
     }
 
@@ -114,6 +122,9 @@ class Cinder(base.Service):
             'etc/cinder/api-paste.ini', os.path.join(etc, 'api-paste.ini'),
             edits=[('/etc/cinder/healthcheck_disable',
                     os.path.join(common.RUN, 'cinder-healthcheck-disable'))])
+        service_venv.copy_file(
+            'etc/cinder/resource_filters.json',
+            os.path.join(etc, 'resource_filters.json'))
         v = c.vars(
             db_url=mariadb.DB_URL,
             transport_url=rabbitmq.TRANSPORT_URL,
@@ -179,6 +190,61 @@ class Cinder(base.Service):
         # cinder-volume's driver connects to Ceph once, at its start
         ceph.SERVICE.wait_usable(c)
         super().start(c)
+
+    def state(self, c, name, pid):
+        """The API answers; scheduler and volume report (as Nova's)."""
+        if name in self.apis:
+            return super().state(c, name, pid)
+        ages = reports()
+        if ages is None:
+            return 'running'   # MariaDB does not answer: cannot tell
+        age = ages.get(name)
+        up_for = time.time() - (proc.started_at(name) or 0)
+        if age is not None and age <= min(DOWN_TIME, up_for + 1):
+            return 'running'
+        if up_for < DOWN_TIME:
+            return 'starting'
+        return 'not reporting (last report: %s)' % (
+            'never' if age is None else '%ds ago' % age)
+
+    def check(self, c):
+        """The API answers; scheduler and volume have reported since start.
+
+        cinder-volume reports only once its RBD driver has connected to
+        Ceph and is initialised.
+        """
+        super().check(c)
+        end = time.time() + 120
+        for name in self.processes[1:]:
+            while True:
+                pid = proc.running(name)
+                state = self.state(c, name, pid) if pid else 'stopped'
+                if state == 'running':
+                    break
+                if state != 'starting' or time.time() > end:
+                    common.die('%s is %s; see %s/%s.log'
+                               % (name, state, common.LOGS, name))
+                time.sleep(1)
+        common.log('cinder: scheduler and volume (backend ceph) up')
+
+
+def reports():
+    """Seconds since each Cinder service last reported: {binary: age}.
+
+    None when MariaDB cannot be asked; the age counts from updated_at (or
+    created_at), as Cinder's service_down_time does.
+    """
+    out = mariadb.mysql(
+        "SELECT `binary`, TIMESTAMPDIFF(SECOND, COALESCE(updated_at, "
+        "created_at), UTC_TIMESTAMP()) FROM devcloud_cinder.services "
+        "WHERE deleted = 0", check=False)
+    if out is None:
+        return None
+    ages = {}
+    for line in out.splitlines():
+        binary, age = line.split('\t')
+        ages[binary] = min(int(age), ages.get(binary, int(age)))
+    return ages
 
 
 SERVICE = Cinder()

@@ -116,9 +116,12 @@ class Keystone(base.Service):
         """
         super().start(c)
         self.wait_api('keystone')
-        if c.done('keystone_content'):
-            return
         spec = {s.name: s.account for s in c.services if s.account}
+        # once, and again for a service added to an existing cloud
+        # (volumes=ceph: Cinder); keystone-init keeps what exists
+        if c.done('keystone_content') and all(
+                c.done('%s_endpoint_id' % name) for name in spec):
+            return
         service_venv.venvtool('keystone-init',
                               json.dumps(spec, sort_keys=True))
         kc = common.load_json(os.path.join(common.STATE, 'keystone.json'))

@@ -19,8 +19,10 @@ import shutil
 
 import common
 from services import base
+from services import ceph
 from services import mariadb
 from services import nova
+import settings
 
 BINDING = 'libvirt-python==12.8.0'
 LV = os.path.join(common.D, 'libvirt')   # pid files and logs of the daemons
@@ -109,6 +111,38 @@ class Libvirt(base.Service):
                 os.chmod(path, mode | 0o001)
             path = os.path.dirname(path)
         self.remove_leftovers(c)
+        if settings.volumes_enabled():
+            self.define_ceph_secret()
+
+    def define_ceph_secret(self):
+        """The libvirt secret QEMU authenticates to Ceph with (volumes=ceph).
+
+        As deployments do (Ceph's "Block Devices and OpenStack"): a ceph
+        secret of uuid ceph.SECRET_UUID, the ``rbd_secret_uuid`` Cinder
+        puts into every volume's connection info, holding client.cinder's
+        key; Nova's libvirt driver names it in the disk's <auth>.
+        """
+        key = common.run(['ceph-authtool', '-p', '-n',
+                          'client.%s' % ceph.USER, ceph.USER_KEYRING]
+                         ).stdout.strip()
+        p = virsh('secret-get-value', ceph.SECRET_UUID)
+        if p.returncode == 0 and p.stdout.strip() == key:
+            return
+        xml = os.path.join(common.RUN, 'ceph-secret.xml')
+        common.write(xml, (
+            "<secret ephemeral='no' private='no'>"
+            '<uuid>%s</uuid><usage type=\'ceph\'>'
+            '<name>client.%s secret</name></usage></secret>\n'
+            % (ceph.SECRET_UUID, ceph.USER)), mode=0o600)
+        for args in (['secret-define', xml],
+                     ['secret-set-value', '--secret', ceph.SECRET_UUID,
+                      '--base64', key]):
+            p = virsh(*args)
+            if p.returncode != 0:
+                common.die('virsh %s failed: %s'
+                           % (args[0], (p.stderr or p.stdout).strip()))
+        common.log('libvirt: secret %s holds client.%s\'s key'
+                   % (ceph.SECRET_UUID, ceph.USER))
 
     def remove_leftovers(self, c):
         known = nova.instance_uuids()

@@ -144,6 +144,16 @@ class MariaDB(base.SharedDaemon):
                 mysql('; '.join("ALTER DATABASE `%s` COMMENT '%s'"
                                 % (n, OWNER.replace("'", "''"))
                                 for n in unmarked))
+            # a service added to an existing cloud (volumes=ceph: Cinder)
+            made = c.setup['databases']
+            missing = [d for d in wanted if d not in made]
+            if missing:
+                mysql('; '.join(
+                    "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8 "
+                    "COMMENT '%s'" % (d, OWNER.replace("'", "''"))
+                    for d in missing))
+                c.mark('databases', made + missing)
+                common.log('MariaDB: databases %s added' % ', '.join(missing))
             return None
         if other and not os.environ.get('DEVCLOUD_TAKEOVER'):
             common.die(

@@ -64,8 +64,6 @@ discover_hosts_in_cells_interval = 5
 host_subset_size = 1
 [glance]
 region_name = RegionOne
-[cinder]
-os_region_name = RegionOne
 [oslo_messaging_notifications]
 driver = noop
 [oslo_messaging_rabbit]
@@ -196,6 +194,10 @@ class Nova(base.Service):
         )
         nova += configs.auth_section('placement', 'nova', PASSWORD, kurl)
         nova += configs.auth_section('neutron', 'nova', PASSWORD, kurl)
+        # volumes=ceph: Nova's admin calls to Cinder (attachment cleanup);
+        # the catalog gives the endpoint (volumev3)
+        nova += configs.auth_section('cinder', 'nova', PASSWORD, kurl,
+                                     'os_region_name = RegionOne\n')
         common.write(os.path.join(etc, 'nova.conf'), nova + NOVA_DB % v)
         # nova-compute must not see the databases
         common.write(os.path.join(etc, 'nova-compute.conf'),
