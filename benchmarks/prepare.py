@@ -292,10 +292,12 @@ def main(argv=None):
                 for method in METHODS:
                     r = bench.one(method, label, path, name)
                     results.append(r)
+                    r['load'] = os.getloadavg()[0]
                     print('%s run %d %-8s wall %7.2f s  peak RSS %7.1f MiB '
-                          '%s' % (label, n + 1, method, r['wall'],
-                                  r['rss_kib'] / 1024.0,
-                                  'ok' if r['ok'] else 'FAILED'), flush=True)
+                          'load %.2f %s' % (label, n + 1, method, r['wall'],
+                                            r['rss_kib'] / 1024.0, r['load'],
+                                            'ok' if r['ok'] else 'FAILED'),
+                          flush=True)
                 look = bench.lookup(name)
                 look['size'] = label
                 results.append(look)

@@ -48,12 +48,14 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 
 from oslo_log import log as logging
 
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin.i18n import _
+from isoplugin.remaster import timed
 
 LOG = logging.getLogger(__name__)
 
@@ -207,6 +209,16 @@ def _registered_profile(conf, iso):
         looked_at=_('the detection at registration (%s=none)') % key)
 
 
+def _prepared_from(conn, conf, iso):
+    """Whether a prepared copy of a source of this id exists (one GET)."""
+    p = conf.glance.property_prefix
+    for _image in glance.images(conn, os_hidden='true', status='active',
+                                limit=1, **{p + 'role': ROLE_PREPARED,
+                                            p + 'prepared_from': iso.id}):
+        return True
+    return False
+
+
 def list_prepared(conn, conf):
     """Every prepared ISO of the project, any status."""
     p = conf.glance.property_prefix
@@ -255,12 +267,87 @@ class LocalISO(object):
 
 
 def _local_iso(path):
-    from isoplugin import remaster
-
     name = os.path.basename(path)
     return LocalISO(path=path, id='file:' + name, name=name,
-                    size=os.path.getsize(path)), \
-        ('sha256', remaster._sha256(path))
+                    size=os.path.getsize(path))
+
+
+def _identity(path):
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            st.st_ctime_ns)
+
+
+class LocalHash(object):
+    """The sha256 of a local source ISO, computed in a thread.
+
+    The cache key needs the content hash of the file, which is one more
+    read of it. That read runs beside the work that reads the file anyway
+    (xorriso copying it into the upload), not before it: the file's pages
+    come from the disk once, and the hash costs no wall time where a core
+    is free.
+
+    The file's identity (device, inode, size, modification and change
+    times: the change time cannot be set back by anyone) is taken before
+    the hash and compared at every :meth:`result`, which the caller asks
+    for again once the copy is made: a file changed meanwhile is refused,
+    so a key always describes the bytes its copy was made from.
+
+    :param path: the file.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._identity = _identity(path)
+        self._value = None
+        self._error = None
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='isoplugin-source-hash')
+        self._thread.start()
+
+    def _run(self):
+        from isoplugin import remaster
+
+        try:
+            with timed('hashing the source file'):
+                self._value = ('sha256', remaster._sha256(self.path))
+        except OSError as e:
+            self._error = e
+
+    def done(self):
+        """Whether the hash is computed (or failed)."""
+        return not self._thread.is_alive()
+
+    def result(self):
+        """``('sha256', hex digest)``, waiting for it.
+
+        :raises isoplugin.exception.SourceUnreadable: the file cannot be
+            read, or changed since the hash began.
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise exception.SourceUnreadable(
+                source=self.path,
+                reason=self._error.strerror or self._error)
+        try:
+            same = _identity(self.path) == self._identity
+        except OSError as e:
+            raise exception.SourceUnreadable(source=self.path,
+                                             reason=e.strerror or e) from e
+        if not same:
+            raise exception.SourceUnreadable(
+                source=self.path,
+                reason=_('it changed while it was being prepared; prepare '
+                         'it again once it is written'))
+        return self._value
+
+
+class _FoundMeanwhile(Exception):
+    """The cache key, known during the upload, names an existing copy."""
+
+    def __init__(self, image):
+        super().__init__(image.id)
+        self.image = image
 
 
 def _fields(iso):
@@ -279,7 +366,7 @@ def _downloaded(conn, conf, iso, source_hash):
     h = hashlib.new(algo or 'sha512')
     fd, path = tempfile.mkstemp(prefix='isoplugin-source-', suffix='.iso')
     try:
-        with os.fdopen(fd, 'wb') as f:
+        with os.fdopen(fd, 'wb') as f, timed('downloading the source'):
             for chunk in glance.download_data(
                     conn, iso, chunk_size=conf.glance.upload_chunk_size):
                 h.update(chunk)
@@ -298,12 +385,30 @@ def _now():
         '%Y-%m-%dT%H:%M:%SZ')
 
 
+def _name(conf, iso, key):
+    return '%sprepared-%s-%s' % (conf.glance.property_prefix.replace('_', '-'),
+                                 _fields(iso).get('name') or iso.id,
+                                 key[:12])
+
+
+def _keyed(conf, source_hash, key):
+    """The properties that depend on the source's hash."""
+    p = conf.glance.property_prefix
+    return {p + 'source_hash': '%s:%s' % source_hash, p + 'cache_key': key}
+
+
 def _body(conf, iso, profile, key, source_hash, detected, properties):
+    """The new image; ``key`` is ``None`` while a local file is hashed.
+
+    Without its key the image is named ``...-pending`` and has no
+    ``cache_key``: no lookup finds it before it is complete and keyed.
+    """
     p = conf.glance.property_prefix
     src = _fields(iso)
     body = {
-        'name': '%sprepared-%s-%s' % (p.replace('_', '-'),
-                                      src.get('name') or iso.id, key[:12]),
+        'name': (_name(conf, iso, key) if key else
+                 '%sprepared-%s-pending' % (p.replace('_', '-'),
+                                            src.get('name') or iso.id)),
         'disk_format': 'iso',
         'container_format': 'bare',
         'visibility': 'private',
@@ -314,13 +419,13 @@ def _body(conf, iso, profile, key, source_hash, detected, properties):
                           conf.glance.hw_rescue_bus),
         p + 'role': ROLE_PREPARED,
         p + 'prepared_from': iso.id,
-        p + 'source_hash': '%s:%s' % source_hash,
         p + 'profile': profile,
-        p + 'cache_key': key,
         p + 'detected': 'true' if detected else 'false',
         p + 'prepared_at': _now(),
         p + 'output_properties': json.dumps(properties, sort_keys=True)[:255],
     }
+    if key:
+        body.update(_keyed(conf, source_hash, key))
     for k in ('min_ram', 'min_disk'):
         if src.get(k):
             body[k] = src[k]
@@ -397,10 +502,12 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
         kernel_args = kernel_args.split()
     kernel_args = list(kernel_args or ())
     add_files = parse_add_files(add_files)
+    hashing = None
     if isinstance(iso, str) and os.path.isfile(iso):
-        # the size is known at once: refuse before hashing a big file
+        # the size is known at once: refuse before reading a big file
         _check_quota(conn, os.path.getsize(iso))
-        iso, source_hash = _local_iso(iso)
+        iso = _local_iso(iso)
+        source_hash = None
     else:
         if isinstance(iso, str):
             iso = build.resolve_iso(conn, conf, iso)
@@ -413,20 +520,29 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
             _notify(progress, 'detected',
                     _('detected profile %s (detected at registration)')
                     % profile, profile=profile)
-    if profile is None:
+    prof = text = key = None
+    if profile is not None:
+        prof = profiles.get_profile(profile)
+        text = _answer_text(prof, values, answer)
+    if isinstance(iso, LocalISO):
+        hashing = LocalHash(iso.path)
+        if _prepared_from(conn, conf, iso):
+            # a copy of a file of this name exists, likely of this one:
+            # wait for the hash rather than upload a copy to throw away
+            source_hash = hashing.result()
+    if profile is None and source_hash is not None:
         profile = _profile_of_source(conn, conf, source_hash)
         if profile is not None:
             _notify(progress, 'detected',
                     _('detected profile %s (as for an earlier prepared '
                       'copy of the same ISO content)') % profile,
                     profile=profile)
-    prof = None
-    key = None
-    if profile is not None:
-        prof = profiles.get_profile(profile)
-        text = _answer_text(prof, values, answer)
+            prof = profiles.get_profile(profile)
+            text = _answer_text(prof, values, answer)
+    if prof is not None and source_hash is not None:
         key = cache_key(source_hash, prof, text, kernel_args, add_digest)
-        found = find_cached(conn, conf, key)
+        with timed('looking up the prepared copy'):
+            found = find_cached(conn, conf, key)
         if found is not None:
             return _reused(conf, found, iso, prof.name, key, progress)
     if not isinstance(iso, LocalISO):
@@ -447,33 +563,64 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
                         'why': '; '.join(looked_at)},
                     profile=prof.name)
             text = _answer_text(prof, values, answer)
-            key = cache_key(source_hash, prof, text, kernel_args, add_digest)
-            found = find_cached(conn, conf, key)
-            if found is not None:
-                return _reused(conf, found, iso, prof.name, key, progress)
-        state = {}
+            if source_hash is not None:
+                key = cache_key(source_hash, prof, text, kernel_args,
+                                add_digest)
+                found = find_cached(conn, conf, key)
+                if found is not None:
+                    return _reused(conf, found, iso, prof.name, key,
+                                   progress)
+        state = {'key': key}
+
+        def lookup():
+            """Once the local file's hash is known: its key, and a copy."""
+            if 'found' not in state:
+                state['key'] = cache_key(hashing.result(), prof, text,
+                                         kernel_args, add_digest)
+                state['found'] = find_cached(conn, conf, state['key'])
+            if state['found'] is not None:
+                raise _FoundMeanwhile(state['found'])
+
+        def watched(read):
+            def watched_read(size):
+                if 'found' not in state and hashing.done():
+                    lookup()
+                return read(size)
+            return watched_read
 
         def sink(read):
             image = glance.create_image(conn, **_body(
-                conf, iso, prof.name, key, source_hash, detected,
-                state.get('properties', {})))
+                conf, iso, prof.name, key, source_hash, detected, {}))
             state['id'] = image.id
-            return _upload(conn, conf, image.id, read)
+            if key is None:
+                read = watched(read)
+            with timed('streaming xorriso\'s output into Glance'):
+                return _upload(conn, conf, image.id, read)
 
         try:
-            digests, manifest = remaster.prepare(
-                path, profile=prof, values=values, answer=text,
-                kernel_args=kernel_args, add_files=add_files, sink=sink)
-            image = _verify(conn, state['id'], digests)
-            extra = {k: v for k, v in manifest.properties.items()
-                     if k in ('os_type', 'os_distro', 'os_version',
-                              'architecture')}
+            with timed('preparing and uploading the copy'):
+                digests, manifest = remaster.prepare(
+                    path, profile=prof, values=values, answer=text,
+                    kernel_args=kernel_args, add_files=add_files, sink=sink)
+            extra = {}
+            if key is None:
+                # checks again that the file did not change
+                lookup()
+                key = state['key']
+                source_hash = hashing.result()
+                extra = dict(_keyed(conf, source_hash, key),
+                             name=_name(conf, iso, key))
+            with timed('verifying the upload'):
+                image = _verify(conn, state['id'], digests)
+            extra.update({k: v for k, v in manifest.properties.items()
+                          if k in ('os_type', 'os_distro', 'os_version',
+                                   'architecture')})
             extra[conf.glance.property_prefix + 'output_properties'] = \
                 json.dumps(manifest.properties, sort_keys=True)[:255]
             image = glance.patch_image(
                 conn, image.id, current=glance.flat(image),
                 set=extra) or image
-        except BaseException:
+        except BaseException as e:
             if state.get('id'):
                 LOG.info('Preparing failed, deleting the prepared ISO '
                          '%(id)s', {'id': state['id']})
@@ -483,6 +630,9 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
                     LOG.warning('Could not delete the incomplete prepared '
                                 'ISO %(id)s', {'id': state['id']},
                                 exc_info=True)
+            if isinstance(e, _FoundMeanwhile):
+                return _reused(conf, e.image, iso, prof.name, state['key'],
+                               progress)
             raise
     _notify(progress, 'prepared',
             _('prepared ISO %(id)s with profile %(profile)s: %(changes)s') % {

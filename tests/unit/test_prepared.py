@@ -364,3 +364,97 @@ def test_expiry(conf):
     assert prepared.expired(conf, old) and not prepared.expired(conf, new)
     conf.set_override('prepared_iso_max_age', 0, group='isoplugin')
     assert not prepared.expired(conf, old)
+
+
+# A local file: hashed while it is prepared ------------------------------
+
+def _sha256_of(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture
+def local_iso(debian_iso, tmp_path):
+    path = tmp_path / 'local.iso'
+    shutil.copyfile(debian_iso, str(path))
+    return str(path)
+
+
+def test_local_file_is_keyed_once_hashed(cloud, conf, tmpdir_only,
+                                         local_iso):
+    result = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                  profile='debian')
+    assert not result.reused
+    cloud.download_data.assert_not_called()
+    # created before its hash was known: no key, no lookup can find it
+    body, = cloud.bodies
+    assert body['name'] == 'isoplugin-prepared-local.iso-pending'
+    assert 'isoplugin_cache_key' not in body
+    assert 'isoplugin_source_hash' not in body
+    # keyed by the file's content once the copy is made
+    source = ('sha256', _sha256_of(local_iso))
+    key = prepared.cache_key(source, profiles.get_profile('debian'),
+                             profiles.get_profile('debian').render(None),
+                             [], '')
+    assert result.cache_key == key
+    patched = cloud.patch_image.call_args.kwargs['set']
+    assert patched['isoplugin_cache_key'] == key
+    assert patched['isoplugin_source_hash'] == 'sha256:' + source[1]
+    assert patched['name'] == 'isoplugin-prepared-local.iso-' + key[:12]
+    assert cloud.deleted == []
+    assert os.listdir(tmpdir_only) == []
+
+
+def test_local_file_of_a_known_name_waits_for_its_hash(cloud, conf,
+                                                       local_iso):
+    first = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                 profile='debian')
+    cloud.cached = [_image.Image.existing(
+        id='prep-1', status='active', properties={
+            'isoplugin_prepared_from': 'file:local.iso',
+            'isoplugin_cache_key': first.cache_key})]
+    again = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                 profile='debian')
+    assert again.reused and again.image.id == 'prep-1'
+    assert len(cloud.bodies) == 1  # nothing made the second time
+
+
+def test_local_file_found_cached_meanwhile(cloud, conf, tmpdir_only,
+                                           local_iso):
+    # the same content was prepared from a file of another name: the copy
+    # being made is thrown away once the hash names the cached one
+    source = ('sha256', _sha256_of(local_iso))
+    prof = profiles.get_profile('debian')
+    key = prepared.cache_key(source, prof, prof.render(None), [], '')
+    cloud.cached = [_image.Image.existing(
+        id='cached-1', status='active', properties={
+            'isoplugin_prepared_from': 'file:other-name.iso',
+            'isoplugin_cache_key': key})]
+    result = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                  profile='debian')
+    assert result.reused and result.image.id == 'cached-1'
+    assert result.cache_key == key
+    assert cloud.deleted == ['prep-1']
+    assert os.listdir(tmpdir_only) == []
+
+
+def test_local_file_changed_while_prepared_is_refused(cloud, conf,
+                                                      tmpdir_only, local_iso):
+    upload = cloud.upload_data.side_effect
+
+    def upload_and_change(conn, image_id, data, store=None):
+        upload(conn, image_id, data, store)
+        before = os.stat(local_iso)
+        with open(local_iso, 'r+b') as f:
+            f.seek(40000)
+            f.write(b'changed')
+        # same size, modification time set back: the change time tells
+        os.utime(local_iso, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    cloud.upload_data.side_effect = upload_and_change
+    with pytest.raises(exception.SourceUnreadable) as e:
+        prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                             profile='debian')
+    assert 'changed while it was being prepared' in str(e.value)
+    assert cloud.deleted == ['prep-1']
+    cloud.patch_image.assert_not_called()
