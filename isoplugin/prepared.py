@@ -49,6 +49,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -278,6 +279,15 @@ def _identity(path):
             st.st_ctime_ns)
 
 
+#: Where the hashes of local source files are remembered.
+HASH_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'isoplugin',
+                        'source-hashes')
+#: A file changed less than this long before it is hashed is not
+#: remembered: a change in the same tick of the file system's clock
+#: could leave its times as they were.
+RACY_SECONDS = 2
+
+
 class LocalHash(object):
     """The sha256 of a local source ISO, computed in a thread.
 
@@ -293,30 +303,79 @@ class LocalHash(object):
     for again once the copy is made: a file changed meanwhile is refused,
     so a key always describes the bytes its copy was made from.
 
+    The hash is remembered under that identity in :data:`HASH_DIR` (as
+    git and ccache remember theirs), so the same file prepared again is
+    not read to find its copy. Any write to the file changes its change
+    time, so a changed file is hashed again; a file changed within
+    :data:`RACY_SECONDS` before it was hashed is not remembered.
+
     :param path: the file.
+    :param directory: where hashes are remembered (default
+        :data:`HASH_DIR`); ``''`` remembers nothing.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, directory=None):
         self.path = path
         self._identity = _identity(path)
-        self._value = None
+        self._memo = None
+        directory = HASH_DIR if directory is None else directory
+        if directory:
+            self._memo = os.path.join(directory, hashlib.sha256(repr(
+                (os.path.realpath(path),) + self._identity).encode(
+                    'utf-8')).hexdigest())
+        self._value = self._remembered()
         self._error = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='isoplugin-source-hash')
-        self._thread.start()
+        if self._value is None:
+            self._thread.start()
+
+    def _remembered(self):
+        if not self._memo:
+            return None
+        try:
+            with open(self._memo) as f:
+                algo, _sep, value = f.read().strip().partition(':')
+        except OSError:
+            return None
+        if algo == 'sha256' and len(value) == 64:
+            LOG.debug('Hash of %(path)s remembered in %(memo)s',
+                      {'path': self.path, 'memo': self._memo})
+            return algo, value
+        return None
+
+    def _remember(self, started):
+        ino, size, mtime, ctime = self._identity[1:]
+        if not self._memo or max(mtime, ctime) > (
+                started - RACY_SECONDS) * 10 ** 9:
+            return
+        try:
+            os.makedirs(os.path.dirname(self._memo), exist_ok=True)
+            tmp = '%s.%d.tmp' % (self._memo, os.getpid())
+            with open(tmp, 'w') as f:
+                f.write('%s:%s\n' % self._value)
+            os.replace(tmp, self._memo)
+        except OSError as e:
+            LOG.debug('Cannot remember the hash of %(path)s: %(err)s',
+                      {'path': self.path, 'err': e})
 
     def _run(self):
         from isoplugin import remaster
 
+        started = time.time()
         try:
             with timed('hashing the source file'):
                 self._value = ('sha256', remaster._sha256(self.path))
+            if _identity(self.path) == self._identity:
+                self._remember(started)
         except OSError as e:
             self._error = e
 
     def done(self):
-        """Whether the hash is computed (or failed)."""
-        return not self._thread.is_alive()
+        """Whether the hash is known (or failed)."""
+        if self._error is not None:
+            return True
+        return self._value is not None and not self._thread.is_alive()
 
     def result(self):
         """``('sha256', hex digest)``, waiting for it.
@@ -324,7 +383,8 @@ class LocalHash(object):
         :raises isoplugin.exception.SourceUnreadable: the file cannot be
             read, or changed since the hash began.
         """
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         if self._error is not None:
             raise exception.SourceUnreadable(
                 source=self.path,

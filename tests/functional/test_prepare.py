@@ -19,17 +19,27 @@ the cache, checked for its properties and privacy, and deleted with
 ``build delete --prepared``. Every bad input ends with a one-line error,
 a non-zero exit and nothing new in Glance; a secret variable is never in
 ``--debug`` output nor in the image.
+
+A Windows-like ISO (``tests/tools/make_windows_iso.py``: files in UDF, BIOS
+and UEFI El Torito entries) is prepared with the windows profile and
+``--add-files``, and the copy is read back from Glance.
 """
 
 import json
 import os
+import re
 import uuid
+from xml.etree import ElementTree
 
 import pytest
 
+from isoplugin import isoinfo
+from isoplugin import profiles
+from isoplugin import remaster
 from tests.functional import base
 from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
+from tests.tools import make_windows_iso
 
 PREFIX = 'prepft-%s-' % uuid.uuid4().hex[:6]
 SECRET = '$6$isopluginft$' + uuid.uuid4().hex
@@ -117,6 +127,86 @@ def test_prepare_cache_properties_privacy(isos, demo_conn):
     assert _prepared(demo_conn) == []
 
 
+def _eltorito_images(path):
+    """``[(platform, load size, first bytes the entry loads)]``."""
+    report = remaster.boot_report(remaster.find_xorriso(), path)
+    out = []
+    with open(path, 'rb') as f:
+        for m in re.finditer(r'^El Torito boot img :\s+\d+\s+(\S+)\s+y\s+'
+                             r'none\s+\S+\s+\S+\s+(\d+)\s+(\d+)$', report,
+                             re.M):
+            f.seek(int(m.group(3)) * 2048)
+            out.append((m.group(1), int(m.group(2)), f.read(16)))
+    return out
+
+
+def test_windows_prepare_with_add_files(devcloud, demo_conn, tmp_path):
+    source = make_windows_iso.make(str(tmp_path / 'windows.iso'))
+    iso = _register(source, PREFIX + 'windows')
+    drivers = tmp_path / 'virtio-win'
+    (drivers / 'viostor').mkdir(parents=True)
+    (drivers / 'viostor' / 'viostor.inf').write_bytes(b'[Version]\n')
+    msi = tmp_path / 'CloudbaseInitSetup_x64.msi'
+    msi.write_bytes(b'MSI cloudbase-init\n')
+    password = 'Ft-' + uuid.uuid4().hex
+    prepared_id = None
+    try:
+        out = base.osc_json(
+            'iso', 'prepare', iso['name'], '--profile', 'windows',
+            '--set', 'admin_password=' + password,
+            '--set', 'cloudbase_init=cloudbase/CloudbaseInitSetup_x64.msi',
+            '--add-files', '%s:/$WinPEDriver$' % drivers,
+            '--add-files', '%s:/cloudbase/CloudbaseInitSetup_x64.msi' % msi)
+        prepared_id = out['id']
+        assert (out['profile'], out['reused']) == ('windows', 'no')
+        image = base.image_json(demo_conn, prepared_id)
+        assert image['visibility'] == 'private'
+        assert image['os_hidden'] is True
+        assert image['status'] == 'active'
+        assert image[P + 'role'] == 'prepared-iso'
+        assert image[P + 'profile'] == 'windows'
+        assert image[P + 'prepared_from'] == iso['id']
+        assert password not in json.dumps(image)
+
+        copy = str(tmp_path / 'prepared.iso')
+        with open(copy, 'wb') as f:
+            for chunk in demo_conn.image.download_image(
+                    prepared_id, stream=True).iter_content(1 << 20):
+                f.write(chunk)
+        with isoinfo.open_files(copy) as files, \
+                isoinfo.open_files(source) as src:
+            assert files.tree == 'udf'  # where Windows Setup reads
+            answer = files.read('Autounattend.xml').decode('utf-8')
+            root = ElementTree.fromstring(answer)
+            assert root.tag == '{urn:schemas-microsoft-com:unattend}unattend'
+            profiles.get_profile('windows').validate(answer)
+            # the secret is in the private copy only, where Setup needs it
+            assert '<Value>%s</Value>' % password in answer
+            assert 'cloudbase\\CloudbaseInitSetup_x64.msi' in answer
+            # --add-files content
+            assert files.read('$WinPEDriver$/viostor/viostor.inf') == \
+                b'[Version]\n'
+            assert files.read('cloudbase/CloudbaseInitSetup_x64.msi') == \
+                b'MSI cloudbase-init\n'
+            for path in ('sources/install.wim', 'bootmgr', 'README.TXT'):
+                assert files.read(path) == src.read(path), path
+        # both El Torito entries kept, each loading what it loaded before
+        images = _eltorito_images(copy)
+        assert images == [
+            ('BIOS', 8, make_windows_iso.WINDOWS_BOOT[
+                'boot/etfsboot.com'][:16]),
+            ('UEFI', 2880, make_windows_iso.WINDOWS_BOOT[
+                'efi/microsoft/boot/efisys.bin'][:16])]
+        assert images == _eltorito_images(source)
+    finally:
+        if prepared_id:
+            base.osc('image', 'delete', prepared_id, check=False)
+        base.osc('iso', 'delete', iso['id'], check=False)
+    assert base.images(demo_conn, PREFIX + 'windows') == []
+    assert [i.id for i in _prepared(demo_conn) if i.properties.get(
+        P + 'prepared_from') == iso['id']] == []
+
+
 def _write(tmp, name, text):
     path = tmp / name
     path.write_text(text)
@@ -136,6 +226,9 @@ BAD = [
     ('missing-add-files', ['--profile', 'debian', '--add-files',
                            '/nonexistent/virtio-win'],
      '--add-files: /nonexistent/virtio-win is not found'),
+    ('bad-autounattend', ['--profile', 'windows', '--answer-file',
+                          '{bad_xml}'],
+     'The autounattend answer file is not valid: XML does not parse'),
     ('over-quota', ['{huge}', '--profile', 'debian'],
      "would exceed the project's image quota"),
 ]
@@ -146,7 +239,10 @@ def test_bad_input(isos, demo_conn, admin_conn, leak_check, case, args,
                    message):
     tmp = isos['tmp']
     paths = {'plain': isos['plain']['name'],
-             'bad': _write(tmp, 'bad.cfg', 'd-i debian-installer/locale\n')}
+             'bad': _write(tmp, 'bad.cfg', 'd-i debian-installer/locale\n'),
+             'bad_xml': _write(tmp, 'Autounattend.xml',
+                               '<unattend xmlns="urn:schemas-microsoft-com:'
+                               'unattend">\n  <settings>\n</unattend>\n')}
     if case == 'over-quota':
         usage = demo_conn.image.get('/info/usage').json()['usage']
         limit = usage['image_size_total']['limit']

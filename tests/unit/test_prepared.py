@@ -45,6 +45,14 @@ def debian_iso(tmp_path_factory):
     return make_distro_iso.make('debian', str(d / 'debian.iso'))
 
 
+@pytest.fixture(autouse=True)
+def hash_dir(tmp_path, monkeypatch):
+    """Local files' hashes are remembered in the test's directory."""
+    d = tmp_path / 'source-hashes'
+    monkeypatch.setattr(prepared, 'HASH_DIR', str(d))
+    return d
+
+
 @pytest.fixture
 def tmpdir_only(tmp_path, monkeypatch):
     """Temporary files go to a directory the test checks is left empty."""
@@ -458,3 +466,37 @@ def test_local_file_changed_while_prepared_is_refused(cloud, conf,
     assert 'changed while it was being prepared' in str(e.value)
     assert cloud.deleted == ['prep-1']
     cloud.patch_image.assert_not_called()
+
+
+def test_local_hash_is_remembered_until_the_file_changes(tmp_path,
+                                                         monkeypatch,
+                                                         local_iso):
+    memo = tmp_path / 'hashes'
+    # every file counts as written long ago
+    monkeypatch.setattr(prepared, 'RACY_SECONDS', -3600)
+    first = prepared.LocalHash(local_iso, directory=str(memo)).result()
+    assert first == ('sha256', _sha256_of(local_iso))
+    assert len(os.listdir(memo)) == 1
+
+    again = prepared.LocalHash(local_iso, directory=str(memo))
+    assert again.done()  # known at once: the file is not read
+    assert again.result() == first
+
+    # the same size and modification time, other bytes: hashed again
+    before = os.stat(local_iso)
+    with open(local_iso, 'r+b') as f:
+        f.seek(40000)
+        f.write(b'changed')
+    os.utime(local_iso, ns=(before.st_atime_ns, before.st_mtime_ns))
+    changed = prepared.LocalHash(local_iso, directory=str(memo))
+    assert changed.result() == ('sha256', _sha256_of(local_iso))
+    assert changed.result() != first
+    # and what was hashed before the change is refused
+    with pytest.raises(exception.SourceUnreadable):
+        again.result()
+
+
+def test_a_file_just_written_is_not_remembered(tmp_path, local_iso):
+    memo = tmp_path / 'hashes'
+    prepared.LocalHash(local_iso, directory=str(memo)).result()
+    assert not memo.exists()
