@@ -44,6 +44,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import re
 import signal
@@ -95,10 +96,21 @@ CLIENT = '%s:%d' % (socket.gethostname(), os.getpid())
 #: disk: an unwritten disk's qcow2 is a few hundred KiB whatever its
 #: virtual size, an installed system's is far bigger than this
 BLANK_CHECK_MAX_SIZE = 8 * 1024 * 1024
-#: a wait's interval, once past ``2 * poll_interval``: this share of the
-#: time waited so far, at least ``2 * poll_interval`` and at most
-#: ``poll_max_interval`` (see :meth:`Build.wait`)
+#: a wait's interval after its fast start: this share of the time waited
+#: so far, at least ``2 * poll_interval`` and at most ``poll_max_interval``
+#: (see :class:`PollSchedule`)
 POLL_RATIO = 0.15
+#: a wait polls every ``poll_interval`` during its first this many
+#: ``poll_interval`` (when no end is expected)
+FAST_START = 10
+#: requests a wait may make beyond its share of the budget (see
+#: :class:`PollSchedule`)
+POLL_ALLOWANCE = 30
+#: a wait longer than this many ``poll_max_interval`` makes at most one
+#: request per ``poll_max_interval`` on average
+BUDGET_HORIZON = 90
+#: polls spread over the window around an expected end
+WINDOW_POLLS = 15
 _QCOW2_OFFSET_MASK = 0x00fffffffffffe00
 
 # The build records, kept importable from here (the command line and the
@@ -122,12 +134,122 @@ def _sleep(event, seconds):
     return event.wait(seconds)
 
 
-def _interval(opts, waited):
-    """The pause before the next poll of a wait (see :meth:`Build.wait`)."""
-    if waited < 2 * opts.poll_interval:
-        return opts.poll_interval
-    return min(opts.poll_max_interval,
-               max(2 * opts.poll_interval, POLL_RATIO * waited))
+class PollSchedule(object):
+    """When a wait polls: often where its end is likely, within a budget.
+
+    **The budget.** Every status poll and every heartbeat of the build
+    record during the wait counts as one request. At each moment ``t``
+    (seconds since the wait started) the wait has made at most::
+
+        max(A + t * (1 / M - A / H), t / M)
+
+    requests, ``M`` being ``poll_max_interval`` (10 s by default), ``A``
+    :data:`POLL_ALLOWANCE` (30) and ``H`` :data:`BUDGET_HORIZON` times
+    ``M`` (900 s). So any wait longer than ``H`` (15 minutes: an
+    install) makes at most one request per ``M`` on average over its
+    whole length, and a shorter one at most ``A`` requests more than one
+    per 15 s (with the defaults). The budget wins over the placement
+    below: a pause is lengthened until the next poll fits in it.
+
+    **Where the polls go**, ``p`` being ``poll_interval`` (1 s):
+
+    * at once (the end may have come with the request that started the
+      wait: an uploaded image is active);
+    * with no end expected: every ``p`` during the first
+      ``FAST_START * p`` (10 s), where most waits end (a server booting,
+      leaving rescue, stopping; a small snapshot), so those ends are seen
+      within ``p``; then every ``POLL_RATIO`` (15 %) of the time waited,
+      at least ``2 * p`` and at most ``M``, as an end grows less likely
+      per second the longer it did not come;
+    * with an end expected after ``E`` seconds (an install's estimate):
+      ``WINDOW_POLLS`` (15) polls evenly spread, at least ``p`` and at
+      most ``M`` apart, from ``E - max(3 p, 5 % E)`` to
+      ``E + max(12 p, 20 % E)``; every ``M`` before that window, more
+      slowly where the budget must keep the window's polls in reserve;
+      after it, every 15 % of the time waited, at most ``M``, as if none
+      was expected. The window helps up to ``E`` of about 9 minutes;
+      beyond, an estimate's uncertainty is too wide for polls more
+      often than every ``M``.
+
+    With the defaults, an install expected to take 60 s polls at 0, 10,
+    ... 50 s, then every second from 57 to 72 s: 22 polls and a heartbeat
+    up to 72 s, where with no end expected it makes 23 polls by 57 s and
+    the next at 65 s.
+
+    :param opts: the ``[isoplugin]`` options (``poll_interval``,
+        ``poll_max_interval``).
+    :param expected: seconds after which the end is expected, or None.
+    """
+
+    def __init__(self, opts, expected=None):
+        self.p = opts.poll_interval
+        self.max = opts.poll_max_interval
+        self.expected = expected if expected and expected > 0 else None
+        #: requests made so far (:meth:`count` them)
+        self.requests = 0
+        self.window = None
+        self.reserve = 0
+        if self.expected is not None:
+            e = float(self.expected)
+            start = max(0.0, e - max(3 * self.p, 0.05 * e))
+            end = e + max(12 * self.p, 0.2 * e)
+            step = min(self.max, max(self.p, (end - start) / WINDOW_POLLS))
+            self.window = (start, end, step)
+            # the window's polls, kept in reserve before it (none when
+            # it is too wide for them to come more often than every M)
+            self.reserve = (int(math.ceil((end - start) / step)) + 1
+                            if step < self.max else 0)
+
+    def count(self, requests=1):
+        """Charge ``requests`` made by the wait (a poll, a heartbeat)."""
+        self.requests += requests
+
+    def _slope(self):
+        return 1.0 / self.max - POLL_ALLOWANCE / (BUDGET_HORIZON * self.max)
+
+    def allowed(self, t):
+        """Requests the budget allows in the first ``t`` seconds."""
+        return max(POLL_ALLOWANCE + t * self._slope(), t / self.max)
+
+    def _earliest(self, requests):
+        """The first moment the budget allows ``requests`` requests."""
+        return max(0.0, min((requests - POLL_ALLOWANCE) / self._slope(),
+                            requests * self.max))
+
+    def wanted(self, t):
+        """The pause after a poll at ``t`` where the placement wants it."""
+        if self.window is not None:
+            start, end, step = self.window
+            if t < start:
+                return min(self.max, start - t)
+            if t < end:
+                return step
+        elif t < FAST_START * self.p:
+            return self.p
+        return min(self.max, max(2 * self.p, POLL_RATIO * t))
+
+    def _fit(self, wanted, need):
+        """The first moment from ``wanted`` with room for ``need``."""
+        at = max(wanted, self._earliest(need))
+        if self.reserve and at < self.window[0]:
+            # before the window, keep its polls in reserve
+            at = max(at, min(self._earliest(need + self.reserve),
+                             max(self.window[0], self._earliest(need))))
+        return at
+
+    def pause(self, t, beat_at=None):
+        """Seconds to sleep after a poll at ``t`` (within the budget).
+
+        :param t: seconds since the wait started.
+        :param beat_at: when (same clock) the next heartbeat is due: the
+            poll that finds it due is followed by it, and needs room for
+            both.
+        """
+        wanted = t + self.wanted(t)
+        at = self._fit(wanted, self.requests + 1)
+        if beat_at is not None and at >= beat_at:
+            at = self._fit(wanted, self.requests + 2)
+        return at - t
 
 
 def _now_iso():
@@ -162,6 +284,10 @@ class BuildRequest:
     :ivar verify_must_pass: a failed verification fails the build.
     :ivar timeout: seconds the whole build may take.
     :ivar install_timeout: seconds the install may take.
+    :ivar install_estimate: seconds the install is expected to take (from
+        the start of the install to the installer's power-off), or
+        ``None``: the install wait polls most often around then (see
+        :class:`PollSchedule`).
     :ivar visibility: visibility of the output image.
     :ivar tags: tags of the output image.
     :ivar properties: extra properties of the output image.
@@ -192,6 +318,7 @@ class BuildRequest:
     verify_must_pass: bool = None
     timeout: int = None
     install_timeout: int = None
+    install_estimate: float = None
     visibility: str = 'private'
     tags: list = dataclasses.field(default_factory=list)
     properties: dict = dataclasses.field(default_factory=dict)
@@ -367,16 +494,17 @@ class Build:
         values are sent again with the next write).
 
         :param fields: record fields, strings.
+        :returns: whether a request was sent.
         """
         if not self.record_id:
-            return
+            return False
         fields = dict(self._resource_fields(), **fields)
         changed = {k: str(v)[:255] for k, v in fields.items()
                    if self._recorded.get(k) != str(v)[:255]}
         due = (time.monotonic() - self._last_heartbeat >=
                self.conf.isoplugin.heartbeat_interval)
         if not changed and not due:
-            return
+            return False
         changed.update(heartbeat=str(int(time.time())), client=CLIENT)
         try:
             # one request, no read: ``add`` replaces a value
@@ -391,6 +519,7 @@ class Build:
         else:
             self._recorded.update(changed)
         self._last_heartbeat = time.monotonic()
+        return True
 
     def finish_is_requested(self):
         """Whether ``openstack iso build finish`` was run (one GET).
@@ -406,36 +535,39 @@ class Build:
 
     # -- waiting --------------------------------------------------------
 
-    def wait(self, probe, what, timeout):
-        """Poll ``probe`` until it says done, sooner the sooner it may be.
+    def wait(self, probe, what, timeout, expected=None):
+        """Poll ``probe`` until it says done, soon where its end is likely.
 
-        Most waits end within seconds (a server boots, a snapshot is
-        uploaded), and every second between the cloud's change and the
-        next poll is lost. So the interval is ``poll_interval`` twice,
-        then grows with the time waited: :data:`POLL_RATIO` of it, at
-        least ``2 * poll_interval``, at most ``poll_max_interval``. With
-        the defaults (1 s, 10 s) a phase that ends in its first 13 s is
-        seen within 2 s of its end, a later one within 15 % of its length,
-        and a long wait (an install) costs one request per 10 s after its
-        first minute. Between two polls the build renews its heartbeat
-        when due and reacts to cancellation at once.
+        Every second between the cloud's change and the next poll is
+        lost, and every poll is a request to the cloud: the
+        :class:`PollSchedule` places the polls (every second at the
+        start, around an ``expected`` end, ever more sparsely elsewhere)
+        within its budget: with the defaults, any wait longer than 10
+        minutes makes at most one request per 10 s on average, counting
+        its polls and the build record's heartbeats (which the wait
+        writes between two polls, when due). Cancellation stops the wait
+        at once.
 
         :param probe: callable returning ``(done, status)``; it may raise
-            to fail the wait.
+            to fail the wait. One call counts as one request (most
+            probes make one; the verify probe reads the console too).
         :param what: what is awaited, for messages.
         :param timeout: seconds this wait may take (the whole build's
             deadline applies too, once :meth:`run` started).
+        :param expected: seconds after which the end is expected (an
+            estimate), or None.
         :returns: the last status.
         :raises isoplugin.exception.BuildTimeout: time is up.
         :raises isoplugin.exception.BuildInterrupted: the build was
             cancelled.
         """
-        opts = self.conf.isoplugin
+        schedule = PollSchedule(self.conf.isoplugin, expected)
         start = time.monotonic()
         end = start + timeout
         status = None
         while True:
             self._check_cancelled()
+            schedule.count()
             done, status = probe()
             now = time.monotonic()
             if done:
@@ -452,8 +584,13 @@ class Build:
                                  if status else ''))
             self.event('waiting', what=what, status=status,
                        elapsed=round(now - start, 1))
-            self.record()  # the heartbeat, when due
-            pause = min(_interval(opts, now - start),
+            if self.record():  # the heartbeat, when due
+                schedule.count()
+            beat_at = None
+            if self.record_id:
+                beat_at = (self._last_heartbeat - start +
+                           self.conf.isoplugin.heartbeat_interval)
+            pause = min(schedule.pause(time.monotonic() - start, beat_at),
                         max(limit - now, 0.01))
             t = time.monotonic()
             _sleep(self.cancelled, pause)
@@ -719,7 +856,8 @@ class Build:
             return state is base.InstallState.FINISHED, detail
 
         self.wait(probe, _('the installer to power the server off'),
-                  self.request.install_timeout or opts.install_timeout)
+                  self.request.install_timeout or opts.install_timeout,
+                  expected=self.request.install_estimate)
 
     def _show_console(self, ctx):
         try:

@@ -150,6 +150,9 @@ def cloud():
 def conn(cloud):
     c = mock.Mock(spec=connection.Connection)
     c.compute = mock.Mock(spec=compute_proxy.Proxy)
+    # instance attributes of the real proxy (keystoneauth's Adapter)
+    c.compute.connect_retries = None
+    c.compute.connect_retry_delay = None
     c.compute.servers.return_value = []
     c.created = []
     # a server is there (as ``c.server`` says) until it is deleted
@@ -912,13 +915,16 @@ def test_install_timeout(conn, conf, backend):
     assert 'RESCUE/1' in str(e.value)
 
 
-def _polls_until(b, done_at, timeout=3600):
+def _polls_until(b, done_at, timeout=3600, expected=None, beats=None):
     """Poll times (fake clock) of ``b.wait``.
 
-    The probe says done from ``done_at`` seconds on.
+    The probe says done from ``done_at`` seconds on. ``beats``: a list
+    that gets the times of the heartbeats the wait wrote (the build needs
+    a record for that).
     """
     clock = [0.0]
     polls = []
+    record = b.record
 
     def fake_sleep(event, seconds):
         clock[0] += seconds
@@ -928,45 +934,134 @@ def _polls_until(b, done_at, timeout=3600):
         polls.append(clock[0])
         return clock[0] >= done_at, 'x'
 
+    def counted_record(**fields):
+        sent = record(**fields)
+        if sent and beats is not None:
+            beats.append(clock[0])
+        return sent
+
     with mock.patch.object(build_mod, '_sleep', side_effect=fake_sleep), \
-            mock.patch.object(time, 'monotonic', lambda: clock[0]):
-        b.wait(probe, 'thing', timeout)
+            mock.patch.object(time, 'monotonic', lambda: clock[0]), \
+            mock.patch.object(b, 'record', counted_record):
+        if b.record_id is None and beats is not None:
+            b._make_record()
+        b.wait(probe, 'thing', timeout, expected=expected)
     return polls
 
 
-def test_wait_polls_sooner_the_sooner_it_may_end(conn, conf, backend):
+def _gaps(polls):
+    return [y - x for x, y in zip(polls, polls[1:])]
+
+
+def test_wait_polls_every_second_at_first_then_backs_off(conn, conf,
+                                                         backend):
     b, _events = _build(conn, conf, backend)
 
     polls = _polls_until(b, 20)
 
-    # 1 s twice, then 2 s, then 15 % of the time waited
-    assert polls[:9] == [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0]
-    assert [b - a for a, b in zip(polls[8:], polls[9:])] == pytest.approx(
-        [0.15 * 14, 0.15 * 16.1, 0.15 * 18.515])
+    # at once, every second for 10 s, then 2 s, then 15 % of the time
+    assert polls[:11] == [float(i) for i in range(11)]
+    assert _gaps(polls)[10:15] == pytest.approx(
+        [2, 2, 0.15 * 14, 0.15 * 16.1, 0.15 * 18.515])
 
 
-@pytest.mark.parametrize('done_at', [1.5, 2.5, 3.5, 4.5, 6, 8, 12])
-def test_wait_sees_a_short_phase_end_within_2_s(conn, conf, backend,
+@pytest.mark.parametrize('done_at', [0, 0.5, 2.5, 4.5, 8, 9.5])
+def test_wait_sees_a_short_phase_end_within_1_s(conn, conf, backend,
                                                 done_at):
     b, _events = _build(conn, conf, backend)
 
     polls = _polls_until(b, done_at)
 
-    assert polls[-1] - done_at <= 2.0
-    assert len(polls) <= 8  # as many requests as the doubling made, or 2 more
+    assert polls[-1] - done_at <= 1.0
+    assert len(polls) <= done_at + 2  # one poll per second, no more
 
 
-def test_wait_costs_one_request_per_10_s_after_a_minute(conn, conf,
-                                                        backend):
+@pytest.mark.parametrize('expected', [None, 20, 60, 120, 300, 600, 1800])
+def test_wait_stays_within_its_budget_at_every_moment(conn, conf, backend,
+                                                      cloud, expected):
+    """Polls and heartbeats: at most max(30 + t / 15, t / 10) by t."""
+    b, _events = _build(conn, conf, backend)
+    beats = []
+
+    polls = _polls_until(b, 3600, timeout=7200, expected=expected,
+                         beats=beats)
+
+    assert len(beats) >= 45  # the heartbeats were written and counted
+    requests = sorted(polls + beats)
+    for n, t in enumerate(requests, 1):
+        assert n <= max(30 + t / 15.0, t / 10.0) + 1e-9, (n, t)
+    # a long wait: one request per 10 s on average over its whole length
+    assert len(requests) <= 3600 / 10 + 1
+    assert len([t for t in requests if t <= 900]) <= 90
+    # the budget slows the polls, it never stops them for long
+    assert max(_gaps(polls)) <= 30
+    assert polls[-1] - 3600 <= 10
+
+
+def test_wait_without_the_budget_would_exceed_it(conn, conf, backend,
+                                                 cloud):
+    """The budget test above can fail: the placement alone overspends."""
+    b, _events = _build(conn, conf, backend)
+    beats = []
+
+    with mock.patch.object(build_mod.PollSchedule, '_earliest',
+                           return_value=0.0):
+        polls = _polls_until(b, 900, expected=None, beats=beats)
+
+    requests = sorted(polls + beats)
+    assert len(requests) > 90
+    assert any(n > max(30 + t / 15.0, t / 10.0)
+               for n, t in enumerate(requests, 1))
+
+
+@pytest.mark.parametrize('done_at', [57.5, 60, 63.2, 66.5, 71.5])
+def test_wait_polls_every_second_around_the_expected_end(conn, conf,
+                                                         backend, done_at):
     b, _events = _build(conn, conf, backend)
 
-    polls = _polls_until(b, 1800)
+    polls = _polls_until(b, done_at, expected=60)
 
-    late = [t for t in polls if t >= 60]
-    assert len(late) <= (1800 - 60) / 10 + 1
-    assert max(b - a for a, b in zip(polls, polls[1:])) == pytest.approx(10)
-    # a long phase is seen within 15 % of its length
-    assert polls[-1] - 1800 <= 10
+    # every 10 s up to the window (57 to 72 s), then every second
+    assert polls[:7] == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 57.0]
+    assert polls[-1] - done_at <= 1.0
+    assert len(polls) <= 7 + (done_at - 57) + 1
+
+
+def test_wait_expected_end_saves_requests_of_the_first_minute(conn, conf,
+                                                              backend):
+    b, _events = _build(conn, conf, backend)
+
+    blind = _polls_until(b, 62)
+    expected = _polls_until(b, 62, expected=60)
+
+    assert len([t for t in blind if t <= 60]) == 23
+    assert len(expected) == 12  # 0, 10 ... 50, 57 ... 62
+    assert blind[-1] - 62 > 3 and expected[-1] - 62 == 0
+
+
+def test_wait_after_a_missed_expected_end_backs_off(conn, conf, backend):
+    b, _events = _build(conn, conf, backend)
+
+    polls = _polls_until(b, 400, expected=60)
+
+    assert [t for t in polls if 57 <= t <= 72] == [
+        float(t) for t in range(57, 73)]
+    assert max(_gaps([t for t in polls if t >= 72])) <= 15
+    assert polls[-1] - 400 <= 15
+
+
+def test_install_wait_expects_the_requests_estimate(conn, conf, backend,
+                                                    sleeps, cloud):
+    b, _events = _build(conn, conf, backend, verify=False,
+                        install_estimate=90)
+
+    with mock.patch.object(build_mod, 'PollSchedule',
+                           wraps=build_mod.PollSchedule) as schedule:
+        b.run()
+
+    expectations = [c.args[1] for c in schedule.call_args_list]
+    assert expectations.count(90) == 1
+    assert set(expectations) == {None, 90}
 
 
 def test_wait_stops_when_cancelled(conn, conf, backend, sleeps):
