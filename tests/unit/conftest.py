@@ -12,15 +12,14 @@
 
 """Fixtures shared by the unit tests."""
 
-import os
 import shutil
-import subprocess
 
 from oslo_config import cfg
 import pytest
 
 from isoplugin import conf as iso_conf
 from tests.tools import make_distro_iso
+from tests.tools import make_windows_iso
 
 
 @pytest.fixture
@@ -43,47 +42,13 @@ def distro_isos(tmp_path_factory):
             for f in make_distro_iso.FAMILIES}
 
 
-#: What the Windows-like ISO's El Torito entries load (distinct bytes, so
-#: that a test can find them at the addresses the catalog gives).
-WINDOWS_BOOT = {'boot/etfsboot.com': b'ETFSBOOT' * 512,
-                'efi/microsoft/boot/efisys.bin': b'EFISYS..' * 184320}
+#: What the Windows-like ISO's El Torito entries load
+#: (tests/tools/make_windows_iso.py).
+WINDOWS_BOOT = make_windows_iso.WINDOWS_BOOT
 
 
 @pytest.fixture(scope='session')
 def windows_iso(tmp_path_factory):
-    """An ISO laid out like Windows media, as Microsoft's oscdimg makes them.
-
-    UDF 1.02 holds the files; the ISO 9660 tree of the bridge holds only
-    README.TXT; El Torito has a BIOS entry (``boot/etfsboot.com``,
-    no emulation, load size 8) and a UEFI one
-    (``efi/microsoft/boot/efisys.bin``); no MBR. Written by genisoimage
-    (another writer than pycdlib, which prepares the copy).
-    """
-    genisoimage = shutil.which('genisoimage')
-    assert genisoimage, (
-        'genisoimage is not installed: apt-get install genisoimage (the '
-        'Windows-like test ISO, UDF with El Torito, is made with it)')
-    d = tmp_path_factory.mktemp('windows')
-    tree = d / 'tree'
-    files = dict(WINDOWS_BOOT, **{
-        'bootmgr': b'bootmgr\n', 'bootmgr.efi': b'MZ bootmgr\n',
-        'setup.exe': b'MZ setup\n', 'boot/bcd': b'bcd\n',
-        'sources/boot.wim': b'MSWIM\0\0\0boot',
-        'sources/install.wim': b'MSWIM\0\0\0install' * 4096,
-        'README.TXT': b'This disc contains a "UDF" file system.\r\n'})
-    for rel, data in files.items():
-        (tree / os.path.dirname(rel)).mkdir(parents=True, exist_ok=True)
-        (tree / rel).write_bytes(data)
-    path = str(d / 'windows.iso')
-    hide = []
-    for name in ('boot', 'efi', 'sources', 'bootmgr', 'bootmgr.efi',
-                 'setup.exe', 'boot.catalog'):
-        hide += ['-hide', name]
-    subprocess.run(
-        [genisoimage, '-quiet', '-udf', '-iso-level', '3',
-         '-allow-limited-size', '-V', 'SSS_X64FREE_EN-US_DV9',
-         '-b', 'boot/etfsboot.com', '-no-emul-boot', '-boot-load-size', '8',
-         '-eltorito-alt-boot', '-e', 'efi/microsoft/boot/efisys.bin',
-         '-no-emul-boot'] + hide + ['-o', path, str(tree)],
-        check=True, capture_output=True)
-    return path
+    """An ISO laid out like Windows media (tests/tools/make_windows_iso.py)."""
+    return make_windows_iso.make(
+        str(tmp_path_factory.mktemp('windows') / 'windows.iso'))

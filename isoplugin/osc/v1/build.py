@@ -182,6 +182,11 @@ class CreateBuild(command.ShowOne):
         parser.add_argument('--install-timeout', metavar='<seconds>',
                             type=int,
                             help='Seconds the install may take')
+        parser.add_argument('--install-estimate', metavar='<seconds>',
+                            type=float,
+                            help='Seconds the install is expected to take: '
+                                 'the build polls every second around then '
+                                 '(default: none)')
         parser.add_argument('--keep-on-error', action='store_true',
                             default=None,
                             help='Keep the temporary resources of a failed '
@@ -235,6 +240,7 @@ class CreateBuild(command.ShowOne):
                               else None),
             timeout=parsed_args.timeout,
             install_timeout=parsed_args.install_timeout,
+            install_estimate=parsed_args.install_estimate,
             visibility=parsed_args.visibility or 'private',
             tags=parsed_args.tags, keep_on_error=parsed_args.keep_on_error,
             profile=parsed_args.profile,

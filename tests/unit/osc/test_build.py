@@ -36,6 +36,7 @@ def test_create_maps_arguments_to_the_request(app):
         columns, values = run(build_cmd.CreateBuild, app, [
             'debian-12', '--name', 'img', '--flavor', 'm1.small',
             '--disk-size', '4', '--no-verify', '--timeout', '600',
+            '--install-timeout', '300', '--install-estimate', '42.5',
             '--public', '--tag', 'a', '--tag', 'b', '--keep-on-error'])
 
     request = build.call_args.args[2]
@@ -45,6 +46,8 @@ def test_create_maps_arguments_to_the_request(app):
     assert request.disk_size == 4
     assert request.verify is False
     assert request.timeout == 600
+    assert request.install_timeout == 300
+    assert request.install_estimate == 42.5
     assert request.visibility == 'public'
     assert request.tags == ['a', 'b']
     assert request.keep_on_error is True
@@ -59,6 +62,7 @@ def test_create_defaults_come_from_configuration(app):
 
     request = build.call_args.args[2]
     assert request.verify is None
+    assert request.install_estimate is None
     assert request.keep_on_error is None
     assert request.visibility == 'private'
 
