@@ -21,6 +21,8 @@ clouds.yaml cloud name.
 """
 
 import contextlib
+import logging as std_logging
+import re
 
 from oslo_log import log as logging
 
@@ -84,6 +86,110 @@ def connection_from_conf(conf):
         interface=conf.cloud.interface)
 
 
+#: The option groups of the services isoplugin calls, by the attribute of
+#: their openstacksdk proxy: each group has the retry options of
+#: :func:`isoplugin.conf.retries.retry_opts`.
+RETRY_GROUPS = {'image': 'glance', 'compute': 'compute'}
+
+
+def use_retries(conn, conf):
+    """Give a connection isoplugin's retry and timeout settings.
+
+    The one place of the retry idea. Each service's openstacksdk proxy
+    (a keystoneauth1 adapter) gets its group's ``connect_retries`` and
+    ``status_code_retries`` (``[glance]``, ``[compute]``): keystoneauth1
+    then tries a request again when the service cannot be reached, drops
+    the connection or does not answer within ``api_timeout``, and when it
+    answers one of ``retriable_status_codes``, waiting ``*_retry_delay``
+    seconds, or 0.5 s doubling up to 60 s when unset. The session gets
+    ``[isoplugin] api_timeout`` unless it has a timeout (clouds.yaml
+    ``api_timeout``). Settings the connection already has that are higher
+    are kept. The requests that must not be repeated are made without
+    retries (:data:`isoplugin.glance.NO_RETRIES`,
+    :func:`isoplugin.compute.create_server`).
+
+    :param conn: an :class:`openstack.connection.Connection`.
+    :param conf: a ConfigOpts with isoplugin's options.
+    """
+    for service, group in sorted(RETRY_GROUPS.items()):
+        opts = conf[group]
+        proxy = getattr(conn, service)
+        for attr in ('connect_retries', 'status_code_retries'):
+            current = getattr(proxy, attr, None)
+            if not isinstance(current, int):
+                current = 0
+            setattr(proxy, attr, max(current, getattr(opts, attr)))
+        for attr in ('connect_retry_delay', 'status_code_retry_delay'):
+            if getattr(opts, attr) is not None:
+                setattr(proxy, attr, getattr(opts, attr))
+        codes = getattr(proxy, 'retriable_status_codes', None)
+        if not isinstance(codes, (list, tuple, set)):
+            codes = ()
+        proxy.retriable_status_codes = sorted(
+            set(codes) | set(opts.retriable_status_codes))
+    session = conn.session
+    if getattr(session, 'timeout', None) is None:
+        session.timeout = conf.isoplugin.api_timeout
+
+
+class QuietRetries(std_logging.Filter):
+    """One short line per series of keystoneauth1 retries.
+
+    keystoneauth1 logs every retry as a WARNING that repeats the whole
+    exception chain. The first retry of a series becomes one line naming
+    the endpoint and the reason, and the next ones of the series (the
+    retries left count down) are dropped. Not installed with ``--debug``
+    (:func:`quiet_retry_logs`), which keeps every detail.
+    """
+
+    _URL = re.compile(r'(https?://[^/\s:]+(?::\d+)?)')
+
+    def __init__(self):
+        super().__init__()
+        self._left = {}
+
+    def filter(self, record):
+        msg = record.msg if isinstance(record.msg, str) else ''
+        args = record.args if isinstance(record.args, dict) else {}
+        if 'retries' not in args or not (
+                msg.startswith('Failure:') or
+                msg.startswith('Retriable status code')):
+            return True
+        if 'e' in args:
+            error = args['e']
+            found = self._URL.search(str(error))
+            key = found.group(1) if found else _('the cloud')
+            reason = connection_failure(error)[1]
+        else:
+            key = 'HTTP %s' % args.get('code')
+            reason = _('it answered HTTP %s') % args.get('code')
+        left = args['retries']
+        # within a series the count of retries left goes down
+        new_series = key not in self._left or left >= self._left[key]
+        self._left[key] = left
+        if not new_series:
+            return False
+        record.msg = _('%(where)s: %(reason)s; retrying (up to %(n)d '
+                       'times; --debug shows each try)')
+        record.args = {'where': key, 'reason': reason, 'n': left}
+        return True
+
+
+_QUIET_RETRIES = QuietRetries()
+
+
+def quiet_retry_logs(debug=False):
+    """Install :class:`QuietRetries` on keystoneauth1's logger (once).
+
+    :param debug: the command runs with ``--debug``: install nothing.
+    """
+    if debug:
+        return
+    logger = std_logging.getLogger('keystoneauth.session')
+    if _QUIET_RETRIES not in logger.filters:
+        logger.addFilter(_QUIET_RETRIES)
+
+
 def _reason(error):
     """The cloud's own message for an openstacksdk exception.
 
@@ -119,6 +225,30 @@ def _chain(error):
         yield e
         todo.extend([e.__cause__, e.__context__, getattr(e, 'reason', None)])
         todo.extend(a for a in e.args if isinstance(a, BaseException))
+
+
+#: What Glance says when its store has no room (glance_store.StorageFull:
+#: "Image storage media is full") and when a quota refuses (Keystone
+#: unified limits: "Project ... is over a limit for ..."; user_storage_quota:
+#: "... exceeds the storage quota"; Nova's createImage: "Quota exceeded").
+_STORE_FULL = re.compile(r'storage media is full|no space left',
+                         re.IGNORECASE)
+_QUOTA = re.compile(r'quota|over (a )?limit|limit exceeded',
+                    re.IGNORECASE)
+
+
+def _too_large(error, service, during):
+    """The exception of a 413 (or a quota 403): store full or quota."""
+    reason = _reason(error)
+    service = service or _('The cloud')
+    during = during or _('the request')
+    if _STORE_FULL.search(reason):
+        return exception.StoreFull(service=service, during=during,
+                                   reason=reason)
+    if _QUOTA.search(reason):
+        return exception.OverQuota(service=service, during=during,
+                                   reason=reason)
+    return exception.CloudError(reason=_('too large: %s') % reason)
 
 
 def connection_failure(error):
@@ -195,8 +325,7 @@ def translate_errors(what=None, forbidden=None, service=None,
                 reason=_('HTTP %(code)s: %(reason)s') % {
                     'code': status, 'reason': _reason(e)}) from e
         if status == 413:
-            raise exception.CloudError(
-                reason=_('over quota: %s') % _reason(e)) from e
+            raise _too_large(e, service, during) from e
         raise exception.CloudError(reason=_reason(e)) from e
     except sdk_exc.SDKException as e:
         raise exception.CloudError(reason=_reason(e)) from e

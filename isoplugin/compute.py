@@ -20,9 +20,25 @@ does so around every backend call).
 
 One request is sent raw, where openstacksdk lacks the means: see
 :func:`rescue_server`.
+
+Retries: the compute proxy has the ``[compute]`` retry settings
+(:func:`isoplugin.cloud.use_retries`), so that keystoneauth1 sends a
+request again when Nova cannot be reached or does not answer. The one
+request that must not be sent twice, a server's creation, is sent without
+them by :func:`create_server`, which looks for the server by its name
+before it tries again.
 """
 
+import copy
+import re
+import time
+
+from oslo_log import log as logging
+
+from isoplugin import cloud
 from isoplugin.i18n import _
+
+LOG = logging.getLogger(__name__)
 
 #: remote console (protocol, type) pairs :func:`remote_console` tries
 CONSOLES = (('vnc', 'novnc'), ('spice', 'spice-html5'),
@@ -80,7 +96,55 @@ def create_server(conn, name, flavor_id, metadata, network_id=None,
         attrs['image_id'] = image_id
     if block_device_mapping:
         attrs['block_device_mapping'] = block_device_mapping
-    return conn.compute.create_server(**attrs)
+    return _create_once(conn, name, attrs)
+
+
+def _once(proxy):
+    """A copy of ``proxy`` that never retries (it shares the session)."""
+    once = copy.copy(proxy)
+    once.connect_retries = 0
+    once.status_code_retries = 0
+    return once
+
+
+def _create_once(conn, name, attrs):
+    """POST the server with no retry; after a failed connection, look.
+
+    A POST whose connection failed may have created the server (Nova got
+    it, then the connection closed or timed out) or not (refused). The
+    server's name is unique (it carries the build id): it is looked for
+    (a GET, retried), and the POST is sent again only when there is none,
+    as many times as ``[compute] connect_retries``, 0.5 s doubling apart.
+    """
+    from keystoneauth1 import exceptions as ks_exc
+
+    tries = conn.compute.connect_retries or 0
+    delay = conn.compute.connect_retry_delay or 0.5
+    for attempt in range(tries + 1):
+        try:
+            return _once(conn.compute).create_server(**attrs)
+        except ks_exc.RetriableConnectionFailure as e:
+            if attempt >= tries:
+                raise
+            LOG.warning('Creating server %(name)s failed (%(error)s); '
+                        'looking for it in %(delay).1f s before trying '
+                        'again', {'name': name, 'delay': delay,
+                                  'error': cloud.connection_failure(e)[1]})
+            time.sleep(delay)
+            delay = min(delay * 2, 60)
+            found = server_named(conn, name)
+            if found is not None:
+                LOG.info('Server %(name)s was created (%(id)s)',
+                         {'name': name, 'id': found.id})
+                return found
+
+
+def server_named(conn, name):
+    """The project's server of exactly that name, or ``None`` (one GET)."""
+    for server in conn.compute.servers(name='^%s$' % re.escape(name)):
+        if server.name == name:
+            return server
+    return None
 
 
 def get_server(conn, server_id):

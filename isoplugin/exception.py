@@ -232,6 +232,20 @@ class ConnectionLost(ServiceUnavailable):
                 "(%(reason)s).")
 
 
+class StoreFull(CloudError):
+    msg_fmt = _("%(service)s's image store is full: it refused "
+                "%(during)s (%(reason)s). Nothing of it was kept. Ask the "
+                "cloud's operator to free or grow the store, or choose "
+                "another store with --store.")
+
+
+class OverQuota(CloudError):
+    msg_fmt = _("%(service)s refused %(during)s: over quota (%(reason)s). "
+                "Delete what the project no longer needs "
+                "('openstack iso list', 'openstack image list') or ask an "
+                "administrator for a higher limit.")
+
+
 class RegistrationRace(DuplicateISO):
     msg_fmt = _("Another client registered an ISO named '%(name)s' "
                 "(%(id)s) at the same moment; this registration gave way "

@@ -22,12 +22,13 @@ see :class:`isoplugin.exception.IsopluginException`.
 A raw request remains only where openstacksdk lacks the call; each one says
 what is missing. They all go through :func:`_request`.
 
-Retries: :func:`use_retries` gives the connection's image proxy the
-``[glance]`` retry settings, so that keystoneauth1 tries a request again,
-with a growing delay, when Glance cannot be reached or answers 502, 503 or
-504. Requests that must not be sent twice (creating an image, sending its
-data) are made with no retries: a connection closed after Glance received
-one may have done it.
+Retries: :func:`isoplugin.cloud.use_retries` gives the connection's image
+proxy the ``[glance]`` retry settings, so that keystoneauth1 tries a
+request again, with a growing delay, when Glance cannot be reached or
+answers 502, 503 or 504. Requests that must not be sent twice (creating an
+image, sending its data) are made with no retries: a connection closed
+after Glance received one may have done it. An upload Glance kept nothing
+of is sent again by :mod:`isoplugin.registration`.
 """
 
 import functools
@@ -73,30 +74,12 @@ def client_id():
 
 
 def use_retries(conn, conf):
-    """Give the connection's image proxy the ``[glance]`` retry settings.
+    """Give the connection isoplugin's retry settings.
 
-    keystoneauth1 then tries a request again when Glance cannot be reached
-    or drops the connection (``connect_retries``), and when it answers one
-    of ``retriable_status_codes`` (``status_code_retries``), waiting
-    ``*_retry_delay`` seconds, or 0.5 s doubling up to 60 s when unset.
-    The requests that must not be repeated are made with
-    :data:`NO_RETRIES`. Settings the connection already has that are
-    higher (from clouds.yaml) are kept.
-
-    :param conn: an :class:`openstack.connection.Connection`.
-    :param conf: a ConfigOpts with isoplugin's options.
+    See :func:`isoplugin.cloud.use_retries` (every service, not only
+    Glance; kept here for the callers that know this name).
     """
-    opts = conf.glance
-    proxy = conn.image
-    for attr in ('connect_retries', 'status_code_retries'):
-        current = getattr(proxy, attr, None) or 0
-        setattr(proxy, attr, max(current, getattr(opts, attr)))
-    for attr in ('connect_retry_delay', 'status_code_retry_delay'):
-        if getattr(opts, attr) is not None:
-            setattr(proxy, attr, getattr(opts, attr))
-    proxy.retriable_status_codes = sorted(
-        set(proxy.retriable_status_codes or ()) |
-        set(opts.retriable_status_codes))
+    cloud.use_retries(conn, conf)
 
 
 def flat(image):

@@ -59,6 +59,11 @@ from isoplugin import upload
 LOG = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+
+#: First pause, in seconds, before an upload Glance kept nothing of is
+#: sent again (then doubling), when ``[glance] connect_retry_delay`` is
+#: unset.
+UPLOAD_RETRY_DELAY = 2.0
 #: Bytes of a URL read to check that it is an ISO: the volume descriptors
 #: and the UDF anchor (sector 256) with the descriptors after it.
 URL_HEAD_BYTES = 272 * isoinfo.SECTOR
@@ -165,7 +170,8 @@ class _FileSource(object):
 
     @contextlib.contextmanager
     def reader(self, timeout):
-        """Yield ``read(n)`` of the data."""
+        """Yield ``read(n)`` of the data, from its start."""
+        self.fileobj.seek(0)
         yield self.fileobj.read
 
     def close(self):
@@ -546,7 +552,45 @@ class Registration(object):
                                                  id=other.id)
 
     def _put(self, image_id, source, store, expected, progress):
-        """Stream the source to Glance, hashing it; return the digests."""
+        """Stream the source to Glance, hashing it; return the digests.
+
+        An upload that failed on Glance's side (HTTP 5xx, a connection
+        lost) is sent again from the start, ``[glance] upload_retries``
+        times, when Glance shows the image still queued afterwards: it kept
+        none of the data (Glance puts an image back in queued when it
+        fails to store it, for example while Keystone restarts and the
+        quota cannot be checked). An image left in saving is not.
+        """
+        opts = self.conf.glance
+        delay = opts.connect_retry_delay or UPLOAD_RETRY_DELAY
+        for attempt in range(opts.upload_retries + 1):
+            try:
+                return self._put_once(image_id, source, store, expected,
+                                      progress)
+            except exception.CloudError as e:
+                if (attempt >= opts.upload_retries or
+                        not _server_side(e) or
+                        not self._still_queued(image_id)):
+                    raise
+                LOG.warning('The upload of %(src)s failed (%(error)s) and '
+                            'Glance kept none of it: sending it again in '
+                            '%(delay)s s', {'src': source.label,
+                                            'error': e, 'delay': delay})
+                time.sleep(delay)
+                delay = min(delay * 2, 60)
+
+    def _still_queued(self, image_id):
+        """Whether Glance shows the image queued (False when unknown)."""
+        try:
+            image = glance.get_image(self.conn, image_id)
+        except exception.IsopluginException:
+            LOG.debug('Cannot read image %(id)s after a failed upload',
+                      {'id': image_id}, exc_info=True)
+            return False
+        return image.status == 'queued'
+
+    def _put_once(self, image_id, source, store, expected, progress):
+        """One upload of the whole source; return the digests."""
         algorithms = {self.conf.glance.default_hash_algorithm}
         if expected:
             algorithms.add(expected[0])
@@ -733,6 +777,18 @@ class Registration(object):
                 chunk_size=self.conf.glance.upload_chunk_size):
             h.update(chunk)
         return h.hexdigest()
+
+
+def _server_side(error):
+    """Whether an upload failed on the server's side or on the way.
+
+    A service that did not answer or closed the connection, or a 5xx
+    answer; not a refusal (4xx: a full store, a quota, a bad request).
+    """
+    if isinstance(error, exception.ServiceUnavailable):
+        return True
+    status = getattr(error.__cause__, 'status_code', None)
+    return isinstance(status, int) and status >= 500
 
 
 @contextlib.contextmanager

@@ -29,10 +29,11 @@ constructor, in a group named after the backend.
 """
 
 from isoplugin.conf import cloud
+from isoplugin.conf import compute
 from isoplugin.conf import core
 from isoplugin.conf import glance
 
-_MODULES = (core, glance, cloud)
+_MODULES = (core, glance, compute, cloud)
 
 
 def register_opts(conf):

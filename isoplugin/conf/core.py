@@ -75,6 +75,18 @@ OPTS = [
                  default=10.0, min=1.0,
                  help='Longest interval, in seconds, between two status '
                       'requests while waiting on the cloud.'),
+    cfg.FloatOpt('api_timeout',
+                 default=60.0, min=1.0,
+                 help='Seconds to wait for an OpenStack service to answer '
+                      'a request (keystoneauth1\'s session timeout, '
+                      'openstacksdk\'s api_timeout; a value from '
+                      'clouds.yaml wins). Nova can hold a request for '
+                      'minutes while RabbitMQ is away; after this time the '
+                      'request is retried as [compute] and [glance] '
+                      'connect_retries say, then the command fails with a '
+                      'clear error and cleans up. An upload only needs '
+                      'Glance to take or acknowledge data within this '
+                      'time, not the whole upload.'),
     cfg.IntOpt('parallel',
                default=2, min=1,
                help='How many builds run at once when several ISOs are '

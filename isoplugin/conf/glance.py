@@ -14,6 +14,8 @@
 
 from oslo_config import cfg
 
+from isoplugin.conf import retries
+
 GROUP = 'glance'
 
 #: Default of ``property_prefix``.
@@ -87,36 +89,6 @@ OPTS = [
                      '(web-download import) when the cloud offers that '
                      'import method; when false, or when the cloud does '
                      'not offer it, the client streams the URL to Glance.'),
-    cfg.IntOpt('connect_retries',
-               default=6, min=0,
-               help='Times a request to Glance that can safely be sent '
-                    'again (reading, listing, deleting, changing '
-                    'properties) is retried when Glance cannot be reached '
-                    'or closes the connection, for example while it '
-                    'restarts. keystoneauth1 waits connect_retry_delay '
-                    'between tries, or 0.5 s doubling each time (6 '
-                    'retries: about 30 s). Creating an image and sending '
-                    'its data are never retried.'),
-    cfg.FloatOpt('connect_retry_delay',
-                 min=0,
-                 help='Seconds between the retries of connect_retries; '
-                      'unset: 0.5 s, doubling up to 60 s.'),
-    cfg.IntOpt('status_code_retries',
-               default=6, min=0,
-               help='Times a request to Glance is retried when Glance, or '
-                    'a proxy before it, answers one of '
-                    'retriable_status_codes (the service behind is '
-                    'restarting or overloaded). Sending image data is '
-                    'never retried.'),
-    cfg.FloatOpt('status_code_retry_delay',
-                 min=0,
-                 help='Seconds between the retries of status_code_retries; '
-                      'unset: 0.5 s, doubling up to 60 s.'),
-    cfg.ListOpt('retriable_status_codes',
-                item_type=cfg.types.Integer(min=400, max=599),
-                default=[502, 503, 504],
-                help='HTTP statuses of Glance retried by '
-                     'status_code_retries.'),
     cfg.IntOpt('cleanup_timeout',
                default=300, min=0,
                help='Seconds to keep trying to delete the image of a '
@@ -124,7 +96,22 @@ OPTS = [
                     'answer (a Glance restart during the upload). After '
                     'that the image is left in queued or saving, and '
                     '"openstack iso delete --incomplete" deletes it.'),
-]
+    cfg.IntOpt('upload_retries',
+               default=3, min=0,
+               help='Times the data of an ISO is sent again from its '
+                    'start when an upload failed on the server side (HTTP '
+                    '5xx, for example while Keystone restarts and Glance '
+                    'cannot check the quota) or the connection failed, and '
+                    'Glance then shows the image still queued: it kept '
+                    'none of the data. The tries are connect_retry_delay '
+                    'apart, or 1 s doubling. An image left in saving is '
+                    'never sent again: the upload fails and the image is '
+                    'deleted.'),
+] + retries.retry_opts(
+    'Glance',
+    'Creating an image is never retried, and sending its data is sent '
+    'again only when Glance says it kept none of it (the image is still '
+    'queued after a failure of the server): see upload_retries.')
 
 
 def register_opts(conf):

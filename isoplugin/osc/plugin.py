@@ -35,30 +35,33 @@ class IsoClient(object):
 
     :ivar conn: OSC's :class:`openstack.connection.Connection`, built from
         clouds.yaml or the ``OS_*`` variables (with isoplugin's retry
-        settings).
+        and timeout settings).
     :ivar config_file: the isoplugin configuration file given with
         ``--isoplugin-config-file`` (or ``$ISOPLUGIN_CONFIG_FILE``), or
         ``None`` for the default search path.
     """
 
-    def __init__(self, conn, config_file=None):
+    def __init__(self, conn, config_file=None, debug=False):
         self._conn = conn
+        self._debug = debug
         self._retrying = False
         self.config_file = config_file
         self._conf = None
 
     @property
     def conn(self):
-        """The connection, with the ``[glance]`` retry settings applied.
+        """The connection, with isoplugin's retry settings applied.
 
         Every ``iso`` command (registrations and builds alike) retries
-        what can be sent again when Glance drops a connection; see
-        :func:`isoplugin.glance.use_retries`.
+        what can be sent again when Glance or Nova drops a connection or
+        does not answer in time, and shows one short line per series of
+        retries unless ``--debug``; see :func:`isoplugin.cloud.use_retries`.
         """
         if not self._retrying:
-            from isoplugin import glance
+            from isoplugin import cloud
 
-            glance.use_retries(self._conn, self.conf)
+            cloud.use_retries(self._conn, self.conf)
+            cloud.quiet_retry_logs(debug=self._debug)
             self._retrying = True
         return self._conn
 
@@ -77,7 +80,8 @@ def make_client(instance):
     """Return the client of the ``iso`` commands (called lazily by OSC)."""
     # OSC puts the global options (--isoplugin-config-file) into the cloud
     # configuration, which ClientManager.get_configuration() returns.
-    config_file = instance.get_configuration().get('isoplugin_config_file')
+    configuration = instance.get_configuration()
+    config_file = configuration.get('isoplugin_config_file')
     config_file = config_file or os.environ.get(CONFIG_FILE_ENV) or None
     if config_file and not os.path.isfile(config_file):
         from osc_lib import exceptions
@@ -88,7 +92,8 @@ def make_client(instance):
             % (config_file, CONFIG_FILE_ENV))
     LOG.debug('isoplugin client using configuration file %s',
               config_file or '(search path)')
-    return IsoClient(instance.sdk_connection, config_file=config_file)
+    return IsoClient(instance.sdk_connection, config_file=config_file,
+                     debug=bool(configuration.get('debug')))
 
 
 class _HideSetValues(logging.Filter):

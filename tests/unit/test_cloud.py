@@ -97,8 +97,18 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
      exception.CloudError, 'The cloud refused the request: boom'),
     (sdk_exc.HttpException('Too large', details='a<br />b',
                            http_status=413),
-     exception.CloudError, 'The cloud refused the request: over quota: '
+     exception.CloudError, 'The cloud refused the request: too large: '
                            'a b'),
+    (sdk_exc.HttpException('Too large', http_status=413, details=(
+        'Image storage media is full: There is not enough disk space on '
+        'the image storage media.')),
+     exception.StoreFull, "The cloud's image store is full: it refused the "
+                          'request (Image storage media is full: There'),
+    (sdk_exc.HttpException('Too large', http_status=413, details=(
+        'Project 1a2b is over a limit for [Resource image_count_total is '
+        'over limit of 3 due to current usage 3 and delta 1]')),
+     exception.OverQuota, 'The cloud refused the request: over quota '
+                          '(Project 1a2b is over a limit'),
     (ks_exc.ConnectFailure('Unable to establish connection'),
      exception.ConnectionLost, 'The cloud closed the connection during '
                                'the request (Unable to establish '
@@ -222,3 +232,121 @@ def test_register_opts_does_not_touch_global_conf():
     iso_conf.register_opts(conf)
 
     assert 'cloud' not in cfg.CONF
+
+
+class _Proxy(object):
+    connect_retries = None
+    status_code_retries = 5
+    connect_retry_delay = None
+    status_code_retry_delay = None
+    retriable_status_codes = None
+
+
+class _Conn(object):
+    def __init__(self, timeout=None):
+        self.compute = _Proxy()
+        self.image = _Proxy()
+        self.session = type('Session', (), {'timeout': timeout})()
+
+
+def test_use_retries_sets_compute_image_and_the_timeout(tmp_path):
+    conf = _conf(tmp_path, '[compute]\nconnect_retries = 4\n'
+                           'connect_retry_delay = 0.25\n'
+                           'retriable_status_codes = 503\n'
+                           '[glance]\nconnect_retries = 2\n'
+                           '[isoplugin]\napi_timeout = 7\n')
+    conn = _Conn()
+
+    cloud.use_retries(conn, conf)
+
+    assert conn.compute.connect_retries == 4
+    assert conn.compute.connect_retry_delay == 0.25
+    assert conn.compute.retriable_status_codes == [503]
+    # the SDK's higher default of 5 is kept
+    assert conn.compute.status_code_retries == 6
+    assert conn.image.connect_retries == 2
+    assert conn.image.retriable_status_codes == [502, 503, 504]
+    assert conn.session.timeout == 7
+
+
+def test_use_retries_keeps_a_timeout_from_clouds_yaml(tmp_path):
+    conn = _Conn(timeout=300)
+
+    cloud.use_retries(conn, _conf(tmp_path, ''))
+
+    assert conn.session.timeout == 300
+
+
+def _retry_record(error=None, code=None, left=6):
+    import logging
+
+    args = {'delay': 0.5, 'retries': left}
+    if error is not None:
+        args['e'] = error
+        msg = 'Failure: %(e)s. Retrying in %(delay).1fs. %(retries)s ' \
+              'retries left'
+    else:
+        args['code'] = code
+        msg = 'Retriable status code %(code)s. Retrying in %(delay).1fs. ' \
+              '%(retries)s retries left'
+    return logging.LogRecord('keystoneauth.session', logging.WARNING, 'x',
+                             1, msg, args, None)
+
+
+class TestQuietRetries(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.filter = cloud.QuietRetries()
+
+    def _refused(self, left):
+        failure = _failure(ConnectionRefusedError(111, 'refused'))
+        failure.args = ('Unable to establish connection to '
+                        'http://127.0.0.1:28774/v2.1/servers/x: long '
+                        'chain of urllib3 errors',)
+        return _retry_record(failure, left=left)
+
+    def test_one_short_line_per_series(self):
+        shown = []
+        for left in (6, 5, 4, 6, 5):  # two series
+            record = self._refused(left)
+            if self.filter.filter(record):
+                shown.append(record.getMessage())
+
+        self.assertEqual(2, len(shown))
+        self.assertEqual(
+            'http://127.0.0.1:28774: connection refused; retrying (up to 6 '
+            'times; --debug shows each try)', shown[0])
+        self.assertNotIn('urllib3', shown[0])
+
+    def test_status_codes(self):
+        record = _retry_record(code=503, left=3)
+
+        self.assertTrue(self.filter.filter(record))
+        self.assertIn('it answered HTTP 503; retrying', record.getMessage())
+        self.assertFalse(self.filter.filter(_retry_record(code=503,
+                                                          left=2)))
+
+    def test_debug_installs_nothing(self):
+        import logging
+
+        logger = logging.getLogger('keystoneauth.session')
+        self.addCleanup(setattr, logger, 'filters', list(logger.filters))
+        logger.filters = []  # an earlier test's command may have set it
+
+        cloud.quiet_retry_logs(debug=True)
+        self.assertEqual([], [f for f in logger.filters
+                              if isinstance(f, cloud.QuietRetries)])
+        cloud.quiet_retry_logs()
+        cloud.quiet_retry_logs()
+        self.assertEqual(1, len([f for f in logger.filters
+                                 if isinstance(f, cloud.QuietRetries)]))
+
+    def test_other_records_untouched(self):
+        import logging
+
+        record = logging.LogRecord('keystoneauth.session', logging.WARNING,
+                                   'x', 1, 'something else %s', ('a',),
+                                   None)
+        self.assertTrue(self.filter.filter(record))
+        self.assertEqual('something else a', record.getMessage())

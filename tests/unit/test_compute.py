@@ -64,6 +64,72 @@ class TestCompute(test_base.TestCase):
         self.assertEqual(self.server_id, server.id)
         self.assert_calls()
 
+    def _refused(self, request, context):
+        from tests.unit import test_glance
+
+        raise test_glance.refused()
+
+    def _servers_named(self, name, servers):
+        return dict(method='GET',
+                    uri=self.get_mock_url(
+                        'compute', 'public', append=['servers', 'detail'],
+                        qs_elements=['name=%5E' + name + '%24']),
+                    json={'servers': servers})
+
+    def _post(self, **answer):
+        return dict(method='POST',
+                    uri=self.get_mock_url('compute', 'public',
+                                          append=['servers']), **answer)
+
+    def test_create_server_looks_before_posting_again(self):
+        # the first POST fails to connect: no such server yet, so the POST
+        # is sent again; each POST once (no keystoneauth1 retry)
+        self.cloud.compute.connect_retries = 2
+        self.cloud.compute.connect_retry_delay = 0.01
+        self.register_uris([
+            self._post(text=self._refused),
+            self._servers_named('srv', []),
+            self._post(json={'server': {'id': self.server_id}}),
+        ])
+
+        server = compute.create_server(self.cloud, 'srv', 'f1', {},
+                                       image_id='img')
+
+        self.assertEqual(self.server_id, server.id)
+        self.assert_calls()
+
+    def test_create_server_found_after_a_lost_answer(self):
+        self.cloud.compute.connect_retries = 2
+        self.cloud.compute.connect_retry_delay = 0.01
+        self.register_uris([
+            self._post(text=self._refused),
+            self._servers_named('srv', [{'id': self.server_id,
+                                         'name': 'srv'}]),
+        ])
+
+        server = compute.create_server(self.cloud, 'srv', 'f1', {},
+                                       image_id='img')
+
+        self.assertEqual(self.server_id, server.id)
+        self.assert_calls()
+
+    def test_create_server_gives_up_after_the_retries(self):
+        from keystoneauth1 import exceptions as ks_exc
+
+        self.cloud.compute.connect_retries = 1
+        self.cloud.compute.connect_retry_delay = 0.01
+        self.register_uris([
+            self._post(text=self._refused),
+            self._servers_named('srv', []),
+            self._post(text=self._refused),
+        ])
+
+        self.assertRaises(ks_exc.ConnectFailure, compute.create_server,
+                          self.cloud, 'srv', 'f1', {}, image_id='img')
+        self.assert_calls()
+        # the proxy keeps its retries (a copy was used for the POST)
+        self.assertEqual(1, self.cloud.compute.connect_retries)
+
     def test_create_server_from_a_volume(self):
         bdm = [{'uuid': 'vol', 'source_type': 'volume',
                 'destination_type': 'volume', 'boot_index': 0}]

@@ -344,7 +344,9 @@ class TestImages(GlanceTestCase):
         ])
 
         with testtools.ExpectedException(
-                exception.CloudError, '.*over quota: .*quota exceeded'):
+                exception.OverQuota,
+                "Glance refused the upload: over quota "
+                r"\(quota exceeded\)"):
             glance.upload_data(self.cloud, IMAGE_ID, b'x')
         self.assert_calls()
 

@@ -37,6 +37,15 @@ def _consume(received):
     return callback
 
 
+def _fail(received, status=500):
+    """A requests-mock body callback: read the body, answer ``status``."""
+    def callback(request, context):
+        received.append(b''.join(request.body))
+        context.status_code = status
+        return 'The server has either erred or is incapable'
+    return callback
+
+
 class RegistrationTestCase(test_catalog.CatalogTestCase):
 
     def setUp(self):
@@ -208,8 +217,69 @@ class TestRegisterFile(RegistrationTestCase):
                  status_code=204),
         ])
 
-        with testtools.ExpectedException(exception.CloudError,
-                                         '.*over quota.*over a limit'):
+        with testtools.ExpectedException(
+                exception.OverQuota,
+                r"^Glance refused the upload: over quota "
+                r"\(Project is over a limit\)"):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_store_full_deletes_the_image(self):
+        path = self.make_iso()
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 status_code=413,
+                 json={'message': 'Image storage media is full: There is '
+                                  'not enough disk space'}),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(
+                exception.StoreFull,
+                r"^Glance's image store is full: it refused the upload "
+                r"\(Image storage media is full: .*\)\. Nothing of it was "
+                r"kept\..*--store\.$"):
+            self.create('ubuntu', filename=path)
+        self.assert_calls()
+
+    def test_upload_sent_again_when_glance_kept_nothing(self):
+        # a 500 (Keystone away: Glance cannot check the quota), the image
+        # still queued: the whole file is sent again, and verified
+        path = self.make_iso()
+        data = open(path, 'rb').read()
+        digest = hashlib.sha512(data).hexdigest()
+        sent = []
+        self.conf.set_override('connect_retry_delay', 0.01, group='glance')
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_fail(sent)),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='queued')),
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_consume(sent)),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(os_hash_value=digest)),
+        ] + self.no_twin())
+
+        self.create('ubuntu', filename=path)
+
+        self.assertEqual([data, data], sent)
+        self.assert_calls()
+
+    def test_upload_not_sent_again_when_glance_kept_some(self):
+        path = self.make_iso()
+        self.conf.set_override('connect_retry_delay', 0.01, group='glance')
+        self.register_uris(self.checked_and_posted() + [
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=_fail([])),
+            dict(method='GET', uri=self.url('images', IMAGE_ID),
+                 json=self.image(status='saving')),
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 status_code=204),
+        ])
+
+        with testtools.ExpectedException(exception.CloudError):
             self.create('ubuntu', filename=path)
         self.assert_calls()
 
@@ -407,13 +477,22 @@ class TestGlanceGoesAway(RegistrationTestCase):
         self.conf.set_override('connect_retry_delay', 0.01, group='glance')
         self.path = self.make_iso()
 
+    def glance_down(self):
+        """The look at the image after the failed upload, and its retry.
+
+        Both refused: the upload is not sent again.
+        """
+        return [dict(method='GET', uri=self.url('images', IMAGE_ID),
+                     text=test_glance.raising(test_glance.refused))] * 2
+
     def test_cleanup_waits_for_glance_then_says_so(self):
         self.register_uris(self.checked_and_posted() + [
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=test_glance.raising(test_glance.disconnected,
                                           drain=True)),
-        ] + [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
-                  text=test_glance.raising(test_glance.refused))] * 4 + [
+        ] + self.glance_down() + [
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 text=test_glance.raising(test_glance.refused))] * 4 + [
             dict(method='DELETE', uri=self.url('images', IMAGE_ID),
                  status_code=204),
         ])
@@ -433,8 +512,9 @@ class TestGlanceGoesAway(RegistrationTestCase):
             dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
                  text=test_glance.raising(test_glance.disconnected,
                                           drain=True)),
-        ] + [dict(method='DELETE', uri=self.url('images', IMAGE_ID),
-                  text=test_glance.raising(test_glance.refused))] * 2)
+        ] + self.glance_down() + [
+            dict(method='DELETE', uri=self.url('images', IMAGE_ID),
+                 text=test_glance.raising(test_glance.refused))] * 2)
 
         with testtools.ExpectedException(
                 exception.ConnectionLost,
