@@ -27,6 +27,7 @@ import uuid
 import pytest
 
 from isoplugin import exception
+from isoplugin import isoinfo
 from isoplugin import profiles
 from isoplugin.profiles import base
 from isoplugin import remaster
@@ -126,6 +127,20 @@ def test_generated_windows_password_logged_nowhere(windows_iso, out_dir,
     assert len(password) >= 18, answer
     assert password not in _logged(caplog) + caplog.text
     assert password not in json.dumps(manifest.as_dict())
+
+
+def test_own_answer_file_logged_nowhere(distro_isos, out_dir, caplog):
+    # the user's own answer file may hold a plain password
+    caplog.set_level(logging.DEBUG)
+    secret = _secret('plain')
+    answer = 'text\nrootpw --plaintext %s\npoweroff\n' % secret
+    out, manifest = remaster.prepare(distro_isos['anaconda'],
+                                     profile='anaconda', answer=answer,
+                                     output_dir=out_dir)
+    with isoinfo.open_files(out) as files:
+        assert secret in files.read('ks.cfg').decode()
+    assert secret not in _logged(caplog) + caplog.text
+    assert secret not in json.dumps(manifest.as_dict())
 
 
 #: answer files that do not parse, each with a secret on the bad line
