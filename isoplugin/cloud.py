@@ -237,10 +237,35 @@ _QUOTA = re.compile(r'quota|over (a )?limit|limit exceeded',
                     re.IGNORECASE)
 
 
+#: The service of a request, from its URL's path (the catalog's endpoints
+#: are not at hand where errors are translated): what messages name when
+#: the caller did not say.
+_SERVICES = (
+    (re.compile(r'/v2/(images|schemas|info|tasks|stores)\b'), 'Glance'),
+    (re.compile(r'/v2\.1\b|/(servers|flavors|os-[a-z-]+)\b'), 'Nova'),
+    (re.compile(r'/v3/(auth|limits|projects|users|domains)\b'),
+     'Keystone'),
+    (re.compile(r'/v3/[0-9a-f]{32}/|/volumes\b'), 'Cinder'),
+    (re.compile(r'/v2\.0/'), 'Neutron'),
+)
+
+
+def _service_of(error):
+    """The service an exception's request went to, or "The cloud"."""
+    url = getattr(error, 'url', None)
+    text = url or str(error)
+    found = re.search(r'https?://\S+', text)
+    path = re.sub(r'^https?://[^/]*', '', found.group(0)) if found else ''
+    for pattern, name in _SERVICES:
+        if path and pattern.search(path):
+            return name
+    return _('The cloud')
+
+
 def _too_large(error, service, during):
     """The exception of a 413 (or a quota 403): store full or quota."""
     reason = _reason(error)
-    service = service or _('The cloud')
+    service = service or _service_of(error)
     during = during or _('the request')
     if _STORE_FULL.search(reason):
         return exception.StoreFull(service=service, during=during,
@@ -321,7 +346,7 @@ def translate_errors(what=None, forbidden=None, service=None,
         status = getattr(e, 'status_code', None)
         if status in UNAVAILABLE_STATUSES:
             raise exception.ServiceUnavailable(
-                service=service or _('The cloud'),
+                service=service or _service_of(e),
                 reason=_('HTTP %(code)s: %(reason)s') % {
                     'code': status, 'reason': _reason(e)}) from e
         if status == 413:
@@ -333,9 +358,9 @@ def translate_errors(what=None, forbidden=None, service=None,
         reached, reason = connection_failure(e)
         if reached:
             raise exception.ConnectionLost(
-                service=service or _('The cloud'),
+                service=service or _service_of(e),
                 during=during or _('the request'), reason=reason) from e
         raise exception.ServiceUnavailable(
-            service=service or _('The cloud'), reason=reason) from e
+            service=service or _service_of(e), reason=reason) from e
     except ks_exc.ClientException as e:
         raise exception.CloudError(reason=e) from e

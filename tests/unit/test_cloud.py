@@ -113,6 +113,13 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
      exception.ConnectionLost, 'The cloud closed the connection during '
                                'the request (Unable to establish '
                                'connection).'),
+    (ks_exc.ConnectFailure('Unable to establish connection to '
+                           'http://127.0.0.1:28774/v2.1/servers/x: refused'),
+     exception.ConnectionLost, 'Nova closed the connection during the '
+                               'request'),
+    (ks_exc.ConnectFailure('Unable to establish connection to '
+                           'http://glance.example/v2/images/x/file: gone'),
+     exception.ConnectionLost, 'Glance closed the connection'),
     (sdk_exc.HttpException('Unavailable', details='restarting',
                            http_status=503),
      exception.ServiceUnavailable, 'The cloud did not answer (HTTP 503: '
