@@ -169,8 +169,8 @@ class QuietRetries(std_logging.Filter):
         self._left[key] = left
         if not new_series:
             return False
-        record.msg = _('%(where)s: %(reason)s; retrying (up to %(n)d '
-                       'times; --debug shows each try)')
+        record.msg = _('%(where)s: %(reason)s; retrying, %(n)d tries '
+                       'left (--debug shows each)')
         record.args = {'where': key, 'reason': reason, 'n': left}
         return True
 
@@ -354,6 +354,10 @@ def translate_errors(what=None, forbidden=None, service=None,
         raise exception.CloudError(reason=_reason(e)) from e
     except sdk_exc.SDKException as e:
         raise exception.CloudError(reason=_reason(e)) from e
+    except ks_exc.ConnectTimeout as e:
+        raise exception.ServiceTimeout(
+            service=service or _service_of(e),
+            during=during or _('the request')) from e
     except ks_exc.RetriableConnectionFailure as e:
         reached, reason = connection_failure(e)
         if reached:

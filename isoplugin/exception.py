@@ -246,6 +246,13 @@ class OverQuota(CloudError):
                 "administrator for a higher limit.")
 
 
+class ServiceTimeout(ServiceUnavailable):
+    msg_fmt = _("%(service)s did not answer %(during)s in time, even when "
+                "asked again ([isoplugin] api_timeout); check that it runs "
+                "and that what it depends on (RabbitMQ, its database) "
+                "answers, then try again.")
+
+
 class RegistrationRace(DuplicateISO):
     msg_fmt = _("Another client registered an ISO named '%(name)s' "
                 "(%(id)s) at the same moment; this registration gave way "

@@ -120,6 +120,11 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
     (ks_exc.ConnectFailure('Unable to establish connection to '
                            'http://glance.example/v2/images/x/file: gone'),
      exception.ConnectionLost, 'Glance closed the connection'),
+    (ks_exc.ConnectTimeout('Request to http://127.0.0.1:28774/v2.1/servers/'
+                           'x timed out'),
+     exception.ServiceTimeout, 'Nova did not answer the request in time, '
+                               'even when asked again ([isoplugin] '
+                               'api_timeout); check that it runs'),
     (sdk_exc.HttpException('Unavailable', details='restarting',
                            http_status=503),
      exception.ServiceUnavailable, 'The cloud did not answer (HTTP 503: '
@@ -322,8 +327,8 @@ class TestQuietRetries(testtools.TestCase):
 
         self.assertEqual(2, len(shown))
         self.assertEqual(
-            'http://127.0.0.1:28774: connection refused; retrying (up to 6 '
-            'times; --debug shows each try)', shown[0])
+            'http://127.0.0.1:28774: connection refused; retrying, 6 tries '
+            'left (--debug shows each)', shown[0])
         self.assertNotIn('urllib3', shown[0])
 
     def test_status_codes(self):
