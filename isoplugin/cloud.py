@@ -190,6 +190,11 @@ def quiet_retry_logs(debug=False):
         logger.addFilter(_QUIET_RETRIES)
 
 
+def reason(error):
+    """The cloud's own message for an openstacksdk exception (public)."""
+    return _reason(error)
+
+
 def _reason(error):
     """The cloud's own message for an openstacksdk exception.
 

@@ -36,6 +36,7 @@ import time
 from oslo_log import log as logging
 
 from isoplugin import cloud
+from isoplugin import exception
 from isoplugin.i18n import _
 
 LOG = logging.getLogger(__name__)
@@ -224,12 +225,57 @@ def create_server_image(conn, server_id, name, metadata):
     server resource's ``create_image`` (what it calls) returns the id
     alone, which is all a build needs.
 
+    Nova answers 500 when Glance refuses the snapshot image for the
+    project's quota (it does not translate Glance's 413): after a refusal,
+    Glance's usage (``/v2/info/usage``) is read, and a full image quota is
+    reported as such.
+
     :returns: the new image's id.
+    :raises isoplugin.exception.OverQuota: the image quota is full.
     """
     from openstack.compute.v2 import server as _server
+    from openstack import exceptions as sdk_exc
 
-    return _server.Server.existing(id=server_id).create_image(
-        conn.compute, name, metadata)
+    try:
+        return _server.Server.existing(id=server_id).create_image(
+            conn.compute, name, metadata)
+    except sdk_exc.HttpException as e:
+        full = image_quota_full(conn)
+        if full:
+            raise exception.OverQuota(
+                service='Nova', during=_('the snapshot (createImage)'),
+                reason=_('%(full)s; Nova said: %(nova)s') % {
+                    'full': full, 'nova': cloud.reason(e)}) from e
+        raise
+
+
+def image_quota_full(conn):
+    """What of the project's image quota leaves no room for one more image.
+
+    :returns: e.g. ``"image_count_total is 12 of 12"``, or ``None`` when
+        there is room or Glance does not say.
+    """
+    from isoplugin import glance
+
+    try:
+        usage = glance.usage(conn)
+    except exception.IsopluginException:
+        LOG.debug('Cannot read the image quota usage', exc_info=True)
+        return None
+    for resource, delta in (('image_count_total', 1),
+                            ('image_size_total', 0)):
+        entry = usage.get(resource) or {}
+        limit = entry.get('limit')
+        if limit is None or limit < 0:
+            continue
+        if entry.get('usage', 0) + delta > limit or (
+                delta == 0 and entry.get('usage', 0) >= limit):
+            unit = ' MiB' if resource == 'image_size_total' else ''
+            return _("Glance's %(resource)s is %(usage)s%(unit)s of "
+                     "%(limit)s%(unit)s") % {
+                'resource': resource, 'usage': entry.get('usage', 0),
+                'limit': limit, 'unit': unit}
+    return None
 
 
 def console_output(conn, server_id):

@@ -16,8 +16,10 @@ import os
 import uuid
 
 from openstack import exceptions as sdk_exc
+import testtools
 
 from isoplugin import compute
+from isoplugin import exception
 from tests.unit import base as test_base
 from tests.unit import test_nova_rescue
 
@@ -220,6 +222,48 @@ class TestCompute(test_base.TestCase):
 
         self.assertEqual('new', compute.create_server_image(
             self.cloud, self.server_id, 'img', {'a': 'b'}))
+        self.assert_calls()
+
+    def _create_image_fails(self):
+        return self._action({'createImage': {'name': 'img', 'metadata': {}}},
+                            status_code=500,
+                            json_body={'computeFault': {
+                                'message': 'Unexpected API Error.',
+                                'code': 500}},
+                            microversion='2.45')
+
+    def test_create_server_image_over_the_image_quota(self):
+        # Nova answers 500 when Glance refuses the snapshot for the quota
+        self.use_glance()
+        self.register_uris([
+            self._create_image_fails(),
+            dict(method='GET', uri=self.image_url('info', 'usage'),
+                 json={'usage': {
+                     'image_count_total': {'usage': 12, 'limit': 12},
+                     'image_size_total': {'usage': 10, 'limit': 51200}}}),
+        ])
+
+        with testtools.ExpectedException(
+                exception.OverQuota,
+                r"^Nova refused the snapshot \(createImage\): over quota "
+                r"\(Glance's image_count_total is 12 of 12; Nova said: "
+                r"Unexpected API Error\.\)"):
+            compute.create_server_image(self.cloud, self.server_id, 'img',
+                                        {})
+        self.assert_calls()
+
+    def test_create_server_image_other_failure(self):
+        self.use_glance()
+        self.register_uris([
+            self._create_image_fails(),
+            dict(method='GET', uri=self.image_url('info', 'usage'),
+                 json={'usage': {
+                     'image_count_total': {'usage': 3, 'limit': 12}}}),
+        ])
+
+        self.assertRaises(sdk_exc.HttpException,
+                          compute.create_server_image, self.cloud,
+                          self.server_id, 'img', {})
         self.assert_calls()
 
     def test_console_output(self):
