@@ -44,6 +44,7 @@ from isoplugin import compute
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin.i18n import _
+from isoplugin import volume
 
 LOG = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _sleep(event, seconds):
 class Resource:
     """A cloud resource that carries a build id.
 
-    :ivar kind: ``server`` or ``image`` (see :data:`FINDERS`).
+    :ivar kind: ``server``, ``image`` or ``volume`` (see :data:`KINDS`).
     :ivar id: its id.
     :ivar name: its name.
     :ivar build_id: the build it belongs to.
@@ -156,20 +157,46 @@ def _delete_image(conn, image_id):
     glance.delete_image(conn, image_id, ignore_missing=True)
 
 
+def _find_volumes(conn, prefix, build_id):
+    # none on a cloud without Cinder; one query on the build id, or on the
+    # role for every build (Cinder filters on metadata)
+    if not volume.has_service(conn):
+        return []
+    query = ({prefix + 'build_id': build_id} if build_id else
+             {prefix + 'role': base.ROLE_SYSTEM_VOLUME})
+    found = []
+    for vol in volume.find_volumes(conn, query):
+        record = _record(vol.metadata, prefix)
+        if record.get('build_id') and build_id in (None,
+                                                   record['build_id']):
+            found.append(Resource(
+                kind='volume', id=vol.id, name=vol.name,
+                build_id=record['build_id'], role=record.get('role'),
+                status=vol.status, record=record,
+                updated_at=vol.updated_at))
+    return found
+
+
 #: ``(kind, find, delete)`` per kind of resource a build may leave, in the
 #: order they are deleted. ``find(conn, prefix, build_id)`` returns
-#: :class:`Resource` objects; ``delete(conn, id)`` asks for a deletion.
-#: Servers are awaited before anything else is deleted (they may use it).
-#: A kind for Cinder volumes goes here with the first volume backend.
-KINDS = (('server', _find_servers, compute.delete_server),
-         ('image', _find_images, _delete_image))
+#: :class:`Resource` objects; ``delete(conn, id, timeout)`` deletes one
+#: (a volume: as soon as Cinder lets it, and waits until it is gone).
+#: Servers are awaited before anything else is deleted (they may use it);
+#: volumes go last (Cinder may still be uploading one to an image).
+KINDS = (('server', _find_servers,
+          lambda conn, server_id, timeout: compute.delete_server(
+              conn, server_id)),
+         ('image', _find_images,
+          lambda conn, image_id, timeout: _delete_image(conn, image_id)),
+         ('volume', _find_volumes, volume.delete_volume_and_wait))
 
 
 def find_resources(conn, conf, build_id=None):
     """Find the temporary resources of one build, or of every build.
 
     Servers whose metadata carries ``<prefix>build_id``; images whose
-    ``<prefix>role`` is one of :data:`TEMPORARY_IMAGE_ROLES`.
+    ``<prefix>role`` is one of :data:`TEMPORARY_IMAGE_ROLES`; volumes
+    whose metadata carries it (none on a cloud without Cinder).
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param conf: the parsed isoplugin ConfigOpts.
@@ -188,8 +215,9 @@ def delete_resources(conn, conf, build_id, resources=None, note=None):
     """Delete a build's temporary resources: servers first, then the rest.
 
     Waits (with backoff) for the servers to be gone before deleting what
-    they may use. Something already gone is not an error; every resource
-    is tried even when one fails.
+    they may use; waits for each volume to be gone (Cinder counts it
+    against the quota until then). Something already gone is not an
+    error; every resource is tried even when one fails.
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param conf: the parsed isoplugin ConfigOpts.
@@ -204,7 +232,8 @@ def delete_resources(conn, conf, build_id, resources=None, note=None):
     from keystoneauth1 import exceptions as ks_exc
     from openstack import exceptions as sdk_exc
 
-    errors = (sdk_exc.SDKException, ks_exc.ClientException)
+    errors = (sdk_exc.SDKException, ks_exc.ClientException,
+              exception.IsopluginException)
     if resources is None:
         resources = find_resources(conn, conf, build_id)
     if note is None:
@@ -219,7 +248,7 @@ def delete_resources(conn, conf, build_id, resources=None, note=None):
 
     def delete(res, event):
         try:
-            deleters[res.kind](conn, res.id)
+            deleters[res.kind](conn, res.id, opts.delete_timeout)
             note(res, event)
         except errors as e:
             failures.append('%s %s: %s' % (res.kind, res.id, e))
@@ -299,7 +328,7 @@ def list_builds(conn, conf, build_id=None):
     # the record image is the live record; the other resources carry the
     # record as it was when they were created
     rank = {base.ROLE_RECORD: 4, base.ROLE_BLANK: 3,
-            base.ROLE_BUILD_SERVER: 2}
+            base.ROLE_SYSTEM_VOLUME: 3, base.ROLE_BUILD_SERVER: 2}
     builds = []
     for bid, resources in by_build.items():
         record = {}

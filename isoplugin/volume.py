@@ -50,9 +50,10 @@ def has_service(conn):
     """Whether the cloud's catalog has a Block Storage service.
 
     :param conn: an :class:`openstack.connection.Connection`.
-    :returns: a bool.
+    :returns: a bool: True only when openstacksdk answers True (its
+        ``has_service`` is typed ``bool``; anything else is no service).
     """
-    return bool(conn.has_service('block-storage'))
+    return conn.has_service('block-storage') is True
 
 
 def find_type(conn, name_or_id):

@@ -111,3 +111,52 @@ def get_backend(conf, name=None):
     LOG.debug('Loaded build backend %(name)s (%(cls)s)',
               {'name': name, 'cls': type(backend).__name__})
     return backend
+
+
+#: the backend name that chooses one from the request (``--backend auto``)
+AUTO = 'auto'
+#: what ``auto`` picks for a flavor with a 0 GiB root disk
+VOLUME_BACKEND = 'nova-volume'
+#: what ``auto`` falls back to when ``[isoplugin] backend`` is auto too
+FALLBACK = 'nova-rescue'
+
+
+def select_backend(conn, conf, name=None, flavor=None):
+    """Resolve a backend name, ``auto`` included, and say why.
+
+    ``auto`` picks ``nova-volume`` when the flavor has a 0 GiB root disk:
+    on such a flavor Nova boots only volume-backed servers for non-admins
+    (``os_compute_api:servers:create:zero_disk_flavor``), which no
+    image-backed backend can build on. Otherwise it picks the configured
+    default (``[isoplugin] backend``, or nova-rescue when that says auto
+    too). Any other name is returned as it is.
+
+    :param conn: an :class:`openstack.connection.Connection` (``auto``
+        looks the flavor up).
+    :param conf: the parsed isoplugin ConfigOpts.
+    :param name: a backend name, ``auto``, or ``None`` for
+        ``[isoplugin] backend``.
+    :param flavor: the build's flavor name or id, or ``None`` for
+        ``[isoplugin] flavor`` (none at all: the configured default).
+    :returns: ``(name, reason)``: ``reason`` is ``None`` for a name given
+        or configured, else a sentence saying what ``auto`` saw.
+    """
+    from isoplugin import cloud
+    from isoplugin import compute
+
+    name = name or conf.isoplugin.backend
+    if name != AUTO:
+        return name, None
+    default = (conf.isoplugin.backend
+               if conf.isoplugin.backend != AUTO else FALLBACK)
+    flavor = flavor or conf.isoplugin.flavor
+    if not flavor:
+        return default, _('auto: no flavor given, the configured default')
+    with cloud.translate_errors(service='Nova'):
+        found = compute.find_flavor(conn, flavor)
+    if found is not None and found.disk == 0:
+        return VOLUME_BACKEND, _(
+            'auto: flavor %s has a 0 GiB root disk (boot from volume)'
+        ) % found.name
+    return default, _('auto: flavor %s has a root disk, the configured '
+                      'default') % flavor

@@ -61,6 +61,9 @@ ROLE_VERIFY_SERVER = 'verify-server'
 ROLE_BLANK = 'blank-disk'
 #: role of the output image until the build succeeds; then it is removed
 ROLE_OUTPUT = 'output-pending'
+#: role of a Cinder volume a backend installs on (its metadata carries the
+#: build record; the cleanup deletes it and waits until it is gone)
+ROLE_SYSTEM_VOLUME = 'system-volume'
 
 
 @dataclasses.dataclass
@@ -80,6 +83,8 @@ class BuildResources:
         none.
     :ivar disk_gb: the system disk size in GiB (the output's
         ``min_disk``).
+    :ivar volume_id: the system volume, if the backend installs on a
+        Cinder volume (role ``system-volume``).
     """
 
     server_id: str = None
@@ -87,6 +92,7 @@ class BuildResources:
     flavor_id: str = None
     network_id: str = None
     disk_gb: int = None
+    volume_id: str = None
 
 
 @dataclasses.dataclass
@@ -141,6 +147,10 @@ class Capabilities(enum.IntFlag):
     #: a build whose client died can be resumed from the cloud's state
     #: (``openstack iso build resume``)
     RESUME = enum.auto()
+    #: the system disk is a Cinder volume: the backend builds on clouds
+    #: whose flavors have a 0 GiB root disk (boot from volume only), and
+    #: needs a Block Storage service
+    VOLUME_DISK = enum.auto()
 
 
 class InstallState(enum.Enum):

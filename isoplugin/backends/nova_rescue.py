@@ -96,13 +96,14 @@ class NovaRescueBackend(base.BuildBackend):
         if not maximum or tuple(maximum) < tuple(needed):
             raise exception.CloudUnsupported(
                 reason=_('the compute API offers microversions up to '
-                         '%(max)s, and the nova-rescue backend needs '
+                         '%(max)s, and the %(backend)s backend needs '
                          '%(min)s or later (stable device rescue: rescue '
                          'with an ISO on a CD-ROM, hw_rescue_device=cdrom, '
                          'Victoria or later). Ask the cloud operator, or '
                          'use another backend.') %
                 {'max': discover.version_to_string(maximum)
-                 if maximum else _('none'), 'min': self._microversion()})
+                 if maximum else _('none'), 'min': self._microversion(),
+                 'backend': self.NAME})
 
     # -- prepare ----------------------------------------------------------
 

@@ -44,7 +44,7 @@ from isoplugin import volume
 LOG = logging.getLogger(__name__)
 
 #: role of the build's system volume (its metadata carries the record)
-ROLE_SYSTEM_VOLUME = 'system-volume'
+ROLE_SYSTEM_VOLUME = base.ROLE_SYSTEM_VOLUME
 #: volume metadata key (after the prefix) saying the install is on it and
 #: its server is gone: a resumed build does not boot it again
 STATE_KEY = 'volume_state'
@@ -55,10 +55,8 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
     """Install on a Cinder volume: boot from it, rescue with the ISO."""
 
     NAME = 'nova-volume'
-    CAPABILITIES = (base.Capabilities.UNATTENDED_INSTALL |
-                    base.Capabilities.INTERACTIVE_INSTALL |
-                    base.Capabilities.DISK_SIZE |
-                    base.Capabilities.RESUME)
+    CAPABILITIES = (nova_rescue.NovaRescueBackend.CAPABILITIES |
+                    base.Capabilities.VOLUME_DISK)
     UNWANTED_PROPERTIES = ()
     #: nova-rescue's options of the server and the output (the same option
     #: objects), and the volume's own
@@ -204,6 +202,7 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
         if not found:
             return None
         self._volumes[ctx.build_id] = found[0].id
+        ctx.resources.volume_id = found[0].id
         return found[0]
 
     def _installed(self, ctx, vol):
@@ -257,6 +256,7 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
                 metadata=ctx.record_fields(ROLE_SYSTEM_VOLUME))
             self._volumes[ctx.build_id] = vol.id
         res.disk_gb = vol.size
+        res.volume_id = vol.id
         if vol.status != 'available':
             self._wait_available(ctx, vol.id,
                                  _('the system volume to become available'))
@@ -415,6 +415,7 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
             ctx.wait(probe, _('the build volume to be deleted'),
                      ctx.conf.isoplugin.delete_timeout)
         self._volumes.pop(ctx.build_id, None)
+        ctx.resources.volume_id = None
 
     # -- verify and failures ----------------------------------------------
 

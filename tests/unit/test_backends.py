@@ -176,3 +176,61 @@ def test_fake_backend_uses_only_the_public_contract():
             used |= {a.name for a in node.names
                      if a.name.startswith('isoplugin')}
     assert used and used <= allowed, used
+
+
+# -- --backend auto --------------------------------------------------------
+
+def _conn_with_flavor(flavor):
+    from unittest import mock
+
+    from openstack.compute.v2 import _proxy as compute_proxy
+    from openstack.compute.v2 import flavor as _flavor
+    from openstack import connection
+    from openstack.test import fakes
+
+    conn = mock.Mock(spec=connection.Connection)
+    conn.compute = mock.Mock(spec=compute_proxy.Proxy)
+    conn.compute.find_flavor.return_value = (
+        fakes.generate_fake_resource(_flavor.Flavor, **flavor)
+        if flavor else None)
+    return conn
+
+
+def test_auto_picks_nova_volume_for_a_0_gib_root_flavor(conf):
+    conn = _conn_with_flavor({'name': 'bfv.small', 'disk': 0})
+
+    name, why = backends.select_backend(conn, conf, 'auto', 'bfv.small')
+
+    assert name == 'nova-volume'
+    assert 'bfv.small' in why and '0 GiB' in why
+    conn.compute.find_flavor.assert_called_once_with(
+        'bfv.small', ignore_missing=True)
+
+
+def test_auto_picks_the_configured_default_for_a_root_disk(conf):
+    conf.set_override('backend', 'unit-fake', group='isoplugin')
+    conn = _conn_with_flavor({'name': 'm1.tiny', 'disk': 1})
+
+    name, why = backends.select_backend(conn, conf, 'auto', 'm1.tiny')
+
+    assert name == 'unit-fake'
+    assert 'm1.tiny' in why
+
+
+def test_auto_without_a_flavor_is_the_configured_default(conf):
+    conn = _conn_with_flavor(None)
+    conf.set_override('backend', 'auto', group='isoplugin')
+
+    name, why = backends.select_backend(conn, conf)
+
+    assert name == backends.FALLBACK
+    assert why
+    conn.compute.find_flavor.assert_not_called()
+
+
+def test_a_backend_named_is_taken_as_it_is(conf):
+    conn = _conn_with_flavor({'name': 'bfv.small', 'disk': 0})
+
+    assert backends.select_backend(conn, conf, 'nova-rescue',
+                                   'bfv.small') == ('nova-rescue', None)
+    conn.compute.find_flavor.assert_not_called()

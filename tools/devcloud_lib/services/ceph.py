@@ -5,7 +5,9 @@ like Ceph's own ``vstart.sh``: mon ``a`` on 127.0.0.1 (v2 3300, v1 6789),
 mgr ``x``, OSD 0 with a file-backed BlueStore (a sparse 10 GiB file under
 .devcloud/state/ceph/osd.0/, no block device, no kernel module), pools of
 size 1, small caches. Everything lives under .devcloud/ (etc/ceph/,
-state/ceph/, logs/ceph-*.log, run/ceph/ for the admin sockets); the daemons
+state/ceph/, logs/ceph-*.log, run/ceph/ for the admin sockets) but for
+client.cinder's keyring, also in /etc/ceph/ where os-brick reads it (Cinder's
+volume upload; ``clean`` removes it); the daemons
 run in the foreground (``-f``) under devcloud's supervision (pid files in
 run/ like every other process). Guests reach the volumes in user space:
 QEMU's librbd (``qemu-block-extra``), never ``rbd map``.
@@ -41,6 +43,10 @@ DATA = os.path.join(common.STATE, 'ceph')
 ASOK = os.path.join(common.RUN, 'ceph')
 ADMIN_KEYRING = os.path.join(ETC, 'ceph.client.admin.keyring')
 USER_KEYRING = os.path.join(ETC, 'ceph.client.%s.keyring' % USER)
+# where os-brick (Cinder's volume upload, image download) looks for the
+# key of the user in a connection's info: only there (deployments install
+# it so; Cinder's rbd_keyring_conf is not an option any more, OSSN-0085)
+HOST_KEYRING = '/etc/ceph/ceph.client.%s.keyring' % USER
 
 # caps of the keys made once (imported by the mon's mkfs, so that no key
 # has to be added later through the running mon)
@@ -217,11 +223,28 @@ class Ceph(base.Service):
         return [daemon, '-f', '--conf', CONF, '-i', ident]
 
     def start(self, c):
+        self.install_host_keyring()
         proc.start_process('ceph-mon', self.command(c, 'ceph-mon'))
         if not c.done('ceph_osd'):
             self.make_osd(c)
         proc.start_process('ceph-mgr', self.command(c, 'ceph-mgr'))
         proc.start_process('ceph-osd', self.command(c, 'ceph-osd'))
+
+    def install_host_keyring(self):
+        """client.USER's keyring in /etc/ceph/ (os-brick reads it there)."""
+        with open(USER_KEYRING) as f:
+            key = f.read()
+        common.write(HOST_KEYRING, key, mode=0o600)
+
+    def clean(self, c):
+        """Remove /etc/ceph/'s keyring if it is this cluster's."""
+        try:
+            with open(HOST_KEYRING) as f, open(USER_KEYRING) as g:
+                if f.read() == g.read():
+                    os.unlink(HOST_KEYRING)
+                    common.log('ceph: removed %s' % HOST_KEYRING)
+        except OSError:
+            pass
 
     def make_osd(self, c):
         """Register OSD 0 with the mon and make its BlueStore, once."""
