@@ -97,14 +97,14 @@ OPTS = [
                     'that the image is left in queued or saving, and '
                     '"openstack iso delete --incomplete" deletes it.'),
     cfg.IntOpt('upload_retries',
-               default=3, min=0,
+               default=4, min=0,
                help='Times the data of an ISO is sent again from its '
                     'start when an upload failed on the server side (HTTP '
                     '5xx, for example while Keystone restarts and Glance '
                     'cannot check the quota) or the connection failed, and '
                     'Glance then shows the image still queued: it kept '
                     'none of the data. The tries are connect_retry_delay '
-                    'apart, or 1 s doubling. An image left in saving is '
+                    'apart, or 2 s doubling (4 retries: 30 s). An image left in saving is '
                     'never sent again: the upload fails and the image is '
                     'deleted.'),
 ] + retries.retry_opts(
