@@ -68,13 +68,16 @@ def backend_classes():
     return sorted(found, key=lambda item: item[0])
 
 
-def get_backend(conf, name=None):
+def get_backend(conf, name=None, conn=None, flavor=None):
     """Load and return the build backend called ``name``.
 
     :param conf: the :class:`oslo_config.cfg.ConfigOpts` the backend
         registers its options on and reads them from.
-    :param name: entry point name in ``isoplugin.backends``; defaults to
-        ``conf.isoplugin.backend``.
+    :param name: entry point name in ``isoplugin.backends``, or ``auto``
+        (see :func:`select_backend`; without ``conn``: the configured
+        default); defaults to ``conf.isoplugin.backend``.
+    :param conn: the connection ``auto`` looks the flavor up with.
+    :param flavor: the build's flavor, for ``auto``.
     :returns: an instance of :class:`isoplugin.backends.base.BuildBackend`.
     :raises isoplugin.exception.BackendNotFound: no backend of that name is
         installed; the message lists the installed ones.
@@ -87,6 +90,13 @@ def get_backend(conf, name=None):
     from isoplugin.backends import base
 
     name = name or conf.isoplugin.backend
+    why = None
+    if name == AUTO:
+        if conn is not None:
+            name, why = select_backend(conn, conf, name, flavor)
+        else:
+            name = (conf.isoplugin.backend
+                    if conf.isoplugin.backend != AUTO else FALLBACK)
 
     def _failed(manager, entrypoint, error):
         raise exception.BackendLoadError(name=entrypoint.name,
@@ -108,6 +118,8 @@ def get_backend(conf, name=None):
         raise exception.BackendLoadError(
             name=name,
             reason=_('%s is not a BuildBackend') % type(backend).__name__)
+    #: why ``auto`` chose it (None: named or configured)
+    backend.chosen_because = why
     LOG.debug('Loaded build backend %(name)s (%(cls)s)',
               {'name': name, 'cls': type(backend).__name__})
     return backend

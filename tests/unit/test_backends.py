@@ -234,3 +234,20 @@ def test_a_backend_named_is_taken_as_it_is(conf):
     assert backends.select_backend(conn, conf, 'nova-rescue',
                                    'bfv.small') == ('nova-rescue', None)
     conn.compute.find_flavor.assert_not_called()
+
+
+def test_get_backend_auto_asks_the_flavor_when_given_a_connection(conf):
+    conn = _conn_with_flavor({'name': 'bfv.small', 'disk': 0})
+
+    backend = backends.get_backend(conf, 'auto', conn=conn,
+                                   flavor='bfv.small')
+
+    assert backend.NAME == 'nova-volume'
+    assert 'bfv.small' in backend.chosen_because
+
+
+def test_get_backend_auto_without_a_connection_is_the_default(conf):
+    backend = backends.get_backend(conf, 'auto')
+
+    assert backend.NAME == 'nova-rescue'
+    assert backend.chosen_because is None

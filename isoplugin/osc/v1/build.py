@@ -161,8 +161,11 @@ class CreateBuild(command.ShowOne):
                             help='Network of the temporary server '
                                  '(default: none)')
         parser.add_argument('--backend', metavar='<backend>',
+                            default='auto',
                             help='Build backend (see "openstack iso backend '
-                                 'list")')
+                                 'list"), or "auto" (default): nova-volume '
+                                 'when the flavor has a 0 GiB root disk, '
+                                 'else [isoplugin] backend')
         parser.add_argument('--interactive', action='store_true',
                             help='Print the console URL and wait for the '
                                  'server to power off or for "openstack iso '
