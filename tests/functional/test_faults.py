@@ -39,6 +39,7 @@ again. The suite stops services of the shared cloud: run it under
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -87,11 +88,11 @@ upload.HashingBody.__iter__ = chunks
 wait = build.Build.wait
 
 
-def stopping_wait(self, probe, what, timeout):
+def stopping_wait(self, probe, what, timeout, *args, **kwargs):
     if self.phase in stops:
         stops.remove(self.phase)
         stop('%s %s' % (self.phase, self.id))
-    return wait(self, probe, what, timeout)
+    return wait(self, probe, what, timeout, *args, **kwargs)
 
 
 build.Build.wait = stopping_wait
@@ -210,6 +211,60 @@ class Restart:
                   120, interval=2)
 
 
+class RabbitRestart(Restart):
+    """RabbitMQ's broker stopped and started (``rabbitmqctl``).
+
+    RabbitMQ is a system daemon devcloud shares rather than runs, so
+    ``tools/devcloud restart`` does not take it: the broker application is
+    stopped and started inside its running node, which closes every AMQP
+    connection as a restart does (Nova's services reconnect). It is stopped
+    once the build's servers have no task under way: a message in flight
+    when the broker stops is lost (a server stays in its task for ever,
+    which no client can mend), and the outage is meant for the CLI's next
+    requests, which Nova's API can only serve through RabbitMQ.
+    """
+
+    PAUSE = 5  # seconds the broker stays down
+
+    def __init__(self, service='rabbitmq', build_id=None):
+        self.service = service
+        self.build_id = build_id
+        self.output = []
+
+    def _ctl(self, action):
+        done = subprocess.run(['rabbitmqctl', '-q', action], text=True,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=120)
+        self.output.append(done.stdout)
+        assert done.returncode == 0, ''.join(self.output)
+
+    def _settled(self):
+        conn = base.connect('demo')
+        return [s for s in conn.compute.servers(
+                    name='^isoplugin-.*-%s$' % self.build_id)
+                if s.task_state or s.status == 'BUILD']
+
+    def wait_down(self, timeout=90):
+        if self.build_id:
+            base.poll(self._settled, 'the build servers without a task',
+                      timeout, until=lambda busy: not busy)
+        self._ctl('stop_app')
+
+    def wait_up(self, timeout=400):
+        time.sleep(self.PAUSE)  # the CLI meets the outage
+        self._ctl('start_app')
+        base.poll(base.Devcloud().is_up, 'tools/devcloud status: all up',
+                  120, interval=2)
+
+
+def restarter(service, where=None):
+    """How ``service`` is restarted when the CLI stopped at ``where``."""
+    if service == 'rabbitmq':
+        return RabbitRestart(service, where[1] if where and len(where) > 1
+                             else None)
+    return Restart(service)
+
+
 def restart_at(cli, service, stops):
     """At each of ``stops`` of ``cli``, restart ``service`` as it waits.
 
@@ -221,7 +276,7 @@ def restart_at(cli, service, stops):
         if where is None:
             break
         seen.append(where)
-        restart = Restart(service)
+        restart = restarter(service, where)
         try:
             restart.wait_down()
         finally:
@@ -298,6 +353,8 @@ TOUCHES = {
     'glance': ('prepare', 'boot', 'install', 'snapshot', 'verify'),
     'keystone': ('prepare', 'boot', 'install', 'detach', 'snapshot',
                  'verify'),
+    'nova-api': ('boot', 'install', 'detach', 'snapshot', 'verify'),
+    'rabbitmq': ('boot', 'install', 'detach', 'snapshot'),
 }
 
 
@@ -327,6 +384,20 @@ def test_glance_restart_during_upload(isos, leak_check):
     rc, _out, err = cli.finish()
 
     assert_clear_error(rc, err, 'Glance')
+    leak_check.assert_clean()
+
+
+def test_keystone_restart_during_upload(isos, leak_check, demo_conn):
+    cli = StoppingCLI('iso', 'create', _name('upload-keystone'), '--file',
+                      isos['big-file'], '--no-progress', '-f', 'json',
+                      stops=['upload'])
+    restart_at(cli, 'keystone', ['upload'])
+    rc, out, err = cli.finish()
+
+    assert rc == 0, err
+    image_id = json.loads(out)['id']
+    assert demo_conn.image.get_image(image_id).status == 'active'
+    base.osc('iso', 'delete', image_id, '--yes')
     leak_check.assert_clean()
 
 
@@ -360,6 +431,57 @@ def test_nova_compute_restart_during_install(isos, config_file, leak_check,
 
     line = assert_clear_error(rc, err, where[1], 'install')
     assert 'RESCUE' in line, line
+    leak_check.assert_clean()
+
+
+def _freeze(name):
+    """SIGSTOP the devcloud process ``name`` and its children.
+
+    A stopped server still accepts connections (the kernel queues them)
+    and never answers: a service stuck on RabbitMQ or its database.
+    """
+    master = base.Devcloud().pid(name)
+    assert master, name
+    children = subprocess.run(['pgrep', '-P', str(master)], text=True,
+                              stdout=subprocess.PIPE).stdout.split()
+    pids = [master] + [int(p) for p in children]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def _thaw(pids):
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_nova_api_hangs_during_install(isos, tmp_path, leak_check):
+    # Nova's API takes requests and answers none (as when it waits for
+    # RabbitMQ): each request ends after api_timeout, is retried once,
+    # and the build fails in one line instead of waiting for ever. Its
+    # cleanup cannot reach Nova either: "iso build delete" finishes it.
+    conf = tmp_path / 'isoplugin.conf'
+    conf.write_text('[isoplugin]\npoll_interval = 0.5\n'
+                    'poll_max_interval = 2\napi_timeout = 3\n'
+                    '[compute]\nconnect_retries = 1\n'
+                    'connect_retry_delay = 1\n')
+    cli = StoppingCLI(*_build_args(isos['fast'], _name('hang'), False),
+                      stops=['install'], config_file=str(conf))
+    where = cli.stopped()
+    assert where and where[0] == 'install', cli.err_lines
+    pids = _freeze('nova-api')
+    try:
+        cli.go()
+        rc, _out, err = cli.finish(timeout=300)
+    finally:
+        _thaw(pids)
+
+    assert_clear_error(rc, err, where[1], 'install', 'Nova did not answer',
+                       'api_timeout')
+    # one short line per series of retries, keystoneauth's own not shown
+    assert 'Retrying in' not in err, err
+    assert 'retrying, 1 tries left' in err, err
+    base.osc('iso', 'build', 'delete', where[1])
     leak_check.assert_clean()
 
 
@@ -419,4 +541,80 @@ class TestTokenExpires:
 
         assert rc == 0, err
         demo_conn.image.delete_image(base.one_row(json.loads(out))['id'])
+        leak_check.assert_clean()
+
+
+class TestGlanceStoreFull:
+    """Glance's default store a 64 MiB tmpfs (tools/devcloud set)."""
+
+    @pytest.fixture(scope='class', autouse=True)
+    def small_store(self, devcloud):
+        _devcloud_set('glance_small_store=64M')
+        yield
+        _devcloud_set('glance_small_store=')
+
+    def test_upload(self, isos, leak_check):
+        result = base.osc('iso', 'create', _name('full'), '--file',
+                          isos['big-file'], '--no-progress', check=False)
+
+        line = assert_clear_error(result.returncode, result.stderr,
+                                  'store', 'full')
+        assert 'quota' not in line, line
+        leak_check.assert_clean()
+
+
+class TestImageQuota:
+    """A full image quota (Keystone unified limits).
+
+    The demo project's image_count_total is set to the images it has, so
+    that the next image Glance is asked to create is refused.
+    """
+
+    @pytest.fixture
+    def full_quota(self, admin_conn, demo_conn):
+        idn = admin_conn.identity
+        service = next(s for s in idn.services() if s.type == 'image')
+        project = demo_conn.current_project_id
+        made = []
+
+        def fill():
+            count = sum(len(list(demo_conn.image.images(
+                owner=project, is_hidden=hidden))) for hidden in (False, True))
+            made.append(idn.create_limit(
+                service_id=service.id, project_id=project,
+                region_id='RegionOne', resource_name='image_count_total',
+                resource_limit=count))
+            return count
+
+        yield fill
+        for limit in made:
+            idn.delete_limit(limit)
+
+    def test_snapshot(self, isos, config_file, leak_check, full_quota):
+        cli = StoppingCLI(*_build_args(isos['fast'], _name('quota'), False),
+                          stops=['detach'], config_file=config_file)
+        where = cli.stopped()
+        assert where and where[0] == 'detach', cli.err_lines
+        full_quota()
+        cli.go()
+        rc, _out, err = cli.finish()
+
+        assert_clear_error(rc, err, 'snapshot', 'quota')
+        leak_check.assert_clean()
+
+    def test_prepared_iso(self, devcloud, tmp_path, leak_check, full_quota):
+        from tests.tools import make_distro_iso
+
+        path = make_distro_iso.make('debian', str(tmp_path / 'debian.iso'))
+        iso = base.osc_json('iso', 'create', _name('quota-debian'),
+                            '--file', path, '--no-progress')
+        leak_check.baseline['images'][iso['id']] = iso['name']
+        try:
+            full_quota()
+            result = base.osc('iso', 'prepare', iso['id'], '--profile',
+                              'debian', check=False)
+        finally:
+            base.osc('iso', 'delete', iso['id'], '--yes', check=False)
+
+        assert_clear_error(result.returncode, result.stderr, 'quota')
         leak_check.assert_clean()
