@@ -27,7 +27,6 @@ and UEFI El Torito entries) is prepared with the windows profile and
 
 import json
 import os
-import re
 import uuid
 from xml.etree import ElementTree
 
@@ -35,7 +34,6 @@ import pytest
 
 from isoplugin import isoinfo
 from isoplugin import profiles
-from isoplugin import remaster
 from tests.functional import base
 from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
@@ -127,19 +125,6 @@ def test_prepare_cache_properties_privacy(isos, demo_conn):
     assert _prepared(demo_conn) == []
 
 
-def _eltorito_images(path):
-    """``[(platform, load size, first bytes the entry loads)]``."""
-    report = remaster.boot_report(remaster.find_xorriso(), path)
-    out = []
-    with open(path, 'rb') as f:
-        for m in re.finditer(r'^El Torito boot img :\s+\d+\s+(\S+)\s+y\s+'
-                             r'none\s+\S+\s+\S+\s+(\d+)\s+(\d+)$', report,
-                             re.M):
-            f.seek(int(m.group(3)) * 2048)
-            out.append((m.group(1), int(m.group(2)), f.read(16)))
-    return out
-
-
 def test_windows_prepare_with_add_files(devcloud, demo_conn, tmp_path):
     source = make_windows_iso.make(str(tmp_path / 'windows.iso'))
     iso = _register(source, PREFIX + 'windows')
@@ -191,13 +176,13 @@ def test_windows_prepare_with_add_files(devcloud, demo_conn, tmp_path):
             for path in ('sources/install.wim', 'bootmgr', 'README.TXT'):
                 assert files.read(path) == src.read(path), path
         # both El Torito entries kept, each loading what it loaded before
-        images = _eltorito_images(copy)
+        images = make_windows_iso.eltorito_images(copy)
         assert images == [
             ('BIOS', 8, make_windows_iso.WINDOWS_BOOT[
                 'boot/etfsboot.com'][:16]),
             ('UEFI', 2880, make_windows_iso.WINDOWS_BOOT[
                 'efi/microsoft/boot/efisys.bin'][:16])]
-        assert images == _eltorito_images(source)
+        assert images == make_windows_iso.eltorito_images(source)
     finally:
         if prepared_id:
             base.osc('image', 'delete', prepared_id, check=False)

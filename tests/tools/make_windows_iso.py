@@ -14,6 +14,7 @@ of a Windows prepare. From Python: ``make(path)``; as a script::
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,25 @@ def make(path):
             hide + ['-o', path, tree],
             check=True, capture_output=True)
     return path
+
+
+def eltorito_images(path):
+    """``[(platform, load size, first 16 bytes it loads)]`` of every entry.
+
+    From xorriso's ``-report_el_torito plain``: for a test that checks a
+    copy's entries still load what the source's loaded.
+    """
+    report = subprocess.run(
+        ['xorriso', '-indev', path, '-report_el_torito', 'plain'],
+        check=True, capture_output=True, universal_newlines=True).stdout
+    out = []
+    with open(path, 'rb') as f:
+        for m in re.finditer(r'^El Torito boot img :\s+\d+\s+(\S+)\s+y\s+'
+                             r'none\s+\S+\s+\S+\s+(\d+)\s+(\d+)$', report,
+                             re.M):
+            f.seek(int(m.group(3)) * 2048)
+            out.append((m.group(1), int(m.group(2)), f.read(16)))
+    return out
 
 
 if __name__ == '__main__':

@@ -36,6 +36,7 @@ from isoplugin.profiles import base
 from isoplugin import remaster
 from tests.tools import make_distro_iso
 from tests.tools import make_test_iso
+from tests.tools import make_windows_iso
 
 HASH = '$6$salt$c2VjcmV0aGFzaHZhbHVl'
 
@@ -302,19 +303,6 @@ def _windows_add_files(tmp_path):
             (str(ei), '/Sources/ei.cfg')]
 
 
-def _eltorito_images(path):
-    """``[(platform, load size, content at the entry's LBA)]``."""
-    out = []
-    with open(path, 'rb') as f:
-        for line in _report(path).splitlines():
-            m = re.match(r'El Torito boot img :\s+\d+\s+(\S+)\s+y\s+none'
-                         r'\s+\S+\s+\S+\s+(\d+)\s+(\d+)$', line)
-            if m:
-                f.seek(int(m.group(3)) * 2048)
-                out.append((m.group(1), int(m.group(2)), f.read(16)))
-    return out
-
-
 def test_windows_udf_media(windows_iso, out_dir, tmp_path):
     from tests.unit import conftest
 
@@ -353,8 +341,8 @@ def test_windows_udf_media(windows_iso, out_dir, tmp_path):
                          'bootmgr', 'README.TXT'):
                 assert files.read(path) == src.read(path), path
     # both El Torito entries kept, each loading what it loaded before
-    images = _eltorito_images(out)
-    assert images == _eltorito_images(windows_iso)
+    images = make_windows_iso.eltorito_images(out)
+    assert images == make_windows_iso.eltorito_images(windows_iso)
     assert images == [
         ('BIOS', 8, conftest.WINDOWS_BOOT['boot/etfsboot.com'][:16]),
         ('UEFI', 2880, conftest.WINDOWS_BOOT[
@@ -393,7 +381,8 @@ def test_windows_replaces_files_and_streams_to_a_sink(
         assert [n for n in files.listdir('/')
                 if n.lower() == 'autounattend.xml'] == ['autounattend.xml']
         assert b'<FirstLogonCommands>' in files.read('autounattend.xml')
-    assert _eltorito_images(str(second)) == _eltorito_images(windows_iso)
+    assert make_windows_iso.eltorito_images(str(second)) == \
+        make_windows_iso.eltorito_images(windows_iso)
 
 
 def test_windows_iso9660_media_use_xorriso(tmp_path, out_dir):
