@@ -586,9 +586,10 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
         text = _answer_text(prof, values, answer)
     if isinstance(iso, LocalISO):
         hashing = LocalHash(iso.path)
-        if _prepared_from(conn, conf, iso):
-            # a copy of a file of this name exists, likely of this one:
-            # wait for the hash rather than upload a copy to throw away
+        if hashing.done() or _prepared_from(conn, conf, iso):
+            # remembered; or a copy of a file of this name exists, likely
+            # of this one: wait for the hash rather than upload a copy to
+            # throw away
             source_hash = hashing.result()
     if profile is None and source_hash is not None:
         profile = _profile_of_source(conn, conf, source_hash)
@@ -663,8 +664,10 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
                     path, profile=prof, values=values, answer=text,
                     kernel_args=kernel_args, add_files=add_files, sink=sink)
             extra = {}
+            if hashing is not None:
+                # the file must not have changed while it was copied
+                hashing.result()
             if key is None:
-                # checks again that the file did not change
                 lookup()
                 key = state['key']
                 source_hash = hashing.result()

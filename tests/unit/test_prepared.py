@@ -500,3 +500,27 @@ def test_a_file_just_written_is_not_remembered(tmp_path, local_iso):
     memo = tmp_path / 'hashes'
     prepared.LocalHash(local_iso, directory=str(memo)).result()
     assert not memo.exists()
+
+
+def test_remembered_file_changed_while_copied_is_refused(
+        cloud, conf, tmpdir_only, monkeypatch, local_iso):
+    # the hash is known before the copy (remembered): the file is still
+    # checked once the copy is made
+    monkeypatch.setattr(prepared, 'RACY_SECONDS', -3600)
+    prepared.LocalHash(local_iso).result()
+    upload = cloud.upload_data.side_effect
+
+    def upload_and_change(conn, image_id, data, store=None):
+        upload(conn, image_id, data, store)
+        with open(local_iso, 'r+b') as f:
+            f.seek(40000)
+            f.write(b'changed')
+
+    cloud.upload_data.side_effect = upload_and_change
+    with pytest.raises(exception.SourceUnreadable):
+        prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                             profile='debian')
+    # created with its key: the hash was known at once
+    assert 'isoplugin_cache_key' in cloud.bodies[0]
+    assert cloud.deleted == ['prep-1']
+    cloud.patch_image.assert_not_called()
