@@ -190,22 +190,19 @@ def quiet_retry_logs(debug=False):
         logger.addFilter(_QUIET_RETRIES)
 
 
-def reason(error):
-    """The cloud's own message for an openstacksdk exception (public)."""
-    return _reason(error)
-
-
 def _reason(error):
     """The cloud's own message for an openstacksdk exception.
 
     Glance and Nova put their explanation in the body, which openstacksdk
     keeps as ``details``; the exception's message adds the URL and the
-    status line, which tell a person nothing more.
+    status line, which tell a person nothing more. Made one line.
     """
     details = getattr(error, 'details', None)
     if details:
-        return str(details).replace('<br />', ' ').strip()
-    return getattr(error, 'message', None) or str(error)
+        text = str(details).replace('<br />', ' ')
+    else:
+        text = getattr(error, 'message', None) or str(error)
+    return ' '.join(text.split())  # one line (Nova's faults have several)
 
 
 #: Statuses a proxy, a load balancer or a restarting WSGI server answers

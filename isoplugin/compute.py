@@ -244,8 +244,8 @@ def create_server_image(conn, server_id, name, metadata):
         if full:
             raise exception.OverQuota(
                 service='Nova', during=_('the snapshot (createImage)'),
-                reason=_('%(full)s; Nova said: %(nova)s') % {
-                    'full': full, 'nova': cloud.reason(e)}) from e
+                reason=_('%(full)s; Nova answered HTTP %(code)s') % {
+                    'full': full, 'code': e.status_code}) from e
         raise
 
 

@@ -95,6 +95,10 @@ def test_connect_unknown_cloud(monkeypatch, tmp_path):
      exception.Conflict, 'Conflict: Image is in use'),
     (sdk_exc.HttpException('Internal error', details='boom'),
      exception.CloudError, 'The cloud refused the request: boom'),
+    (sdk_exc.HttpException('Internal error',
+                           details='Unexpected API Error.\n  <class x>'),
+     exception.CloudError, 'The cloud refused the request: Unexpected API '
+                           'Error. <class x>'),
     (sdk_exc.HttpException('Too large', details='a<br />b',
                            http_status=413),
      exception.CloudError, 'The cloud refused the request: too large: '

@@ -246,8 +246,8 @@ class TestCompute(test_base.TestCase):
         with testtools.ExpectedException(
                 exception.OverQuota,
                 r"^Nova refused the snapshot \(createImage\): over quota "
-                r"\(Glance's image_count_total is 12 of 12; Nova said: "
-                r"Unexpected API Error\.\)"):
+                r"\(Glance's image_count_total is 12 of 12; Nova answered "
+                r"HTTP 500\)"):
             compute.create_server_image(self.cloud, self.server_id, 'img',
                                         {})
         self.assert_calls()
