@@ -341,12 +341,34 @@ def images(conn, prefix='', name=None):
             if (image.name or '').startswith(prefix)]
 
 
+CEPH_CONF = os.path.join(STATE_DIR, 'etc', 'ceph', 'ceph.conf')
+CEPH_POOL, CEPH_USER = 'volumes', 'cinder'   # services/ceph.py
+
+
+def rbd_images():
+    """The RBD images in Ceph's volume pool (``rbd ls``), as Cinder's user.
+
+    :returns: a list of names (``volume-<id>``...); empty when the
+        devcloud runs no Ceph.
+    """
+    if not os.path.exists(CEPH_CONF):
+        return []
+    p = subprocess.run(['rbd', '--conf', CEPH_CONF, '--id', CEPH_USER,
+                        '--pool', CEPH_POOL, 'ls'],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError('rbd ls failed: %s' % p.stderr)
+    return p.stdout.split()
+
+
 class LeakCheck:
     """What a test left behind.
 
     Servers (all projects), images (all visible to admin, hidden ones
-    included), Placement allocations (consumers) and volumes (None: the
-    devcloud has no Cinder).
+    included), Placement allocations (consumers), and with Cinder
+    (``tools/devcloud set volumes=ceph``) volumes, volume snapshots and
+    the RBD images of Ceph's volume pool (None: the devcloud has no
+    Cinder).
     """
 
     def __init__(self, conn):
@@ -365,6 +387,8 @@ class LeakCheck:
             },
             'allocations': {},
             'volumes': None,
+            'volume_snapshots': None,
+            'rbd_images': None,
         }
         rps = c.placement.get('/resource_providers', microversion='1.39')
         for rp in rps.json()['resource_providers']:
@@ -379,6 +403,11 @@ class LeakCheck:
                 v.id: v.name
                 for v in c.block_storage.volumes(all_projects=True)
             }
+            out['volume_snapshots'] = {
+                s.id: s.name
+                for s in c.block_storage.snapshots(all_projects=True)
+            }
+            out['rbd_images'] = {name: name for name in rbd_images()}
         return out
 
     def new_since_baseline(self):
