@@ -240,8 +240,11 @@ class Recorder:
         b['tid'] = threading.get_ident()
         b['events'].append((now, event['phase'], event['event'],
                             event.get('what')))
-        if event['event'] == 'waited' and event['phase'] in ('prepare',
-                                                             'snapshot'):
+        if (event['event'] == 'waited' and
+                event['phase'] in ('prepare', 'snapshot') and
+                event['phase'] not in b['glance']):
+            # the phase's first wait: the blank disk, the output image
+            # (not the build server's deletion, after the image changed)
             # read in another thread: the Meter counts the build's own
             fetch = threading.Thread(target=self._updated_at,
                                      args=(event['build_id'],
@@ -389,7 +392,7 @@ def latencies(admin, conf, build_id, rec):
     add('prepare: blank image active', 'prepare',
         rec['glance'].get('prepare'), seen_by_poll=True)
     add('snapshot: image active', 'snapshot',
-        rec['glance'].get('snapshot'), seen_by_poll=True)
+        rec['glance'].get('snapshot'), seen_by_poll=True, first=True)
     server = _server_id(admin, 'isoplugin-build-' + build_id)
     if server:
         acts = _actions(admin, server)
