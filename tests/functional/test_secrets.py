@@ -16,7 +16,8 @@ Fake compute mode. The real ``openstack`` CLI runs as the demo user with
 ``--debug`` and ``--log-file`` (oslo.log records of isoplugin at DEBUG
 go to both): ``iso create``, ``iso prepare`` and ``iso build create``
 (waiting, and ``--no-wait`` with its background log) with a secret
-``--set password_hash=...`` for the anaconda profile, ``iso list``,
+``--set password_hash=...`` for the anaconda profile, ``iso prepare``
+with the user's own kickstart holding a plain password, ``iso list``,
 ``iso show``, ``iso build list``. Grepped for:
 
 * demo's password, from the devcloud's clouds.yaml;
@@ -25,7 +26,7 @@ go to both): ``iso create``, ``iso prepare`` and ``iso build create``
   own entry point); each one's ``{SHA256}`` digest, which keystoneauth
   logs in place of the token, must be in the ``--debug`` output, which
   proves that these are the tokens the requests carried;
-* the secret variables' values.
+* the secret variable's value and the answer file's password.
 
 Looked in: every command's stdout and stderr, the ``--log-file`` files,
 the background build's log, the lines the devcloud services logged
@@ -54,6 +55,10 @@ from tests.tools import make_test_iso
 
 PREFIX = 'secft-%s-' % uuid.uuid4().hex[:6]
 PASSWORD_HASH = '$6$secft$' + uuid.uuid4().hex
+#: a secret in the user's own answer file (not a variable)
+ANSWER_SECRET = 'secft-plain-' + uuid.uuid4().hex
+KICKSTART = ('text\nlang en_US.UTF-8\nrootpw --plaintext %s\npoweroff\n'
+             % ANSWER_SECRET)
 LAYOUT = os.path.join(os.path.dirname(make_distro_iso.__file__),
                       'distro_layouts', 'anaconda')
 
@@ -183,8 +188,13 @@ def _images_of_run(conn, baseline, iso_id):
     of one of those builds (records, blank disks): another engineer's
     benchmark may make images meanwhile.
     """
-    made = {i.id: base.image_json(conn, i.id) for i in base.images(conn)
-            if i.id not in baseline}
+    made = {}
+    for image in base.images(conn):
+        if image.id in baseline:
+            continue
+        shown = conn.image.get('/images/%s' % image.id)
+        if shown.status_code != 404:  # a record or blank disk just went
+            made[image.id] = shown.json()
     builds = {i.get('isoplugin_build_id') for i in made.values()
               if PREFIX in json.dumps(i) or iso_id in json.dumps(i)}
     return {k: i for k, i in made.items()
@@ -224,6 +234,11 @@ def test_no_secret_in_output_logs_or_images(devcloud, demo_conn,
                              '--no-progress', '-f', 'json').stdout)
         prepared = json.loads(run('iso', 'prepare', name, *(unattended + [
             '-f', 'json'])).stdout)
+        answer = tmp_path / 'ks.cfg'
+        answer.write_text(KICKSTART)
+        own = json.loads(run('iso', 'prepare', name, '--profile',
+                             'anaconda', '--answer-file', str(answer),
+                             '-f', 'json').stdout)
         built = json.loads(run(
             'iso', 'build', 'create', name, '--name', PREFIX + 'out',
             '--flavor', 'm1.tiny', '--no-verify', *(unattended + [
@@ -268,13 +283,15 @@ def test_no_secret_in_output_logs_or_images(devcloud, demo_conn,
         assert prepared['profile'] == 'anaconda'
         assert PASSWORD_HASH in _answer_file(demo_conn, prepared['id'],
                                              'ks.cfg')
+        assert ANSWER_SECRET in _answer_file(demo_conn, own['id'], 'ks.cfg')
         assert built['isoplugin_profile'] == 'anaconda'
         roles = {i.get('isoplugin_role') for i in seen_images.values()}
         assert {'prepared-iso', 'build-record'} <= roles, roles
         assert 'isoplugin.' in debug, 'no isoplugin log record'
 
         secrets = {'demo password': _demo_password(),
-                   'password_hash': PASSWORD_HASH}
+                   'password_hash': PASSWORD_HASH,
+                   'answer-file secret': ANSWER_SECRET}
         secrets.update(('token %d' % n, t) for n, t in enumerate(tokens))
         images = [('image %s (%s) properties' % (i['id'], i['name']),
                    json.dumps(i)) for i in seen_images.values()]
@@ -282,7 +299,9 @@ def test_no_secret_in_output_logs_or_images(devcloud, demo_conn,
                         if o[0].startswith('devcloud log')]
         client = [o for o in run.outputs if o not in service_logs]
         assert _find(secrets, client + images) == []
-        assert _find({'password_hash': PASSWORD_HASH}, service_logs) == []
+        assert _find({'password_hash': PASSWORD_HASH,
+                      'answer-file secret': ANSWER_SECRET},
+                     service_logs) == []
     finally:
         for image in base.images(demo_conn, PREFIX):
             demo_conn.image.delete_image(image.id, ignore_missing=True)
