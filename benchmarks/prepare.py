@@ -52,7 +52,9 @@ each a fresh process under GNU time (wall clock, peak RSS):
   timed inside this process (``prepared.prepare_iso``, no OSC start-up):
   the ``lookup`` line.
 
-Then every image made is deleted. The table shows medians and the
+Each command starts after ``sync``: the images Glance stored earlier are
+written back to the disk first, not during the next command. Then every
+image made is deleted. The table shows medians and the
 targets: ``prepare`` within 1.15x of ``create``'s wall time; the client's
 peak RSS the same at every size (it streams: memory does not grow with the
 ISO); ``cached`` at most 2 s. Nothing here is a test: no pass/fail beyond
@@ -186,6 +188,11 @@ class Bench(object):
 
     def one(self, method, label, path, name, home):
         cmd = self.command(method, name, path)
+        # every command starts with the page cache clean: Glance writes
+        # the image it stored back to the disk after the command ended,
+        # which would slow the next one down (always 'prepare', after
+        # 'create')
+        os.sync()
         rc, wall, rss, out = upload.run_measured(cmd, dict(self.env,
                                                            HOME=home))
         # the id printed last (-f value -c id), after any progress line

@@ -312,9 +312,11 @@ class LocalHash(object):
     :param path: the file.
     :param directory: where hashes are remembered (default
         :data:`HASH_DIR`); ``''`` remembers nothing.
+    :param start: start hashing now when the hash is not remembered
+        (else at :meth:`start`).
     """
 
-    def __init__(self, path, directory=None):
+    def __init__(self, path, directory=None, start=True):
         self.path = path
         self._identity = _identity(path)
         self._memo = None
@@ -327,7 +329,12 @@ class LocalHash(object):
         self._error = None
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='isoplugin-source-hash')
-        if self._value is None:
+        if start:
+            self.start()
+
+    def start(self):
+        """Start hashing, unless the hash is remembered or started."""
+        if self._value is None and self._thread.ident is None:
             self._thread.start()
 
     def _remembered(self):
@@ -383,6 +390,7 @@ class LocalHash(object):
         :raises isoplugin.exception.SourceUnreadable: the file cannot be
             read, or changed since the hash began.
         """
+        self.start()
         if self._thread.ident is not None:
             self._thread.join()
         if self._error is not None:
@@ -563,11 +571,15 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     kernel_args = list(kernel_args or ())
     add_files = parse_add_files(add_files)
     hashing = None
+    remembered = False
     if isinstance(iso, str) and os.path.isfile(iso):
-        # the size is known at once: refuse before reading a big file
-        _check_quota(conn, os.path.getsize(iso))
         iso = _local_iso(iso)
+        hashing = LocalHash(iso.path, start=False)
         source_hash = None
+        remembered = hashing.done()
+        if not remembered:
+            # the size is known at once: refuse before reading a big file
+            _check_quota(conn, iso.size)
     else:
         if isinstance(iso, str):
             iso = build.resolve_iso(conn, conf, iso)
@@ -584,8 +596,8 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
     if profile is not None:
         prof = profiles.get_profile(profile)
         text = _answer_text(prof, values, answer)
-    if isinstance(iso, LocalISO):
-        hashing = LocalHash(iso.path)
+    if hashing is not None:
+        hashing.start()
         if hashing.done() or _prepared_from(conn, conf, iso):
             # remembered; or a copy of a file of this name exists, likely
             # of this one: wait for the hash rather than upload a copy to
@@ -606,6 +618,8 @@ def prepare_iso(conn, conf, iso, profile=None, values=None, answer=None,
             found = find_cached(conn, conf, key)
         if found is not None:
             return _reused(conf, found, iso, prof.name, key, progress)
+    if remembered:
+        _check_quota(conn, iso.size)  # not checked: the hash was known
     if not isinstance(iso, LocalISO):
         _check_quota(conn, _fields(iso).get('size'))
         _notify(progress, 'downloading',

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import shutil
+import threading
 from unittest import mock
 
 from openstack.image.v2 import image as _image
@@ -428,9 +429,25 @@ def test_local_file_of_a_known_name_waits_for_its_hash(cloud, conf,
 
 
 def test_local_file_found_cached_meanwhile(cloud, conf, tmpdir_only,
-                                           local_iso):
+                                           monkeypatch, local_iso):
     # the same content was prepared from a file of another name: the copy
     # being made is thrown away once the hash names the cached one
+    from isoplugin import remaster
+
+    created = threading.Event()
+    create, sha256 = cloud.create_image.side_effect, remaster._sha256
+
+    def create_image(*args, **kwargs):
+        created.set()
+        return create(*args, **kwargs)
+
+    def slow_sha256(path):
+        if path == local_iso:  # known once the upload has begun
+            created.wait(30)
+        return sha256(path)
+
+    cloud.create_image.side_effect = create_image
+    monkeypatch.setattr(remaster, '_sha256', slow_sha256)
     source = ('sha256', _sha256_of(local_iso))
     prof = profiles.get_profile('debian')
     key = prepared.cache_key(source, prof, prof.render(None), [], '')
@@ -524,3 +541,23 @@ def test_remembered_file_changed_while_copied_is_refused(
     assert 'isoplugin_cache_key' in cloud.bodies[0]
     assert cloud.deleted == ['prep-1']
     cloud.patch_image.assert_not_called()
+
+
+def test_remembered_file_finds_its_copy_with_one_query(cloud, conf,
+                                                       monkeypatch,
+                                                       local_iso):
+    monkeypatch.setattr(prepared, 'RACY_SECONDS', -3600)
+    first = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                 profile='debian')
+    cloud.cached = [_image.Image.existing(
+        id='prep-1', status='active', properties={
+            'isoplugin_cache_key': first.cache_key})]
+    cloud.images.reset_mock()
+    cloud.usage.reset_mock()
+    again = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                                 profile='debian')
+    assert again.reused and again.image.id == 'prep-1'
+    # the cache-key query only: no quota, no look for an earlier copy
+    assert [c.kwargs['isoplugin_cache_key'] for c in
+            cloud.images.call_args_list] == [first.cache_key]
+    cloud.usage.assert_not_called()
