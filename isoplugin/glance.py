@@ -117,20 +117,47 @@ def _request(conn, method, url, what=None, forbidden=None, allow=(),
 
     :param allow: status codes returned to the caller instead of raised.
     :param repeatable: whether keystoneauth1 may send it again (see
-        :func:`use_retries`); false for what must not be done twice.
+        :func:`use_retries`); false for what must not be done twice. Such
+        a request is still sent again, ``[glance] connect_retries`` times
+        (0.5 s doubling), when its connection was refused: Glance never
+        got it. Not one with a streamed body (``data``).
     :param during: what the request does, for the message of a connection
         Glance closed.
     :returns: the :class:`requests.Response`.
     """
     from openstack import exceptions as sdk_exc
 
+    tries = 0
     if not repeatable:
         kwargs.update(NO_RETRIES)
-    with _translate(what=what, forbidden=forbidden, during=during):
-        resp = conn.image.request(url, method, raise_exc=False, **kwargs)
-        if resp.status_code not in allow:
-            sdk_exc.raise_from_response(resp)
-    return resp
+        if 'data' not in kwargs:
+            tries = conn.image.connect_retries or 0
+    delay = conn.image.connect_retry_delay or 0.5
+    for attempt in range(tries + 1):
+        try:
+            with _translate(what=what, forbidden=forbidden, during=during):
+                resp = conn.image.request(url, method, raise_exc=False,
+                                          **kwargs)
+                if resp.status_code not in allow:
+                    sdk_exc.raise_from_response(resp)
+            return resp
+        except exception.ServiceUnavailable as e:
+            if attempt >= tries or not _refused(e):
+                raise
+            LOG.warning('Glance refused the connection (%(method)s %(url)s);'
+                        ' trying again in %(delay).1f s',
+                        {'method': method, 'url': url, 'delay': delay})
+            time.sleep(delay)
+            delay = min(delay * 2, 60)
+
+
+def _refused(error):
+    """Whether a request never reached Glance (its connection failed)."""
+    from keystoneauth1 import exceptions as ks_exc
+
+    cause = error.__cause__
+    return (isinstance(cause, ks_exc.ConnectFailure) and
+            not cloud.connection_failure(cause)[0])
 
 
 # -- images -----------------------------------------------------------------

@@ -180,6 +180,40 @@ class TestRetries(GlanceTestCase):
                                current={'a': '1'})
         self.assert_calls()
 
+    def test_patch_removing_sent_again_when_refused(self):
+        # a refused connection never reached Glance: safe to send again
+        self.register_uris([
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 text=raising(refused)),
+            dict(method='PATCH', uri=self.url('images', IMAGE_ID),
+                 json=self.image()),
+        ])
+
+        glance.patch_image(self.cloud, IMAGE_ID, remove=['a'],
+                           current={'a': '1'})
+        self.assert_calls()
+
+    def test_create_image_sent_again_when_refused(self):
+        self.register_uris([
+            dict(method='POST', uri=self.url('images'),
+                 text=raising(refused)),
+            dict(method='POST', uri=self.url('images'),
+                 json=self.image()),
+        ])
+
+        glance.create_image(self.cloud, name='x')
+        self.assert_calls()
+
+    def test_upload_not_sent_again_when_refused(self):
+        self.register_uris([
+            dict(method='PUT', uri=self.url('images', IMAGE_ID, 'file'),
+                 text=raising(refused)),
+        ])
+
+        with testtools.ExpectedException(exception.ServiceUnavailable):
+            glance.upload_data(self.cloud, IMAGE_ID, iter([b'x']))
+        self.assert_calls()
+
     def test_patch_setting_is_retried(self):
         self.register_uris([
             dict(method='PATCH', uri=self.url('images', IMAGE_ID),
