@@ -248,42 +248,45 @@ def wait_for_deleted(conn, volume_id, timeout):
             wait=timeout)
 
 
-def delete_volume_and_wait(conn, volume_id, timeout):
+def delete_volume_and_wait(conn, volume_id, timeout, interval=2):
     """Delete a volume as soon as Cinder can, and wait until it is gone.
 
-    For a cleanup outside a build (``openstack iso build delete``,
+    For a cleanup (a build's, ``openstack iso build delete``,
     ``--orphans``), once the servers are gone: a volume that is still
-    ``in-use``, ``detaching``, ``uploading`` or ``creating`` is waited
-    for (openstacksdk's wait) until Cinder accepts its deletion. Gone is
-    not an error.
+    ``in-use``, ``detaching``, ``uploading`` or ``creating`` is waited for
+    until Cinder accepts its deletion. The deletion is asked again when
+    the volume is back in a deletable status afterwards: an upload that
+    fails (its image deleted by the same cleanup) puts the volume back to
+    ``available`` even after a deletion was accepted. Gone is not an
+    error.
 
-    :param timeout: seconds for each of the two waits.
+    :param timeout: seconds for the whole wait.
+    :param interval: seconds between two looks (openstacksdk's wait).
     :raises isoplugin.exception.CloudError: Cinder could not delete it
         (``error_deleting``).
     :raises isoplugin.exception.CloudTimeout: it is still there.
     """
     from openstack import exceptions as sdk_exc
+    from openstack import utils as sdk_utils
 
     with _translate(what=_('Volume %s') % volume_id,
                     during=_('deleting the volume')):
-        try:
-            vol = conn.block_storage.get_volume(volume_id)
-            if vol.status not in DELETABLE_STATUSES + ('deleting',):
+        for _count in sdk_utils.iterate_timeout(
+                timeout, _('Timeout waiting for the deletion of volume '
+                           '%s') % volume_id, wait=interval):
+            try:
+                vol = conn.block_storage.get_volume(volume_id)
+            except sdk_exc.NotFoundException:
+                return
+            if vol.status == 'error_deleting':
+                raise sdk_exc.ResourceFailure(
+                    'Cinder could not delete volume %s (error_deleting)'
+                    % volume_id)
+            if vol.status in DELETABLE_STATUSES:
                 try:
-                    vol = conn.block_storage.wait_for_status(
-                        vol, 'available', failures=list(FAILED_STATUSES),
-                        interval=2, wait=timeout)
-                except sdk_exc.ResourceFailure:
-                    vol = conn.block_storage.get_volume(volume_id)
-                    if vol.status not in DELETABLE_STATUSES:
-                        raise
-            if vol.status != 'deleting':
-                conn.block_storage.delete_volume(volume_id)
-            # wait_for_delete would not see error_deleting and wait it
-            # out: wait for a status it never reaches, failing on
-            # error_deleting; the 404 that ends it means gone
-            conn.block_storage.wait_for_status(
-                vol, 'deleted', failures=['error_deleting'], interval=2,
-                wait=timeout)
-        except sdk_exc.NotFoundException:
-            return
+                    conn.block_storage.delete_volume(volume_id)
+                except sdk_exc.NotFoundException:
+                    return
+                except sdk_exc.BadRequestException:
+                    # its status changed since the look: look again
+                    LOG.debug('Volume %s not deletable yet', volume_id)

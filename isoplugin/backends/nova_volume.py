@@ -397,9 +397,7 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
         ids = [v.id for v in volume.find_volumes(
             ctx.conn, {self._key(ctx, 'build_id'): ctx.build_id})]
         for volume_id in ids:
-            asked = []
-
-            def probe(volume_id=volume_id, asked=asked):
+            def probe(volume_id=volume_id):
                 vol = volume.find_volume(ctx.conn, volume_id)
                 if vol is None:
                     return True, _('gone')
@@ -407,9 +405,10 @@ class NovaVolumeBackend(nova_rescue.NovaRescueBackend):
                     raise exception.CloudError(
                         reason=_('Cinder could not delete the volume '
                                  '%s (error_deleting)') % volume_id)
-                if vol.status in ('available', 'error') and not asked:
+                # asked again if it is back in a deletable status (a
+                # failed upload makes it available after a deletion)
+                if vol.status in volume.DELETABLE_STATUSES:
                     volume.delete_volume(ctx.conn, volume_id)
-                    asked.append(True)
                 return False, vol.status
 
             ctx.wait(probe, _('the build volume to be deleted'),

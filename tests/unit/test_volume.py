@@ -317,6 +317,22 @@ class TestVolume(VolumeTestCase):
 
         self.assert_calls()
 
+    def test_delete_and_wait_asks_again_when_it_is_back(self):
+        # an upload that fails after the deletion was accepted puts the
+        # volume back to available: it is deleted again, not waited out
+        self.register_uris([
+            self.get_volume('available'),
+            self._delete(),
+            self.get_volume('available'),
+            self._delete(),
+            self.get_volume('deleting'),
+            self.get_volume(None),
+        ])
+
+        volume.delete_volume_and_wait(self.cloud, self.volume_id, 60)
+
+        self.assert_calls()
+
     def test_delete_and_wait_deletes_a_volume_in_error(self):
         self.register_uris([
             self.get_volume('error'),
