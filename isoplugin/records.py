@@ -181,14 +181,17 @@ def _find_volumes(conn, prefix, build_id):
 #: order they are deleted. ``find(conn, prefix, build_id)`` returns
 #: :class:`Resource` objects; ``delete(conn, id, timeout)`` deletes one
 #: (a volume: as soon as Cinder lets it, and waits until it is gone).
-#: Servers are awaited before anything else is deleted (they may use it);
-#: volumes go last (Cinder may still be uploading one to an image).
+#: Servers are awaited before anything else is deleted (they may use it).
+#: Volumes go before images: a volume Cinder is uploading is waited for
+#: until the upload ends; deleting its image during the upload makes the
+#: upload fail, and Cinder 29's RBD driver then keeps the RBD image open
+#: (busy: not deletable until cinder-volume restarts).
 KINDS = (('server', _find_servers,
           lambda conn, server_id, timeout: compute.delete_server(
               conn, server_id)),
+         ('volume', _find_volumes, volume.delete_volume_and_wait),
          ('image', _find_images,
-          lambda conn, image_id, timeout: _delete_image(conn, image_id)),
-         ('volume', _find_volumes, volume.delete_volume_and_wait))
+          lambda conn, image_id, timeout: _delete_image(conn, image_id)))
 
 
 def find_resources(conn, conf, build_id=None):
