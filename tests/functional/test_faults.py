@@ -19,12 +19,16 @@ recovery (exit 0, the image active) or one clear line naming the problem
 (exit 1, no traceback), then zero servers, images and allocations left
 after the documented cleanup command (``base.LeakCheck``).
 
-The cases: Glance and Keystone restarted at the first wait of every build
-phase they take part in (one build each), Glance restarted during an
-upload, nova-compute restarted during the install, a Keystone token that
-expires during an upload and during a build (``tools/devcloud set
-token_expiration=15``), the client SIGKILLed during an upload then ``iso
-delete --incomplete``.
+The cases: Glance, Keystone, Nova's API and RabbitMQ restarted at the
+first wait of every build phase they take part in (one build each),
+Glance and Keystone restarted during an upload, nova-compute restarted
+during the install, Nova's API answering nothing during the install
+(``[isoplugin] api_timeout``), a Keystone token that expires during an
+upload and during a build (``tools/devcloud set token_expiration=15``),
+the client SIGKILLed during an upload then ``iso delete --incomplete``,
+Glance's store full during an upload (``tools/devcloud set
+glance_small_store=64M``), the image quota full at the snapshot and at
+``iso prepare`` (a Keystone unified limit of the demo project).
 
 The moment is made deterministic by :data:`HOOK`: the CLI runs in a child
 whose upload stops after a few chunks, and whose build stops at the first
