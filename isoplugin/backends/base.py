@@ -108,9 +108,12 @@ class BuildContext:
         ``disk_size``, ``network``, ``name``...). Read only.
     :ivar iso: the ISO, an :class:`openstack.image.v2.image.Image`.
     :ivar resources: the :class:`BuildResources`, which the backend fills.
-    :ivar wait: ``wait(probe, what, timeout)``: polls ``probe``, a callable
-        returning ``(done, status)``, with backoff until done; returns the
-        last status; raises :class:`isoplugin.exception.BuildTimeout` or
+    :ivar wait: ``wait(probe, what, timeout, expected=None)``: polls
+        ``probe``, a callable returning ``(done, status)``, on the
+        pipeline's schedule (:class:`isoplugin.build.PollSchedule`) until
+        done; ``expected``: seconds after which the end is expected,
+        polled most often around then. Returns the last status; raises
+        :class:`isoplugin.exception.BuildTimeout` or
         :class:`isoplugin.exception.BuildInterrupted`. ``probe`` may raise
         to fail the wait.
     :ivar record_fields: ``record_fields(role)``: the dict of the build
