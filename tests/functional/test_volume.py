@@ -72,13 +72,22 @@ print('DONE', image.id, flush=True)
 
 @pytest.fixture(scope='module')
 def volumes(devcloud, admin_conn, demo_conn):
-    """Cinder and Ceph run (turned on for the session if they are off)."""
-    if not devcloud.pid('cinder-volume'):
+    """Cinder and Ceph run: turned on for this module if they are off.
+
+    Turned off again at the end in that case (the other modules run on a
+    cloud without a volume service, as by default).
+    """
+    turned_on = not devcloud.pid('cinder-volume')
+    if turned_on:
         devcloud.run('set', 'volumes=ceph')
         # new tokens: their catalog has the volume service now
         for conn in (admin_conn, demo_conn):
             conn.session.auth.invalidate()
-    return True
+    yield True
+    if turned_on:
+        devcloud.run('set', 'volumes=')
+        for conn in (admin_conn, demo_conn):
+            conn.session.auth.invalidate()
 
 
 @pytest.fixture(scope='module')

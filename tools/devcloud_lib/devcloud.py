@@ -187,8 +187,8 @@ def cmd_set(args):
     for name, value in sorted(settings.changed().items()):
         common.log('setting %s=%s' % (name, value))
     if volumes != settings.volumes_enabled():
-        # Ceph and Cinder come (`up` starts them) or go (stopped here; their
-        # data stays until `clean`)
+        # Ceph and Cinder come (`up` starts them) or go (stopped here, out
+        # of the catalog at the `up` below; their data stays until `clean`)
         if not settings.volumes_enabled():
             left = [s for s in ALL_SERVICES if s not in services()]
             for s in reversed(left):

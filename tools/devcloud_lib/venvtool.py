@@ -15,6 +15,10 @@ service venv's python (service_venv.venvtool does that).
                                 enable nova-compute on HOST (--prepare:
                                 only clear its forced_down), force down
                                 and disable OTHERs
+    venvtool.py keystone-remove ENDPOINT_ID
+                                delete the catalog service of that
+                                endpoint, and all its endpoints: a
+                                service turned off
     venvtool.py flavors JSON    create the flavors {name: [vcpus, ram,
                                 disk]}
     venvtool.py leaks           print what is left (servers, images,
@@ -284,6 +288,19 @@ def compute_services(enable, disable, prepare=False):
                       % s['host'])
 
 
+def keystone_remove(endpoint_id):
+    """Delete the catalog service of an endpoint, with its endpoints."""
+    idn = admin().identity
+    endpoint = idn.find_endpoint(endpoint_id)
+    if endpoint is None:
+        return
+    svc = idn.get_service(endpoint.service_id)
+    for e in list(idn.endpoints(service_id=svc.id)):
+        idn.delete_endpoint(e)
+    idn.delete_service(svc)
+    print('removed %s (%s) from the catalog' % (svc.name, svc.type))
+
+
 def flavors(spec):
     """Create the public flavors {name: (vcpus, ram MB, disk GB)}."""
     c = admin()
@@ -328,6 +345,8 @@ if __name__ == '__main__':
         prepare = sys.argv[2] == '--prepare'
         args = sys.argv[3:] if prepare else sys.argv[2:]
         compute_services(args[0], args[1:], prepare=prepare)
+    elif cmd == 'keystone-remove':
+        keystone_remove(sys.argv[2])
     elif cmd == 'flavors':
         flavors(json.loads(sys.argv[2]))
     elif cmd == 'leaks':

@@ -117,6 +117,15 @@ class Keystone(base.Service):
         super().start(c)
         self.wait_api('keystone')
         spec = {s.name: s.account for s in c.services if s.account}
+        # a service turned off (volumes=none: Cinder) leaves the catalog:
+        # clients would find its dead endpoint
+        for key in sorted(c.setup):
+            name = key[:-len('_endpoint_id')]
+            if (key.endswith('_endpoint_id') and c.setup[key] and
+                    name not in spec):
+                service_venv.venvtool('keystone-remove', c.setup[key])
+                c.mark(key, None)
+                common.log('keystone: %s removed from the catalog' % name)
         # once, and again for a service added to an existing cloud
         # (volumes=ceph: Cinder); keystone-init keeps what exists
         if c.done('keystone_content') and all(
