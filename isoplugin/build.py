@@ -855,9 +855,13 @@ class Build:
                                             phase=self.phase, reason=detail)
             return state is base.InstallState.FINISHED, detail
 
+        # ``expected`` only when there is one: a wrapper of the older
+        # wait(probe, what, timeout) keeps working without an estimate
+        extra = ({'expected': self.request.install_estimate}
+                 if self.request.install_estimate else {})
         self.wait(probe, _('the installer to power the server off'),
                   self.request.install_timeout or opts.install_timeout,
-                  expected=self.request.install_estimate)
+                  **extra)
 
     def _show_console(self, ctx):
         try:

@@ -1050,6 +1050,23 @@ def test_wait_after_a_missed_expected_end_backs_off(conn, conf, backend):
     assert polls[-1] - 400 <= 15
 
 
+def test_a_wait_wrapper_of_the_older_signature_works(conn, conf, backend,
+                                                     sleeps, cloud):
+    """Without an estimate, wait is called as wait(probe, what, timeout)."""
+    b, _events = _build(conn, conf, backend, verify=False)
+    original = build_mod.Build.wait
+    seen = []
+
+    def wait(self, probe, what, timeout):
+        seen.append(self.phase)
+        return original(self, probe, what, timeout)
+
+    with mock.patch.object(build_mod.Build, 'wait', wait):
+        assert b.run() is not None
+
+    assert 'install' in seen
+
+
 def test_install_wait_expects_the_requests_estimate(conn, conf, backend,
                                                     sleeps, cloud):
     b, _events = _build(conn, conf, backend, verify=False,
