@@ -66,11 +66,15 @@ OPTS = [
                     'marker the installed system prints).'),
     cfg.FloatOpt('poll_interval',
                  default=1.0, min=0.1,
-                 help='First interval, in seconds, between two status '
-                      'requests while waiting on the cloud (twice). Then '
-                      'the interval is 15 % of the time waited so far, at '
-                      'least twice this, at most poll_max_interval: a '
-                      'short wait ends within 2 s of the cloud\'s change.'),
+                 help='Interval, in seconds, between status requests '
+                      'during the first 10 of them of a wait (the end of '
+                      'most waits comes then). Then the interval is 15 % '
+                      'of the time waited so far, at least twice this, at '
+                      'most poll_max_interval; around an install\'s '
+                      'expected end (--install-estimate) polls come every '
+                      'second. Any wait longer than 90 poll_max_interval '
+                      'makes at most one request per poll_max_interval on '
+                      'average, heartbeats included.'),
     cfg.FloatOpt('poll_max_interval',
                  default=10.0, min=1.0,
                  help='Longest interval, in seconds, between two status '
