@@ -561,3 +561,18 @@ def test_remembered_file_finds_its_copy_with_one_query(cloud, conf,
     assert [c.kwargs['isoplugin_cache_key'] for c in
             cloud.images.call_args_list] == [first.cache_key]
     cloud.usage.assert_not_called()
+
+
+def test_local_file_over_quota_is_not_read(cloud, conf, monkeypatch,
+                                           local_iso):
+    from isoplugin import remaster
+
+    read = mock.Mock(side_effect=remaster._sha256)
+    monkeypatch.setattr(remaster, '_sha256', read)
+    cloud.usage.return_value = {
+        'image_size_total': {'usage': 1000, 'limit': 1000}}
+    with pytest.raises(exception.QuotaExceeded):
+        prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
+                             profile='debian')
+    read.assert_not_called()
+    cloud.create_image.assert_not_called()
