@@ -363,7 +363,8 @@ class Build:
         self.conn = conn
         self.conf = conf
         self.request = request
-        self.backend = backend or backends.get_backend(conf, request.backend)
+        self.backend = backend or backends.get_backend(
+            conf, request.backend, conn=conn, flavor=request.flavor)
         self.progress = progress
         self.prefix = conf.glance.property_prefix
         self.resources = base.BuildResources()
@@ -686,6 +687,10 @@ class Build:
         if self.iso is None:
             self.iso = resolve_iso(self.conn, self.conf, self.request.iso)
         self._check_bootable()
+        why = getattr(self.backend, 'chosen_because', None)
+        if why:
+            self.event('notice', message=_('backend %(name)s (%(why)s)')
+                       % {'name': self.backend.NAME, 'why': why})
         with cloud.translate_errors():
             self.backend.check_cloud(self.conn)
         self._check_capabilities()
