@@ -14,7 +14,7 @@
 
 The build pipeline (:mod:`isoplugin.build`) runs the same phases for every
 backend: *prepare*, *boot*, *install*, *detach*, *snapshot*, *verify* and
-*cleanup*. It owns the waiting (polling with exponential backoff,
+*cleanup*. It owns the waiting (polling on one schedule,
 per-phase and whole-build timeouts, heartbeats, interruption), the progress
 reporting, the build record, the output image's properties, the
 verification and the cleanup. A backend holds only what differs from one
@@ -24,7 +24,7 @@ image, and how a server boots the output to verify it.
 
 Every method gets a :class:`BuildContext`, never the pipeline itself. A
 backend never sleeps by itself: where a method has to wait for the cloud
-it hands a probe to ``ctx.wait``, so that every wait has the same backoff,
+it hands a probe to ``ctx.wait``, so that every wait has the same schedule,
 timeouts and Ctrl-C behaviour.
 
 Every method must be *idempotent with respect to the cloud's state*: the
