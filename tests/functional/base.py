@@ -341,6 +341,76 @@ def images(conn, prefix='', name=None):
             if (image.name or '').startswith(prefix)]
 
 
+def register_test_isos(conn, conf, directory, prefix, kinds):
+    """Register a bootable test installer ISO per kind, as ``conn``'s user.
+
+    :param directory: where the ISO files are written.
+    :param prefix: of the image names (``prefix + kind``); the volume ids
+        are the upper-cased kinds.
+    :param kinds: ``{kind: isoplugin.cfg dict}`` (tests/tools/
+        make_test_iso.py: what the installer does).
+    :returns: ``{kind: image id}``.
+    """
+    from isoplugin import catalog
+    from tests.tools import make_test_iso
+
+    cat = catalog.Catalog(conn, conf)
+    out = {}
+    for kind, cfg in kinds.items():
+        path = os.path.join(str(directory), '%s.iso' % kind)
+        # bootable (El Torito): a build refuses an ISO that is not
+        make_test_iso.make_iso(path, volume_id='FT_' + kind.upper(),
+                               isoplugin_cfg=cfg, eltorito=True)
+        image = cat.create(prefix + kind, filename=path, os_type='linux',
+                           os_distro='debian', os_version='12')
+        out[kind] = getattr(image, 'id', None) or image['id']
+    return out
+
+
+def delete_images(conn, prefix, ids=()):
+    """Delete the images ``ids`` and every other one named ``prefix*``."""
+    for image_id in ids:
+        conn.image.delete_image(image_id, ignore_missing=True)
+    for image in images(conn, prefix):
+        conn.image.delete_image(image.id, ignore_missing=True)
+
+
+def assert_no_leftovers(conn, conf, build_id):
+    """Nothing of build ``build_id`` is left (its build record included)."""
+    from isoplugin import records
+
+    left = records.find_resources(conn, conf, build_id)
+    assert left == [], 'build %s left %r' % (build_id, left)
+
+
+def start_build_driver(iso, name, pause='-', backend=None,
+                       cloud='devcloud-demo'):
+    """A child process driving one build (tests/functional/build_driver.py).
+
+    :param pause: the phase at whose first wait it stops, ``-`` for none.
+    :returns: ``(process, build id)``, once the build exists.
+    """
+    args = [sys.executable, '-m', 'tests.functional.build_driver', cloud,
+            iso, name, pause] + ([backend] if backend else [])
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=osc_env(PYTHONPATH=ROOT), preexec_fn=interruptible)
+    first = proc.stdout.readline().split()
+    assert first and first[0] == 'BUILD', proc.stderr.read()
+    return proc, first[1]
+
+
+def wait_phase(conn, conf, build_id, phase, timeout=120):
+    """Wait until the build record of ``build_id`` shows ``phase``."""
+    from isoplugin import records
+
+    builds = poll(
+        lambda: records.list_builds(conn, conf, build_id),
+        'build %s to show phase %s' % (build_id, phase), timeout,
+        until=lambda builds: builds and builds[0].phase == phase)
+    return builds[0]
+
+
 CEPH_CONF = os.path.join(STATE_DIR, 'etc', 'ceph', 'ceph.conf')
 CEPH_POOL, CEPH_USER = 'volumes', 'cinder'   # services/ceph.py
 

@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -39,32 +38,6 @@ from tests.tools import make_test_iso
 PREFIX = 'bldft-%s-' % uuid.uuid4().hex[:6]
 NOVA_API_LOG = os.path.join(base.Devcloud.logs_dir, 'nova-api.log')
 NOVA_COMPUTE_LOG = os.path.join(base.Devcloud.logs_dir, 'nova-compute.log')
-
-# A client driving one build; with PAUSE=<phase> it stops (as if hung) at
-# the first wait of that phase, so that the test can kill it while the
-# cloud shows that phase.
-DRIVER = r'''
-import sys, time
-import openstack
-from isoplugin import build, conf as iso_conf
-cloud, iso, name, pause = sys.argv[1:5]
-conf = iso_conf.load_config(config_files=[])
-conf.set_override('poll_interval', 0.5, 'isoplugin')
-conf.set_override('poll_max_interval', 2, 'isoplugin')
-conn = openstack.connect(cloud=cloud)
-original = build.Build.wait
-def wait(self, probe, what, timeout):
-    if self.phase == pause:
-        print('PAUSED', self.id, flush=True)
-        time.sleep(3600)
-    return original(self, probe, what, timeout)
-build.Build.wait = wait
-b = build.Build(conn, conf, build.BuildRequest(
-    iso=iso, name=name, flavor='m1.tiny', verify=True))
-print('BUILD', b.id, flush=True)
-image = b.run()
-print('DONE', image.id, flush=True)
-'''
 
 
 @pytest.fixture(scope='module')
@@ -81,26 +54,9 @@ def isos(demo_conn, conf, tmp_path_factory):
         'nomarker': {'action': 'install', 'delay': '1',
                      'marker': 'NOTHING-TO-SEE'},
     }
-    cat = catalog.Catalog(demo_conn, conf)
-    out = {}
-    for kind, cfg in kinds.items():
-        path = str(d / ('%s.iso' % kind))
-        # bootable (El Torito): a build refuses an ISO that is not
-        make_test_iso.make_iso(path, volume_id='BLDFT_' + kind.upper(),
-                               isoplugin_cfg=cfg, eltorito=True)
-        image = cat.create(PREFIX + kind, filename=path, os_type='linux',
-                           os_distro='debian', os_version='12')
-        out[kind] = getattr(image, 'id', None) or image['id']
+    out = base.register_test_isos(demo_conn, conf, d, PREFIX, kinds)
     yield out
-    for image_id in out.values():
-        demo_conn.image.delete_image(image_id, ignore_missing=True)
-    for image in base.images(demo_conn, PREFIX):
-        demo_conn.image.delete_image(image.id, ignore_missing=True)
-
-
-def assert_no_leftovers(conn, conf, build_id):
-    left = build_mod.find_resources(conn, conf, build_id)
-    assert left == [], 'build %s left %r' % (build_id, left)
+    base.delete_images(demo_conn, PREFIX, out.values())
 
 
 def _build(conn, conf, iso, **kwargs):
@@ -153,7 +109,7 @@ def test_full_build_from_the_command_line(demo_conn, admin_conn, conf, isos):
     # every phase on the terminal
     for phase in build_mod.PHASES:
         assert '%s %-8s phase-start' % (build_id, phase) in result.stderr
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
 
     # Nova received a rescue with the ISO, at microversion 2.87: the build
     # server (deleted now) as admin, its instance actions, and nova-api's
@@ -200,7 +156,7 @@ def test_server_error_names_phase_and_fault(demo_conn, conf, isos):
     assert e.value.kwargs['phase'] == 'install'
     assert 'BLDFT-MEDIUM-BROKEN' in str(e.value)
     assert 'cannot be rescued' in str(e.value)
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
 
 
 def test_install_timeout(demo_conn, conf, isos):
@@ -212,7 +168,7 @@ def test_install_timeout(demo_conn, conf, isos):
 
     assert e.value.kwargs['phase'] == 'install'
     assert 'RESCUE' in str(e.value)
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
 
 
 def test_snapshot_failure(demo_conn, conf, isos):
@@ -223,7 +179,7 @@ def test_snapshot_failure(demo_conn, conf, isos):
 
     assert e.value.kwargs['phase'] == 'snapshot'
     assert 'createImage' in str(e.value)
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
     assert demo_conn.image.find_image(b.request.name) is None
 
 
@@ -237,40 +193,26 @@ def test_verify_failure_deletes_the_image(demo_conn, conf, isos):
         conf.clear_override('verify_timeout', 'isoplugin')
 
     assert e.value.kwargs['phase'] == 'verify'
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
     assert demo_conn.image.find_image(b.request.name) is None
 
 
 def _driver(iso, pause='-', name=None):
     name = name or PREFIX + uuid.uuid4().hex[:6]
-    proc = subprocess.Popen(
-        [sys.executable, '-c', DRIVER, 'devcloud-demo', iso, name, pause],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=base.osc_env(PYTHONPATH=base.ROOT),
-        preexec_fn=base.interruptible)
-    first = proc.stdout.readline().split()
-    assert first and first[0] == 'BUILD', proc.stderr.read()
-    return proc, first[1], name
-
-
-def _wait_phase(conn, conf, build_id, phase, timeout=120):
-    builds = base.poll(
-        lambda: build_mod.list_builds(conn, conf, build_id),
-        'build %s to show phase %s' % (build_id, phase), timeout,
-        until=lambda builds: builds and builds[0].phase == phase)
-    return builds[0]
+    proc, build_id = base.start_build_driver(iso, name, pause)
+    return proc, build_id, name
 
 
 def test_sigint_during_install_cleans_up(demo_conn, conf, isos):
     proc, build_id, _name = _driver(isos['hang'])
-    _wait_phase(demo_conn, conf, build_id, 'install')
+    base.wait_phase(demo_conn, conf, build_id, 'install')
 
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
 
     assert proc.returncode != 0
     assert 'interrupted in phase install' in err
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
 
 
 KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
@@ -279,12 +221,12 @@ KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
 def _kill_in(conn, conf, iso, phase):
     proc, build_id, name = _driver(iso, pause=phase)
     if phase == 'install':  # a real wait: the installer takes 25 s
-        _wait_phase(conn, conf, build_id, 'install')
+        base.wait_phase(conn, conf, build_id, 'install')
         time.sleep(2)
     else:
         assert proc.stdout.readline().split() == ['PAUSED', build_id]
         if phase != 'prepare':  # prepare has no server yet: images only
-            _wait_phase(conn, conf, build_id, phase)
+            base.wait_phase(conn, conf, build_id, phase)
     proc.kill()
     proc.wait()
     info = build_mod.show_build(conn, conf, build_id)
@@ -300,7 +242,7 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, phase):
     result = base.osc('iso', 'build', 'delete', '--orphans')
 
     assert 'deleted %s' % build_id in result.stdout
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
     assert demo_conn.image.find_image(name) is None
 
 
@@ -318,7 +260,7 @@ def test_sigkill_then_resume(demo_conn, conf, isos, phase):
     assert image['isoplugin_build_id'] == build_id
     assert image['isoplugin_verified'] == 'passed'
     assert 'isoplugin_role' not in image
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
     demo_conn.image.delete_image(image['id'])
 
 
@@ -342,7 +284,7 @@ def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
         image=b.run()))
     worker.start()
     try:
-        _wait_phase(demo_conn, conf, b.id, 'install')
+        base.wait_phase(demo_conn, conf, b.id, 'install')
         listed = base.osc_json('iso', 'build', 'list')
         rows = {r['Build']: r for r in listed}
         assert rows[b.id]['Status'] == 'running'
@@ -358,7 +300,7 @@ def test_build_list_show_and_finish(demo_conn, conf, isos, tmp_path):
     console = [e for e in events if e['event'] in ('console', 'warning')]
     assert result.get('image') is not None, events[-3:]
     assert console  # the URL was offered (or why not)
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
     demo_conn.image.delete_image(result['image'].id)
 
 
@@ -398,7 +340,7 @@ def test_an_iso_that_cannot_boot_is_refused_at_once(demo_conn, conf,
         # refused before the build made anything: no record, no server
         assert 'boot     phase-start' not in result.stderr
         for build_id in _build_ids(result.stderr):
-            assert_no_leftovers(demo_conn, conf, build_id)
+            base.assert_no_leftovers(demo_conn, conf, build_id)
     finally:
         demo_conn.image.delete_image(iso.id, ignore_missing=True)
     leak_check.assert_clean()
@@ -438,7 +380,7 @@ def test_a_build_of_the_name_another_build_makes_is_refused(demo_conn, conf,
         exception.BuildInterrupted, first.run))
     worker.start()
     try:
-        _wait_phase(demo_conn, conf, first.id, 'install')
+        base.wait_phase(demo_conn, conf, first.id, 'install')
         second = _build(demo_conn, conf, isos['install'], name=name,
                         verify=False)
         with pytest.raises(exception.BuildFailed) as e:
@@ -452,7 +394,7 @@ def test_a_build_of_the_name_another_build_makes_is_refused(demo_conn, conf,
             % (first.id, name)) in str(e.value)
     assert 'openstack iso build delete %s' % first.id in str(e.value)
     for b in (first, second):
-        assert_no_leftovers(demo_conn, conf, b.id)
+        base.assert_no_leftovers(demo_conn, conf, b.id)
 
 
 def test_an_install_that_writes_nothing_fails_at_once(demo_conn, conf, isos,
@@ -479,7 +421,7 @@ def test_an_install_that_writes_nothing_fails_at_once(demo_conn, conf, isos,
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        _wait_phase(demo_conn, conf, b.id, 'install')
+        base.wait_phase(demo_conn, conf, b.id, 'install')
         server = base.poll(
             lambda: b.resources.server_id and demo_conn.compute.get_server(
                 b.resources.server_id),
@@ -498,7 +440,7 @@ def test_an_install_that_writes_nothing_fails_at_once(demo_conn, conf, isos,
     assert error is not None, result
     assert error.kwargs['phase'] == 'snapshot', error
     assert 'without writing anything to the system disk' in str(error)
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
     assert demo_conn.image.find_image(b.request.name) is None
     leak_check.assert_clean()
 
@@ -549,7 +491,7 @@ def test_a_signal_to_the_cli_cleans_up(demo_conn, conf, isos, leak_check,
         assert '%s was interrupted in phase install' % build_id in err, \
             before + err
         assert 'Traceback' not in err
-        assert_no_leftovers(demo_conn, conf, build_id)
+        base.assert_no_leftovers(demo_conn, conf, build_id)
     leak_check.assert_clean()
 
 
@@ -559,7 +501,7 @@ def test_sigterm_to_a_background_build_cleans_up(demo_conn, conf, isos,
                           '--name', PREFIX + uuid.uuid4().hex[:6],
                           '--flavor', 'm1.tiny', '--no-verify', '--no-wait')
     build_id, pid = shown['build_id'], shown['worker_pid']
-    _wait_phase(demo_conn, conf, build_id, 'install')
+    base.wait_phase(demo_conn, conf, build_id, 'install')
 
     os.kill(pid, signal.SIGTERM)
     base.poll(lambda: build_mod.find_resources(demo_conn, conf, build_id),

@@ -25,49 +25,18 @@ RBD images of Ceph's pool (``rbd ls``).
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 import yaml
 
 from isoplugin import build as build_mod
-from isoplugin import catalog
 from isoplugin import exception
 from tests.functional import base
-from tests.tools import make_test_iso
 
 PREFIX = 'volft-%s-' % uuid.uuid4().hex[:6]
 #: a flavor with a 0 GiB root disk, as on a boot-from-volume-only cloud
 BFV_FLAVOR = PREFIX + 'bfv'
-
-# A client driving one nova-volume build; with PAUSE=<phase> it stops (as
-# if hung) at the first wait of that phase, so that the test can kill it
-# while the cloud shows that phase.
-DRIVER = r'''
-import sys, time
-import openstack
-from isoplugin import build, conf as iso_conf
-cloud, iso, name, pause = sys.argv[1:5]
-conf = iso_conf.load_config(config_files=[])
-conf.set_override('poll_interval', 0.5, 'isoplugin')
-conf.set_override('poll_max_interval', 2, 'isoplugin')
-conn = openstack.connect(cloud=cloud)
-original = build.Build.wait
-def wait(self, probe, what, timeout, **kwargs):
-    if self.phase == pause:
-        print('PAUSED', self.id, flush=True)
-        time.sleep(3600)
-    return original(self, probe, what, timeout, **kwargs)
-build.Build.wait = wait
-b = build.Build(conn, conf, build.BuildRequest(
-    iso=iso, name=name, flavor='m1.tiny', verify=True,
-    backend='nova-volume'))
-print('BUILD', b.id, flush=True)
-image = b.run()
-print('DONE', image.id, flush=True)
-'''
 
 
 @pytest.fixture(scope='module')
@@ -107,25 +76,9 @@ def isos(demo_conn, conf, volumes, tmp_path_factory):
         'slow': {'action': 'install', 'delay': '25'},
         'hang': {'action': 'hang'},
     }
-    cat = catalog.Catalog(demo_conn, conf)
-    out = {}
-    for kind, cfg in kinds.items():
-        path = str(d / ('%s.iso' % kind))
-        make_test_iso.make_iso(path, volume_id='VOLFT_' + kind.upper(),
-                               isoplugin_cfg=cfg, eltorito=True)
-        image = cat.create(PREFIX + kind, filename=path, os_type='linux',
-                           os_distro='debian', os_version='12')
-        out[kind] = getattr(image, 'id', None) or image['id']
+    out = base.register_test_isos(demo_conn, conf, d, PREFIX, kinds)
     yield out
-    for image_id in out.values():
-        demo_conn.image.delete_image(image_id, ignore_missing=True)
-    for image in base.images(demo_conn, PREFIX):
-        demo_conn.image.delete_image(image.id, ignore_missing=True)
-
-
-def assert_no_leftovers(conn, conf, build_id):
-    left = build_mod.find_resources(conn, conf, build_id)
-    assert left == [], 'build %s left %r' % (build_id, left)
+    base.delete_images(demo_conn, PREFIX, out.values())
 
 
 def _last_line(stderr):
@@ -180,7 +133,7 @@ def test_full_build_through_the_volume_backend(demo_conn, admin_conn, conf,
     actions = _build_server_actions(admin_conn, build_id)
     assert 'createImage' not in actions
     assert 'rescue' in actions and 'unrescue' in actions
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
     demo_conn.image.delete_image(image['id'])
     leak_check.assert_clean()
 
@@ -211,20 +164,15 @@ def test_install_timeout_leaves_nothing(demo_conn, conf, isos, leak_check):
         b.run()
 
     assert e.value.kwargs['phase'] == 'install'
-    assert_no_leftovers(demo_conn, conf, b.id)
+    base.assert_no_leftovers(demo_conn, conf, b.id)
     leak_check.assert_clean()
 
 
 def _driver(iso, pause='-'):
     name = PREFIX + uuid.uuid4().hex[:6]
-    proc = subprocess.Popen(
-        [sys.executable, '-c', DRIVER, 'devcloud-demo', iso, name, pause],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=base.osc_env(PYTHONPATH=base.ROOT),
-        preexec_fn=base.interruptible)
-    first = proc.stdout.readline().split()
-    assert first and first[0] == 'BUILD', proc.stderr.read()
-    return proc, first[1], name
+    proc, build_id = base.start_build_driver(iso, name, pause,
+                                             backend='nova-volume')
+    return proc, build_id, name
 
 
 def _paused(proc, build_id):
@@ -233,13 +181,6 @@ def _paused(proc, build_id):
         proc.kill()
         raise AssertionError('the build did not pause: %r\n%s'
                              % (line, proc.stderr.read()))
-
-
-def _wait_phase(conn, conf, build_id, phase, timeout=120):
-    return base.poll(
-        lambda: build_mod.list_builds(conn, conf, build_id),
-        'build %s to show phase %s' % (build_id, phase), timeout,
-        until=lambda builds: builds and builds[0].phase == phase)
 
 
 KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
@@ -251,11 +192,11 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, leak_check,
     iso = isos['slow'] if phase == 'install' else isos['install']
     proc, build_id, name = _driver(iso, pause=phase)
     if phase == 'install':  # a real wait: the installer takes 25 s
-        _wait_phase(demo_conn, conf, build_id, 'install')
+        base.wait_phase(demo_conn, conf, build_id, 'install')
     else:
         _paused(proc, build_id)
         if phase != 'prepare':
-            _wait_phase(demo_conn, conf, build_id, phase)
+            base.wait_phase(demo_conn, conf, build_id, phase)
     if phase in ('prepare', 'boot', 'install'):
         # the killed build holds its system volume
         kinds = {r.kind for r in build_mod.find_resources(demo_conn, conf,
@@ -269,7 +210,7 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, leak_check,
     result = base.osc('iso', 'build', 'delete', '--orphans')
 
     assert 'deleted %s' % build_id in result.stdout
-    assert_no_leftovers(demo_conn, conf, build_id)
+    base.assert_no_leftovers(demo_conn, conf, build_id)
     assert demo_conn.image.find_image(name) is None
     leak_check.assert_clean()
 

@@ -44,6 +44,27 @@ import proc
 API = collections.namedtuple('API', 'etc_dir port path')
 
 
+def report_state(name, age, down_time):
+    """What the report of an OpenStack service process says of it.
+
+    Nova's and Cinder's services (not their APIs) write a report to their
+    database every few seconds; one that has not reported for
+    ``down_time`` seconds (their ``service_down_time``) since it started is
+    not running, however alive its process is.
+
+    :param name: the process, for its start time.
+    :param age: seconds since its last report, None if it never reported.
+    :returns: ``running``, ``starting`` or why it is neither.
+    """
+    up_for = time.time() - (proc.started_at(name) or 0)
+    if age is not None and age <= min(down_time, up_for + 1):
+        return 'running'
+    if up_for < down_time:
+        return 'starting'
+    return 'not reporting (last report: %s)' % (
+        'never' if age is None else '%ds ago' % age)
+
+
 class Context:
     """What the verbs get: the compute mode, the registry, setup.json.
 

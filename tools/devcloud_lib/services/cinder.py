@@ -199,13 +199,7 @@ class Cinder(base.Service):
         if ages is None:
             return 'running'   # MariaDB does not answer: cannot tell
         age = ages.get(name)
-        up_for = time.time() - (proc.started_at(name) or 0)
-        if age is not None and age <= min(DOWN_TIME, up_for + 1):
-            return 'running'
-        if up_for < DOWN_TIME:
-            return 'starting'
-        return 'not reporting (last report: %s)' % (
-            'never' if age is None else '%ds ago' % age)
+        return base.report_state(name, age, DOWN_TIME)
 
     def check(self, c):
         """The API answers; scheduler and volume have reported since start.

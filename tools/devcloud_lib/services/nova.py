@@ -259,13 +259,7 @@ class Nova(base.Service):
         if name == 'nova-compute':
             host = (c.mode or modes.current()).compute_host
         age = ages.get((name, host))
-        up_for = time.time() - (proc.started_at(name) or 0)
-        if age is not None and age <= min(DOWN_TIME, up_for + 1):
-            return 'running'
-        if up_for < DOWN_TIME:
-            return 'starting'
-        return 'not reporting (last report: %s)' % (
-            'never' if age is None else '%ds ago' % age)
+        return base.report_state(name, age, DOWN_TIME)
 
     def wait_reported(self, c, name, timeout=90):
         """Until ``state`` calls the process running; die if it fails."""
