@@ -95,6 +95,15 @@ def conf():
     return c
 
 
+@pytest.fixture(scope='module')
+def config_file(tmp_path_factory):
+    """An isoplugin configuration file with fast polling, for the CLI."""
+    path = tmp_path_factory.mktemp('conf') / 'isoplugin.conf'
+    path.write_text('[isoplugin]\npoll_interval = 0.5\n'
+                    'poll_max_interval = 2\n')
+    return str(path)
+
+
 @pytest.fixture
 def leak_check(admin_conn):
     return base.LeakCheck(admin_conn)

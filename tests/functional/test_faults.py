@@ -308,14 +308,6 @@ def assert_clear_error(rc, err, *words):
 # -- fixtures ----------------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp('conf') / 'isoplugin.conf'
-    path.write_text('[isoplugin]\npoll_interval = 0.5\n'
-                    'poll_max_interval = 2\n')
-    return str(path)
-
-
-@pytest.fixture(scope='module')
 def isos(devcloud, tmp_path_factory):
     """ISOs registered as demo: a 2 s installer, an 8 s one, a big file."""
     d = tmp_path_factory.mktemp('isos')

@@ -154,14 +154,6 @@ def _log_offsets():
             glob.glob(os.path.join(base.Devcloud.logs_dir, '*'))}
 
 
-@pytest.fixture(scope='module')
-def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp('conf') / 'isoplugin.conf'
-    path.write_text('[isoplugin]\npoll_interval = 0.5\n'
-                    'poll_max_interval = 2\n')
-    return str(path)
-
-
 @pytest.fixture
 def iso_path(tmp_path):
     """A bootable ISO with anaconda's boot menus and the fake installer.
