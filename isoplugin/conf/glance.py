@@ -104,9 +104,9 @@ OPTS = [
                     'cannot check the quota) or the connection failed, and '
                     'Glance then shows the image still queued: it kept '
                     'none of the data. The tries are connect_retry_delay '
-                    'apart, or 2 s doubling (4 retries: 30 s). An image left in saving is '
-                    'never sent again: the upload fails and the image is '
-                    'deleted.'),
+                    'apart, or 2 s doubling (4 retries: 30 s). An image '
+                    'left in saving is never sent again: the upload fails '
+                    'and the image is deleted.'),
 ] + retries.retry_opts(
     'Glance',
     'Creating an image is never retried, and sending its data is sent '
