@@ -111,12 +111,20 @@ def _record(fields, prefix):
             if k.startswith(prefix)}
 
 
+def _of_build(record, build_id):
+    """Does a resource's build record make it part of ``build_id``?
+
+    :param build_id: a build id, or None for any build.
+    """
+    return bool(record.get('build_id')) and build_id in (None,
+                                                         record['build_id'])
+
+
 def _find_servers(conn, prefix, build_id):
     found = []
     for server in compute.servers(conn):
         record = _record(server.metadata, prefix)
-        if record.get('build_id') and build_id in (None,
-                                                   record['build_id']):
+        if _of_build(record, build_id):
             found.append(Resource(
                 kind='server', id=server.id, name=server.name,
                 build_id=record['build_id'], role=record.get('role'),
@@ -141,9 +149,8 @@ def _find_images(conn, prefix, build_id):
             record = _record(fields, prefix)
             # Glance filtered already; check again, it is cheap and a
             # cleanup must never touch what is not its own
-            if (record.get('build_id') and
-                    record.get('role') in TEMPORARY_IMAGE_ROLES and
-                    build_id in (None, record['build_id'])):
+            if (_of_build(record, build_id) and
+                    record.get('role') in TEMPORARY_IMAGE_ROLES):
                 found[fields['id']] = Resource(
                     kind='image', id=fields['id'], name=fields.get('name'),
                     build_id=record['build_id'], role=record['role'],
@@ -167,8 +174,7 @@ def _find_volumes(conn, prefix, build_id):
     found = []
     for vol in volume.find_volumes(conn, query):
         record = _record(vol.metadata, prefix)
-        if record.get('build_id') and build_id in (None,
-                                                   record['build_id']):
+        if _of_build(record, build_id):
             found.append(Resource(
                 kind='volume', id=vol.id, name=vol.name,
                 build_id=record['build_id'], role=record.get('role'),
