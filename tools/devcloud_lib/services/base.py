@@ -177,6 +177,23 @@ class Service:
         url = 'http://127.0.0.1:%d%s' % (api.port, api.path)
         return 'running' if proc.http_ok(url, timeout=3) else 'not answering'
 
+    def log_file(self, name):
+        """The log file of process ``name``."""
+        return os.path.join(common.LOGS, name + '.log')
+
+    def wait_reported(self, c, name, timeout=90):
+        """Until ``state`` calls the process running; die if it fails."""
+        end = time.time() + timeout
+        while True:
+            pid = proc.running(name)
+            state = self.state(c, name, pid) if pid else 'stopped'
+            if state == 'running':
+                return
+            if state != 'starting' or time.time() > end:
+                common.die('%s is %s; see %s'
+                           % (name, state, self.log_file(name)))
+            time.sleep(1)
+
     def broken(self, c, name, pid):
         """Why the live process must be restarted, or None.
 

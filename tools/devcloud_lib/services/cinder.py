@@ -28,7 +28,6 @@ import time
 
 import common
 import configs
-import proc
 import service_venv
 from services import base
 from services import ceph
@@ -208,17 +207,9 @@ class Cinder(base.Service):
         Ceph and is initialised.
         """
         super().check(c)
-        end = time.time() + 120
+        end = time.time() + 120   # for both
         for name in self.processes[1:]:
-            while True:
-                pid = proc.running(name)
-                state = self.state(c, name, pid) if pid else 'stopped'
-                if state == 'running':
-                    break
-                if state != 'starting' or time.time() > end:
-                    common.die('%s is %s; see %s/%s.log'
-                               % (name, state, common.LOGS, name))
-                time.sleep(1)
+            self.wait_reported(c, name, max(end - time.time(), 0))
         common.log('cinder: scheduler and volume (backend ceph) up')
 
 

@@ -11,7 +11,6 @@ configuration file without the databases.
 import json
 import os
 import shutil
-import time
 
 import common
 import configs
@@ -236,9 +235,6 @@ class Nova(base.Service):
             os.path.join(common.LOGS, name + '.log'),
         ]
 
-    def log_file(self, name):
-        return os.path.join(common.LOGS, name + '.log')
-
     def state(self, c, name, pid):
         """APIs answer; conductor, scheduler and compute must report.
 
@@ -260,19 +256,6 @@ class Nova(base.Service):
             host = (c.mode or modes.current()).compute_host
         age = ages.get((name, host))
         return base.report_state(name, age, DOWN_TIME)
-
-    def wait_reported(self, c, name, timeout=90):
-        """Until ``state`` calls the process running; die if it fails."""
-        end = time.time() + timeout
-        while True:
-            pid = proc.running(name)
-            state = self.state(c, name, pid) if pid else 'stopped'
-            if state == 'running':
-                return
-            if state != 'starting' or time.time() > end:
-                common.die('%s is %s; see %s'
-                           % (name, state, self.log_file(name)))
-            time.sleep(1)
 
     def check(self, c):
         """Wait for nova-api and the mode's compute; make the flavors.
