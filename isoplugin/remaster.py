@@ -68,6 +68,7 @@ import time
 from oslo_log import log as logging
 
 from isoplugin import exception
+from isoplugin import growing
 from isoplugin.i18n import _
 from isoplugin import isoinfo
 from isoplugin import profiles
@@ -183,13 +184,20 @@ def replay_options(report):
     return opts
 
 
-def xorriso_command(xorriso, source, changes, joliet=True, report=''):
+def xorriso_command(xorriso, source, changes, joliet=True, report='',
+                    session=None):
     """The xorriso command line that writes the copy to standard output.
 
     :param report: the source's :func:`boot_report`.
+    :param session: ``(path, nwa)``: write only a new session for block
+        ``nwa`` to ``path`` (:mod:`isoplugin.growing`).
     """
-    cmd = [xorriso, '-abort_on', 'FAILURE', '-indev', source,
-           '-outdev', '-']
+    cmd = [xorriso, '-abort_on', 'FAILURE', '-indev', source]
+    if session:
+        cmd += ['-outdev', 'stdio:' + session[0],
+                '-grow_blindly', str(session[1])]
+    else:
+        cmd += ['-outdev', '-']
     if joliet:
         cmd += ['-joliet', 'on']
     cmd += replay_options(report)
@@ -249,9 +257,11 @@ def _stream_xorriso(cmd, sink, source):
 
 
 def _run_xorriso(cmd, out, source):
+    """Run xorriso, its standard output to the file ``out`` (or nowhere)."""
     LOG.debug('Running %(cmd)s', {'cmd': cmd})
     try:
-        with open(out, 'wb') as f:
+        with (open(out, 'wb') if out else
+              open(os.devnull, 'wb')) as f:
             proc = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE,
                                   stdin=subprocess.DEVNULL)
     except OSError as e:
@@ -265,6 +275,37 @@ def _run_xorriso(cmd, out, source):
             reason=_('xorriso exited with %(rc)d: %(msg)s') % {
                 'rc': proc.returncode,
                 'msg': ' / '.join((bad or lines)[-3:])})
+
+
+def _grown_copy(xorriso, source, changes, joliet, report, workdir, out,
+                sink, name):
+    """The copy as the source plus a new session (:mod:`growing`).
+
+    :returns: ``(True, what sink returned or out once written)``, or
+        ``(False, None)`` when the session's head is not laid out as
+        expected (the caller writes the whole copy instead).
+    """
+    nwa = growing.next_writable(source)
+    session = os.path.join(workdir, 'session.iso')
+    _run_xorriso(xorriso_command(xorriso, source, changes, joliet, report,
+                                 session=(session, nwa)), None, name)
+    try:
+        image = growing.GrownImage(source, session, nwa)
+    except growing.NotGrowable as e:
+        LOG.info('Writing the whole copy of %(src)s: %(why)s',
+                 {'src': name, 'why': e})
+        return False, None
+    try:
+        LOG.debug('Copy of %(src)s: the source, then a new session of '
+                  '%(n)d bytes at block %(nwa)d',
+                  {'src': name, 'n': os.path.getsize(session), 'nwa': nwa})
+        if sink is not None:
+            return True, sink(image.read)
+        with open(out, 'wb') as f:
+            shutil.copyfileobj(image, f, 1 << 20)
+        return True, out
+    finally:
+        image.close()
 
 
 def add_files_changes(ctx, add_files):
@@ -520,13 +561,24 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
                 xorriso = find_xorriso()
                 with timed('reading the boot equipment'):
                     report = boot_report(xorriso, os.fspath(source))
-                cmd = xorriso_command(xorriso, os.fspath(source),
-                                      ctx.changes, joliet=files.has_joliet,
-                                      report=report)
-                if sink is None:
-                    _run_xorriso(cmd, out, files.name)
+                grown = False
+                if growing.can_grow(report):
+                    grown, result = _grown_copy(
+                        xorriso, os.fspath(source), ctx.changes,
+                        files.has_joliet, report, workdir, out, sink,
+                        files.name)
+                if grown:
+                    out = result
+                elif sink is None:
+                    _run_xorriso(xorriso_command(
+                        xorriso, os.fspath(source), ctx.changes,
+                        joliet=files.has_joliet, report=report), out,
+                        files.name)
                 else:
-                    out = _stream_xorriso(cmd, sink, files.name)
+                    out = _stream_xorriso(xorriso_command(
+                        xorriso, os.fspath(source), ctx.changes,
+                        joliet=files.has_joliet, report=report), sink,
+                        files.name)
             properties = profile.image_properties(files, resolved)
             warnings = list(ctx.warnings)
         except BaseException:
