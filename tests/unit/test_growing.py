@@ -39,14 +39,19 @@ def fixed_time(monkeypatch):
     """xorriso's clock stands still: the two runs write the same dates.
 
     SOURCE_DATE_EPOCH fixes the volume dates and the GPT GUIDs,
-    ``-iso_nowtime`` the directory records xorriso writes anew.
+    ``-iso_nowtime`` the directory records xorriso writes anew, and
+    ``-alter_date`` the times of the directory the files are added to
+    (its modification time is the clock's when its content changes).
     """
     monkeypatch.setenv('SOURCE_DATE_EPOCH', '1796000000')
     command = remaster.xorriso_command
 
     def fixed(*args, **kwargs):
         cmd = command(*args, **kwargs)
-        return cmd[:-1] + ['-iso_nowtime', '=1796000000', '-end']
+        return cmd[:-1] + ['-iso_nowtime', '=1796000000',
+                           '-alter_date', 'b', '=1796000000', '/isolinux',
+                           '--', '-alter_date', 'c', '=1796000000',
+                           '/isolinux', '--', '-end']
     monkeypatch.setattr(remaster, 'xorriso_command', fixed)
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from unittest import mock
 
 from openstack.image.v2 import image as _image
@@ -390,7 +391,20 @@ def local_iso(debian_iso, tmp_path):
 
 
 def test_local_file_is_keyed_once_hashed(cloud, conf, tmpdir_only,
-                                         local_iso):
+                                         local_iso, monkeypatch):
+    from isoplugin import remaster
+
+    sha256 = remaster._sha256
+
+    def after_the_creation(path):
+        # the file's hash is done once the copy is being made (a small
+        # file is hashed at once otherwise, before the copy is created)
+        deadline = time.time() + 30
+        while (os.fspath(path) == os.fspath(local_iso) and
+               not cloud.bodies and time.time() < deadline):
+            time.sleep(0.01)
+        return sha256(path)
+    monkeypatch.setattr(remaster, '_sha256', after_the_creation)
     result = prepared.prepare_iso(mock.sentinel.conn, conf, local_iso,
                                   profile='debian')
     assert not result.reused
