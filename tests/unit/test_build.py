@@ -153,6 +153,9 @@ def conn(cloud):
     # instance attributes of the real proxy (keystoneauth's Adapter)
     c.compute.connect_retries = None
     c.compute.connect_retry_delay = None
+    # a cloud without a Block Storage service
+    c.config = mock.Mock()
+    c.config.has_service.return_value = False
     c.compute.servers.return_value = []
     c.created = []
     # a server is there (as ``c.server`` says) until it is deleted
