@@ -415,6 +415,24 @@ CEPH_CONF = os.path.join(STATE_DIR, 'etc', 'ceph', 'ceph.conf')
 CEPH_POOL, CEPH_USER = 'volumes', 'cinder'   # services/ceph.py
 
 
+def assert_volume_output(conn, image_id):
+    """The output of a nova-volume build: standalone, verified, clean.
+
+    :returns: the image's fields (:func:`image_json`).
+    """
+    image = image_json(conn, image_id)
+    assert image['status'] == 'active'
+    # the data is in Glance: not a zero-byte image of Cinder snapshots
+    assert image['size'] > 0
+    assert 'block_device_mapping' not in image
+    assert 'bdm_v2' not in image
+    assert image['isoplugin_backend'] == 'nova-volume'
+    assert image['isoplugin_verified'] == 'passed'
+    for key in ('isoplugin_role', 'isoplugin_volume_state'):
+        assert key not in image, key
+    return image
+
+
 def rbd_images():
     """The RBD images in Ceph's volume pool (``rbd ls``), as Cinder's user.
 

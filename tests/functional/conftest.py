@@ -18,6 +18,13 @@ like: a conftest is not meant to be imported.
   saying which ``tools/devcloud up --mode`` to run.
 * ``admin_conn``, ``demo_conn``, ``other_conn`` (session): openstacksdk
   connections for the clouds devcloud-admin, devcloud-demo, devcloud-other.
+* ``volumes`` (module): Cinder and Ceph run (``tools/devcloud set
+  volumes=ceph``), turned on for the module that asks and off after it.
+* ``bfv_flavor`` (module): a public flavor with a 0 GiB root disk, as on
+  a cloud that boots from volumes only.
+* ``installer_iso`` (session): the path of the tiny self-installing ISO
+  (``tests/tools/build-installer-iso.sh``, cached across runs) that the
+  libvirt tests install for real.
 * ``leak_check`` (function): ``leak_check.assert_clean()`` at the end of a
   test asserts that no server, image or Placement allocation was left that
   was not there when the test started (``leak_check.snapshot()`` gives the
@@ -26,7 +33,9 @@ like: a conftest is not meant to be imported.
 
 import collections
 import os
+import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -107,3 +116,49 @@ def config_file(tmp_path_factory):
 @pytest.fixture
 def leak_check(admin_conn):
     return base.LeakCheck(admin_conn)
+
+
+@pytest.fixture(scope='module')
+def volumes(devcloud, admin_conn, demo_conn):
+    """Cinder and Ceph run: turned on for this module if they are off.
+
+    Turned off again at the end in that case (the other modules run on a
+    cloud without a volume service, as by default).
+    """
+    turned_on = not devcloud.pid('cinder-volume')
+    if turned_on:
+        devcloud.run('set', 'volumes=ceph')
+        # new tokens: their catalog has the volume service now
+        for conn in (admin_conn, demo_conn):
+            conn.session.auth.invalidate()
+    yield True
+    if turned_on:
+        devcloud.run('set', 'volumes=')
+        for conn in (admin_conn, demo_conn):
+            conn.session.auth.invalidate()
+
+
+@pytest.fixture(scope='module')
+def bfv_flavor(admin_conn, volumes):
+    flavor = admin_conn.compute.create_flavor(
+        name='bfv-%s' % uuid.uuid4().hex[:6], vcpus=1, ram=512, disk=0,
+        is_public=True)
+    yield flavor
+    admin_conn.compute.delete_flavor(flavor.id, ignore_missing=True)
+
+
+@pytest.fixture(scope='session')
+def installer_iso():
+    """The tiny unattended installer (built once, cached across runs)."""
+    t = time.time()
+    result = subprocess.run(
+        [os.path.join(base.ROOT, 'tests', 'tools',
+                      'build-installer-iso.sh')],
+        capture_output=True, text=True, timeout=900,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = result.stdout.strip().splitlines()[-1]
+    assert os.path.isfile(path), result.stdout
+    print('installer ISO %s (%d bytes), ready in %.1fs'
+          % (path, os.path.getsize(path), time.time() - t), flush=True)
+    return path

@@ -114,23 +114,6 @@ def libvirt_cloud(admin_conn):
 
 
 @pytest.fixture(scope='module')
-def installer_iso(tmp_path_factory):
-    """The tiny unattended installer (built once, cached across runs)."""
-    t = time.time()
-    result = subprocess.run(
-        [os.path.join(base.ROOT, 'tests', 'tools',
-                      'build-installer-iso.sh')],
-        capture_output=True, text=True, timeout=900,
-        stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stdout + result.stderr
-    path = result.stdout.strip().splitlines()[-1]
-    assert os.path.isfile(path), result.stdout
-    say('installer ISO %s (%d bytes), ready in %.1fs'
-        % (path, os.path.getsize(path), time.time() - t))
-    return path
-
-
-@pytest.fixture(scope='module')
 def registered_iso(libvirt_cloud, installer_iso, demo_conn):
     """The installer registered with `openstack iso create` as demo."""
     name = PREFIX + 'installer'

@@ -55,9 +55,9 @@ from tests.functional import test_libvirt_e2e as lve2e
 
 pytestmark = pytest.mark.libvirt
 
-# the same fixtures as the tiny installer's end-to-end test
+# the same fixture as the tiny installer's end-to-end test (installer_iso
+# is conftest's)
 libvirt_cloud = lve2e.libvirt_cloud
-installer_iso = lve2e.installer_iso
 
 PREFIX = 'unatt-%s-' % uuid.uuid4().hex[:6]
 MARKER = 'ISOPLUGIN-PRESEED-MARKER-%s' % uuid.uuid4().hex[:8]

@@ -35,36 +35,6 @@ from isoplugin import exception
 from tests.functional import base
 
 PREFIX = 'volft-%s-' % uuid.uuid4().hex[:6]
-#: a flavor with a 0 GiB root disk, as on a boot-from-volume-only cloud
-BFV_FLAVOR = PREFIX + 'bfv'
-
-
-@pytest.fixture(scope='module')
-def volumes(devcloud, admin_conn, demo_conn):
-    """Cinder and Ceph run: turned on for this module if they are off.
-
-    Turned off again at the end in that case (the other modules run on a
-    cloud without a volume service, as by default).
-    """
-    turned_on = not devcloud.pid('cinder-volume')
-    if turned_on:
-        devcloud.run('set', 'volumes=ceph')
-        # new tokens: their catalog has the volume service now
-        for conn in (admin_conn, demo_conn):
-            conn.session.auth.invalidate()
-    yield True
-    if turned_on:
-        devcloud.run('set', 'volumes=')
-        for conn in (admin_conn, demo_conn):
-            conn.session.auth.invalidate()
-
-
-@pytest.fixture(scope='module')
-def bfv_flavor(admin_conn, volumes):
-    flavor = admin_conn.compute.create_flavor(
-        name=BFV_FLAVOR, vcpus=1, ram=512, disk=0, is_public=True)
-    yield flavor
-    admin_conn.compute.delete_flavor(flavor.id, ignore_missing=True)
 
 
 @pytest.fixture(scope='module')
@@ -96,20 +66,6 @@ def _build_server_actions(admin_conn, build_id):
     return [a['action'] for a in actions]
 
 
-def _assert_standalone_output(conn, image_id):
-    image = base.image_json(conn, image_id)
-    assert image['status'] == 'active'
-    # the data is in Glance: not a zero-byte image of Cinder snapshots
-    assert image['size'] > 0
-    assert 'block_device_mapping' not in image
-    assert 'bdm_v2' not in image
-    assert image['isoplugin_backend'] == 'nova-volume'
-    assert image['isoplugin_verified'] == 'passed'
-    for key in ('isoplugin_role', 'isoplugin_volume_state'):
-        assert key not in image, key
-    return image
-
-
 # -- success -------------------------------------------------------------
 
 def test_full_build_through_the_volume_backend(demo_conn, admin_conn, conf,
@@ -120,7 +76,7 @@ def test_full_build_through_the_volume_backend(demo_conn, admin_conn, conf,
                       '--flavor', 'm1.tiny', '--verify', '-f', 'json')
 
     shown = base.one_row(json.loads(result.stdout))
-    image = _assert_standalone_output(demo_conn, shown['id'])
+    image = base.assert_volume_output(demo_conn, shown['id'])
     build_id = image['isoplugin_build_id']
     assert image['name'] == name
     assert image['min_disk'] == 1
@@ -142,13 +98,13 @@ def test_auto_picks_nova_volume_for_a_0_gib_root_flavor(
         demo_conn, conf, isos, bfv_flavor, leak_check):
     name = PREFIX + 'auto'
     result = base.osc('iso', 'build', 'create', PREFIX + 'install',
-                      '--name', name, '--flavor', BFV_FLAVOR, '--verify',
+                      '--name', name, '--flavor', bfv_flavor.name, '--verify',
                       '-f', 'json')
 
     shown = base.one_row(json.loads(result.stdout))
-    image = _assert_standalone_output(demo_conn, shown['id'])
+    image = base.assert_volume_output(demo_conn, shown['id'])
     assert 'backend nova-volume (auto: flavor %s has a 0 GiB root disk' % (
-        BFV_FLAVOR) in result.stderr
+        bfv_flavor.name) in result.stderr
     demo_conn.image.delete_image(image['id'])
     leak_check.assert_clean()
 
