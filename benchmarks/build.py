@@ -19,9 +19,14 @@ time its thread spent in HTTP requests and in the pipeline's sleeps
 takes ``--slow-install`` seconds and reports the status requests made after
 the first minute of the install wait (target: at most one per 10 s).
 
+Every run is made once per backend of ``--backends`` (default
+nova-rescue and, when the cloud has a Block Storage service, nova-volume:
+``tools/devcloud set volumes=ceph``), side by side in one report.
+
 Usage (the devcloud must be up)::
 
     .venv/bin/python benchmarks/build.py [--parallel 10] [--slow-install 100]
+        [--backends nova-rescue,nova-volume]
 
 Targets: at most 2 s of overhead per build; after the first minute of
 waiting, at most one status request per 10 s.
@@ -48,6 +53,7 @@ from isoplugin import build as build_mod  # noqa: E402
 from isoplugin import catalog  # noqa: E402
 from isoplugin import conf as iso_conf  # noqa: E402
 from isoplugin import records  # noqa: E402
+from isoplugin import volume  # noqa: E402
 from tests.tools import make_test_iso  # noqa: E402
 
 PREFIX = 'bldbench-%s-' % uuid.uuid4().hex[:6]
@@ -98,8 +104,9 @@ class Meter(object):
         self.sleep_time.clear()
 
 
-def run_builds(conn, conf, iso_id, count, parallel, verify, meter):
-    """Build ``count`` images; return per-build stats."""
+def run_builds(conn, conf, iso_id, count, parallel, verify, meter,
+               backend=None):
+    """Build ``count`` images with ``backend``; return per-build stats."""
     stats = {}
     lock = threading.Lock()
 
@@ -120,7 +127,7 @@ def run_builds(conn, conf, iso_id, count, parallel, verify, meter):
 
     requests_ = (build_mod.BuildRequest(
         iso=iso_id, name='%s%d' % (PREFIX, i), flavor='m1.tiny',
-        verify=verify) for i in range(count))
+        verify=verify, backend=backend) for i in range(count))
     meter.reset()
     t0 = time.monotonic()
     images = []
@@ -173,6 +180,10 @@ def main():
     parser.add_argument('--cloud', default='devcloud-demo')
     parser.add_argument('--parallel', type=int, default=10)
     parser.add_argument('--slow-install', type=int, default=100)
+    parser.add_argument('--backends', default=None,
+                        help='comma-separated backends to compare (default: '
+                             'nova-rescue, and nova-volume when the cloud '
+                             'has a volume service)')
     parser.add_argument('--no-verify-parallel', action='store_true',
                         help='Skip verification in the parallel run (each '
                              'verifying build holds two servers for a '
@@ -196,18 +207,31 @@ def main():
                                eltorito=True)
         isos[kind] = cat.create(PREFIX + kind, filename=path,
                                 os_distro='bench').id
+    if args.backends:
+        backends = args.backends.split(',')
+    else:
+        backends = ['nova-rescue'] + (['nova-volume']
+                                      if volume.has_service(conn) else [])
+        if len(backends) == 1:
+            print('(no volume service: nova-volume not measured; run '
+                  '`tools/devcloud set volumes=ceph` first)')
     try:
-        wall, stats = run_builds(conn, conf, isos['fast'], 1, 1, True, meter)
-        report('one build (verify)', wall, stats, meter)
-        wall, stats = run_builds(conn, conf, isos['fast'], args.parallel,
-                                 args.parallel,
-                                 not args.no_verify_parallel, meter)
-        report('%d builds in parallel' % args.parallel, wall, stats, meter)
-        wall, stats = run_builds(conn, conf, isos['slow'], 1, 1, False,
-                                 meter)
-        report('one build, %d s install' % args.slow_install, wall, stats,
-               meter)
-        late_polls(stats, meter)
+        for backend in backends:
+            wall, stats = run_builds(conn, conf, isos['fast'], 1, 1, True,
+                                     meter, backend)
+            report('%s: one build (verify)' % backend, wall, stats, meter)
+            wall, stats = run_builds(conn, conf, isos['fast'], args.parallel,
+                                     args.parallel,
+                                     not args.no_verify_parallel, meter,
+                                     backend)
+            report('%s: %d builds in parallel' % (backend, args.parallel),
+                   wall, stats, meter)
+            wall, stats = run_builds(conn, conf, isos['slow'], 1, 1, False,
+                                     meter, backend)
+            title = '%s: one build, %d s install' % (
+                backend, args.slow_install)
+            report(title, wall, stats, meter)
+            late_polls(stats, meter)
     finally:
         for image_id in isos.values():
             conn.image.delete_image(image_id, ignore_missing=True)
