@@ -92,6 +92,17 @@ def next_writable(path):
     return -(-blocks // 32) * 32
 
 
+def _descriptors_end(head):
+    """Where an image's volume descriptor set ends (0: it has none)."""
+    for i in range(16, len(head) // BLOCK):
+        at = i * BLOCK
+        if head[at + 1:at + 6] != b'CD001':
+            return 0
+        if head[at] == 255:
+            return at + BLOCK
+    return 0
+
+
 def _volume_descriptors(head, total):
     """Set every PVD/SVD's volume space size; the end of the descriptors."""
     for i in range(16, HEAD // BLOCK):
@@ -182,6 +193,14 @@ class GrownImage(object):
     def __init__(self, source, session, nwa):
         with open(session, 'rb') as f:
             head = image_head(f.read(HEAD), nwa)
+        with open(source, 'rb') as f:
+            source_head = f.read(HEAD)
+        if len(head) > _descriptors_end(source_head):
+            # more descriptors than the source has: the blocks after its
+            # terminator (path tables, directories, in some images file
+            # data) would be overwritten
+            raise NotGrowable(_('the new volume descriptors take more '
+                                'blocks than the source\'s'))
         size = os.path.getsize(source)
         body = min(size, nwa * BLOCK) - len(head)
         self._parts = [('bytes', head, 0, len(head)),

@@ -205,7 +205,11 @@ def test_head_that_is_not_an_iso_is_refused():
 
 def _image(tmp_path, source_size, session_size, nwa):
     src = tmp_path / 'src.iso'
-    src.write_bytes(bytes(range(256)) * (source_size // 256))
+    data = bytearray(bytes(range(256)) * (source_size // 256))
+    # a PVD and its terminator, as the session has
+    data[16 * 2048:16 * 2048 + 6] = b'\x01CD001'
+    data[17 * 2048:17 * 2048 + 6] = b'\xffCD001'
+    src.write_bytes(bytes(data))
     head = bytearray(growing.HEAD)
     head[16 * 2048:16 * 2048 + 6] = b'\x01CD001'
     head[16 * 2048 + 80:16 * 2048 + 84] = struct.pack(
@@ -234,6 +238,20 @@ def test_stream_is_head_source_zeros_session(tmp_path):
     assert data[len(head):len(source)] == source[len(head):]
     assert data[len(source):128 * 2048] == bytes(128 * 2048 - len(source))
     assert data[128 * 2048:] == open(session, 'rb').read()
+
+
+def test_more_descriptors_than_the_source_has_is_not_grown(tmp_path):
+    # the source: a PVD and its terminator at blocks 16 and 17
+    src, session = _image(tmp_path, 100 * 2048, 40 * 2048, 128)
+    assert growing.GrownImage(src, session, 128).size
+    # the new session: PVD, a boot record, then the terminator
+    with open(session, 'r+b') as f:
+        f.seek(17 * 2048)
+        f.write(b'\x00CD001')
+        f.seek(18 * 2048)
+        f.write(b'\xffCD001')
+    with pytest.raises(growing.NotGrowable, match='more blocks'):
+        growing.GrownImage(src, session, 128)
 
 
 def test_source_that_shrinks_while_read_is_an_error(tmp_path):
