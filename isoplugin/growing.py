@@ -105,16 +105,14 @@ def _descriptors_end(head):
 
 def _volume_descriptors(head, total):
     """Set every PVD/SVD's volume space size; the end of the descriptors."""
-    for i in range(16, HEAD // BLOCK):
-        at = i * BLOCK
-        if head[at + 1:at + 6] != b'CD001':
-            break
+    end = _descriptors_end(head)
+    if not end:
+        raise NotGrowable(_('no volume descriptor set terminator'))
+    for at in range(16 * BLOCK, end, BLOCK):
         if head[at] in (1, 2):
             head[at + 80:at + 88] = (struct.pack('<I', total) +
                                      struct.pack('>I', total))
-        if head[at] == 255:
-            return at + BLOCK
-    raise NotGrowable(_('no volume descriptor set terminator'))
+    return end
 
 
 def _mbr(head, shift):

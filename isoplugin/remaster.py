@@ -561,7 +561,7 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
                 xorriso = find_xorriso()
                 with timed('reading the boot equipment'):
                     report = boot_report(xorriso, os.fspath(source))
-                grown = False
+                grown, result = False, None
                 if growing.can_grow(report):
                     grown, result = _grown_copy(
                         xorriso, os.fspath(source), ctx.changes,
@@ -569,16 +569,15 @@ def prepare(source, profile=None, values=None, answer=None, kernel_args=(),
                         files.name)
                 if grown:
                     out = result
-                elif sink is None:
-                    _run_xorriso(xorriso_command(
-                        xorriso, os.fspath(source), ctx.changes,
-                        joliet=files.has_joliet, report=report), out,
-                        files.name)
                 else:
-                    out = _stream_xorriso(xorriso_command(
-                        xorriso, os.fspath(source), ctx.changes,
-                        joliet=files.has_joliet, report=report), sink,
-                        files.name)
+                    cmd = xorriso_command(xorriso, os.fspath(source),
+                                          ctx.changes,
+                                          joliet=files.has_joliet,
+                                          report=report)
+                    if sink is None:
+                        _run_xorriso(cmd, out, files.name)
+                    else:
+                        out = _stream_xorriso(cmd, sink, files.name)
             properties = profile.image_properties(files, resolved)
             warnings = list(ctx.warnings)
         except BaseException:
