@@ -32,6 +32,9 @@ from isoplugin.i18n import _
 LOG = logging.getLogger(__name__)
 
 POWER_SHUTDOWN = 4
+#: how often detach asks Nova for an action (unrescue, stop) that
+#: nova-compute failed and reverted, before the build fails
+ACTION_ATTEMPTS = 3
 
 
 class NovaRescueBackend(base.BuildBackend):
@@ -320,6 +323,28 @@ class NovaRescueBackend(base.BuildBackend):
 
         return ctx.wait(probe, what, ctx.conf.isoplugin.boot_timeout)
 
+    def _action_failed(self, ctx, name, attempt):
+        """A server action ended with no effect: ask again, or give up.
+
+        :param name: the action (``unrescue``, ``stop``).
+        :param attempt: the attempt that failed (1 for the first).
+        :returns: the next attempt's number.
+        :raises isoplugin.exception.CloudError: ``ACTION_ATTEMPTS`` failed.
+        """
+        why = (compute.last_action_error(ctx.conn, ctx.resources.server_id)
+               or _('no error recorded'))
+        if attempt >= ACTION_ATTEMPTS:
+            raise exception.CloudError(
+                reason=_('Nova failed to %(action)s the build server '
+                         '%(id)s %(n)d times (%(why)s)') % {
+                    'action': name, 'id': ctx.resources.server_id,
+                    'n': attempt, 'why': why})
+        LOG.warning('Nova failed to %(action)s the build server %(id)s '
+                    '(%(why)s); asking again', {
+                        'action': name, 'id': ctx.resources.server_id,
+                        'why': why})
+        return attempt + 1
+
     def detach(self, ctx):
         """Unrescue (the ISO goes away), then stop the server.
 
@@ -327,6 +352,9 @@ class NovaRescueBackend(base.BuildBackend):
         ``poll_interval`` after each (the next action follows its end
         sooner). Every step looks first, so that it survives races (the
         installed system powering itself off: 409 on os-stop) and resumes.
+        An action that nova-compute failed and reverted (the server back in
+        its old state, no task) is sent again, up to ``ACTION_ATTEMPTS``
+        times in all.
 
         :param ctx: the :class:`~isoplugin.backends.base.BuildContext`.
         :raises isoplugin.exception.CloudError: the server went to ERROR,
@@ -336,19 +364,24 @@ class NovaRescueBackend(base.BuildBackend):
 
         status = self._settle(ctx, _('the build server to settle'),
                               lambda server: True)
-        steps = (('RESCUE', compute.unrescue_server,
+        steps = (('RESCUE', 'unrescue', compute.unrescue_server,
                   _('the build server to leave rescue')),
-                 ('ACTIVE', compute.stop_server,
+                 ('ACTIVE', 'stop', compute.stop_server,
                   _('the build server to stop')))
-        for before, action, what in steps:
-            if status != before:
-                continue
-            try:
-                action(ctx.conn, ctx.resources.server_id)
-            except sdk_exc.ConflictException:
-                pass  # the state changed under us; look again
-            status = self._settle(ctx, what, lambda server, before=before:
-                                  server.status != before)
+        for before, name, action, what in steps:
+            attempt = 1
+            while status == before:
+                try:
+                    action(ctx.conn, ctx.resources.server_id)
+                except sdk_exc.ConflictException:
+                    pass  # the state changed under us; look again
+                # Nova sets the task state before it answers: a server
+                # back in its old state with no task is an action that
+                # nova-compute failed and reverted (its call to the
+                # conductor timed out while RabbitMQ restarted...)
+                status = self._settle(ctx, what, lambda server: True)
+                if status == before:
+                    attempt = self._action_failed(ctx, name, attempt)
         if status != 'SHUTOFF':
             raise exception.CloudError(
                 reason=_('the build server is %s after unrescue and stop, '

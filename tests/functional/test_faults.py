@@ -19,7 +19,7 @@ recovery (exit 0, the image active) or one clear line naming the problem
 (exit 1, no traceback), then zero servers, images and allocations left
 after the documented cleanup command (``base.LeakCheck``).
 
-The cases: Glance, Keystone and Nova's API restarted at the
+The cases: Glance, Keystone, Nova's API and RabbitMQ restarted at the
 first wait of every build phase they take part in (one build each),
 Glance and Keystone restarted during an upload, nova-compute restarted
 during the install, Nova's API answering nothing during the install
@@ -215,6 +215,63 @@ class Restart:
                   120, interval=2)
 
 
+class RabbitRestart(Restart):
+    """RabbitMQ's broker stopped and started (``rabbitmqctl``).
+
+    RabbitMQ is a system daemon devcloud shares rather than runs, so
+    ``tools/devcloud restart`` does not take it: the broker application is
+    stopped and started inside its running node, which closes every AMQP
+    connection as a restart does (Nova's services reconnect). The
+    devcloud's services use quorum queues, as deployments do: a message
+    sent while the service that takes it reconnects waits in its queue
+    (with classic queues it was routed to none and dropped). It is stopped
+    once the build's servers have no task under way: the outage is meant
+    for the CLI's next requests, which Nova's API can only serve through
+    RabbitMQ, and for the actions they start while the services
+    reconnect.
+    """
+
+    PAUSE = 5  # seconds the broker stays down
+
+    def __init__(self, service='rabbitmq', build_id=None):
+        self.service = service
+        self.build_id = build_id
+        self.output = []
+
+    def _ctl(self, action):
+        done = subprocess.run(['rabbitmqctl', '-q', action], text=True,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=120)
+        self.output.append(done.stdout)
+        assert done.returncode == 0, ''.join(self.output)
+
+    def _settled(self):
+        conn = base.connect('demo')
+        return [s for s in conn.compute.servers(
+                    name='^isoplugin-.*-%s$' % self.build_id)
+                if s.task_state or s.status == 'BUILD']
+
+    def wait_down(self, timeout=90):
+        if self.build_id:
+            base.poll(self._settled, 'the build servers without a task',
+                      timeout, until=lambda busy: not busy)
+        self._ctl('stop_app')
+
+    def wait_up(self, timeout=400):
+        time.sleep(self.PAUSE)  # the CLI meets the outage
+        self._ctl('start_app')
+        base.poll(base.Devcloud().is_up, 'tools/devcloud status: all up',
+                  120, interval=2)
+
+
+def restarter(service, where=None):
+    """How ``service`` is restarted when the CLI stopped at ``where``."""
+    if service == 'rabbitmq':
+        return RabbitRestart(service, where[1] if where and len(where) > 1
+                             else None)
+    return Restart(service)
+
+
 def restart_at(cli, service, stops):
     """At each of ``stops`` of ``cli``, restart ``service`` as it waits.
 
@@ -226,7 +283,7 @@ def restart_at(cli, service, stops):
         if where is None:
             break
         seen.append(where)
-        restart = Restart(service)
+        restart = restarter(service, where)
         try:
             restart.wait_down()
         finally:
@@ -289,15 +346,15 @@ def _name(what):
 
 #: the build phases each service takes part in (the client's requests, or
 #: the cloud's own work: Nova downloads images from Glance and uploads the
-#: snapshot, every request is checked against Keystone). RabbitMQ is not
-#: here: with its broker stopped for 5 s once the build's servers had no
-#: task, the next server action (os-stop at detach) hung the CLI for over
-#: 180 s in one run of three, which is not understood yet (issue 11).
+#: snapshot, every request is checked against Keystone; RabbitMQ carries
+#: every server action from Nova's API to nova-compute and nova-compute's
+#: calls to the conductor).
 TOUCHES = {
     'glance': ('prepare', 'boot', 'install', 'snapshot', 'verify'),
     'keystone': ('prepare', 'boot', 'install', 'detach', 'snapshot',
                  'verify'),
     'nova-api': ('boot', 'install', 'detach', 'snapshot', 'verify'),
+    'rabbitmq': ('boot', 'install', 'detach', 'snapshot', 'verify'),
 }
 
 

@@ -217,6 +217,64 @@ class TestNovaRescue(test_base.TestCase):
                           'the build server to leave rescue',
                           'the build server to stop'], self.waited)
 
+    def _failed_unrescue(self, n):
+        """The requests of an unrescue that nova-compute failed (try n)."""
+        actions = self.get_mock_url('compute', 'public',
+                                    append=['servers', self.server_id,
+                                            'os-instance-actions'])
+        return [
+            self._action(validate=dict(json={'unrescue': None})),
+            self._server('RESCUE', task_state='unrescuing'),
+            # nova-compute reverted the task: back in RESCUE, no task
+            self._server('RESCUE', power_state=4),
+            dict(method='GET', uri=actions,
+                 json={'instanceActions': [
+                     {'action': 'unrescue', 'request_id': 'req-%d' % n,
+                      'message': None}]}),
+            dict(method='GET', uri=actions + '/req-%d' % n,
+                 json={'instanceAction': {
+                     'action': 'unrescue', 'request_id': 'req-%d' % n,
+                     'message': None,
+                     'events': [{'event': 'compute_unrescue_instance',
+                                 'result': 'Error',
+                                 'details': 'MessagingTimeout'}]}}),
+        ]
+
+    def test_detach_asks_again_for_an_action_nova_failed(self):
+        self._discovery('2.96')
+        self.register_uris(
+            [self._server('RESCUE', power_state=4)] +
+            self._failed_unrescue(1) + [
+                self._action(validate=dict(json={'unrescue': None})),
+                self._server('ACTIVE'),
+                self._action(validate=dict(json={'os-stop': None})),
+                self._server('SHUTOFF', power_state=4),
+            ])
+
+        with self.assertLogs('isoplugin.backends.nova_rescue',
+                             'WARNING') as logs:
+            self.backend.detach(self.ctx)
+
+        self.assert_calls()
+        self.assertIn('Nova failed to unrescue the build server %s '
+                      '(unrescue: MessagingTimeout); asking again'
+                      % self.server_id, logs.output[0])
+
+    def test_detach_gives_up_after_three_failed_actions(self):
+        self._discovery('2.96')
+        self.register_uris(
+            [self._server('RESCUE', power_state=4)] +
+            self._failed_unrescue(1) + self._failed_unrescue(2) +
+            self._failed_unrescue(3))
+
+        with self.assertRaises(exception.CloudError) as e:
+            self.backend.detach(self.ctx)
+
+        self.assert_calls()
+        self.assertIn('Nova failed to unrescue the build server %s 3 '
+                      'times (unrescue: MessagingTimeout)' % self.server_id,
+                      str(e.exception))
+
     def test_detach_of_a_stopped_server_does_nothing(self):
         self._discovery('2.96')
         self.register_uris([self._server('SHUTOFF', power_state=4)])

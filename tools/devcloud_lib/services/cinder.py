@@ -71,8 +71,7 @@ connection = %(db_url)s/devcloud_cinder?charset=utf8
 lock_path = %(state)s/cinder/locks
 [oslo_messaging_notifications]
 driver = noop
-[oslo_messaging_rabbit]
-heartbeat_timeout_threshold = 0
+""" + rabbitmq.MESSAGING_CONF + """\
 [ceph]
 volume_driver = cinder.volume.drivers.rbd.RBDDriver
 volume_backend_name = ceph

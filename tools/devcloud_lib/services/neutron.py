@@ -37,7 +37,7 @@ connection = %(db_url)s/devcloud_neutron?charset=utf8
 lock_path = %(state)s/neutron/locks
 [oslo_messaging_notifications]
 driver = noop
-""" + configs.AUTHTOKEN
+""" + rabbitmq.MESSAGING_CONF + configs.AUTHTOKEN
 
 ML2_CONF = """\
 [ml2]

@@ -65,9 +65,7 @@ host_subset_size = 1
 region_name = RegionOne
 [oslo_messaging_notifications]
 driver = noop
-[oslo_messaging_rabbit]
-heartbeat_timeout_threshold = 0
-""" + configs.AUTHTOKEN
+""" + rabbitmq.MESSAGING_CONF + configs.AUTHTOKEN
 
 NOVA_DB = """\
 [api_database]

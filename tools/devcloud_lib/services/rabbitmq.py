@@ -18,6 +18,20 @@ PORT = 5672
 # what services put in [DEFAULT]transport_url
 TRANSPORT_URL = 'rabbit://%s:%s@127.0.0.1:%d/%s' % (USER, PASSWORD, PORT,
                                                     VHOST)
+# what services put in [oslo_messaging_rabbit], as deployments run it
+# (kolla-ansible, OpenStack-Ansible): quorum queues, which outlive a
+# restart of the broker, so that a message sent while a service reconnects
+# waits in its queue instead of being routed to none and dropped (a lost
+# call or cast leaves a server in its task state for ever); heartbeats on
+# (oslo.messaging's default), so that a service sees a dead connection
+# before it writes a message into it.
+MESSAGING_CONF = """\
+[oslo_messaging_rabbit]
+rabbit_quorum_queue = true
+"""
+# the mark of a vhost made for quorum queues (one made before, with
+# classic queues of the same names, cannot take them: it is made anew)
+MARK = 'rabbit-quorum'
 
 
 def rabbitmqctl(*args, check=True):
@@ -50,11 +64,17 @@ class RabbitMQ(base.SharedDaemon):
         self.record_started(proc.pid_listening(PORT))
 
     def init(self, c):
-        """devcloud's vhost and user, once."""
-        if c.done('rabbit'):
+        """devcloud's vhost and user, once.
+
+        A vhost of an older devcloud (classic queues) is deleted and made
+        anew: the services would fail to declare their quorum queues under
+        the same names (PRECONDITION_FAILED).
+        """
+        if c.done(MARK):
             return None
-        if VHOST not in rabbitmqctl('list_vhosts').stdout.split():
-            rabbitmqctl('add_vhost', VHOST)
+        if VHOST in rabbitmqctl('list_vhosts').stdout.split():
+            rabbitmqctl('delete_vhost', VHOST)
+        rabbitmqctl('add_vhost', VHOST)
         users = [
             line.split()[0]
             for line in rabbitmqctl('list_users').stdout.splitlines()
@@ -65,7 +85,7 @@ class RabbitMQ(base.SharedDaemon):
         else:
             rabbitmqctl('change_password', USER, PASSWORD)
         rabbitmqctl('set_permissions', '-p', VHOST, USER, '.*', '.*', '.*')
-        c.mark('rabbit')
+        c.mark(MARK)
         common.log('RabbitMQ: vhost %s, user %s' % (VHOST, USER))
         return None
 
