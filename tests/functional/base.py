@@ -400,6 +400,19 @@ def start_build_driver(iso, name, pause='-', backend=None,
     return proc, first[1]
 
 
+#: the phases a test kills a build's client in (all but the cleanup)
+KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
+
+
+def wait_paused(proc, build_id):
+    """Wait until the build driver of :func:`start_build_driver` pauses."""
+    line = proc.stdout.readline().split()
+    if line != ['PAUSED', build_id]:
+        proc.kill()
+        raise AssertionError('the build did not pause: %r\n%s'
+                             % (line, proc.stderr.read()))
+
+
 def wait_phase(conn, conf, build_id, phase, timeout=120):
     """Wait until the build record of ``build_id`` shows ``phase``."""
     from isoplugin import records

@@ -215,16 +215,13 @@ def test_sigint_during_install_cleans_up(demo_conn, conf, isos):
     base.assert_no_leftovers(demo_conn, conf, build_id)
 
 
-KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
-
-
 def _kill_in(conn, conf, iso, phase):
     proc, build_id, name = _driver(iso, pause=phase)
     if phase == 'install':  # a real wait: the installer takes 25 s
         base.wait_phase(conn, conf, build_id, 'install')
         time.sleep(2)
     else:
-        assert proc.stdout.readline().split() == ['PAUSED', build_id]
+        base.wait_paused(proc, build_id)
         if phase != 'prepare':  # prepare has no server yet: images only
             base.wait_phase(conn, conf, build_id, phase)
     proc.kill()
@@ -234,7 +231,7 @@ def _kill_in(conn, conf, iso, phase):
     return build_id, name
 
 
-@pytest.mark.parametrize('phase', KILL_PHASES)
+@pytest.mark.parametrize('phase', base.KILL_PHASES)
 def test_sigkill_then_delete_orphans(demo_conn, conf, isos, phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
     build_id, name = _kill_in(demo_conn, conf, iso, phase)
@@ -246,7 +243,7 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, phase):
     assert demo_conn.image.find_image(name) is None
 
 
-@pytest.mark.parametrize('phase', KILL_PHASES)
+@pytest.mark.parametrize('phase', base.KILL_PHASES)
 def test_sigkill_then_resume(demo_conn, conf, isos, phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
     build_id, name = _kill_in(demo_conn, conf, iso, phase)

@@ -131,18 +131,7 @@ def _driver(iso, pause='-'):
     return proc, build_id, name
 
 
-def _paused(proc, build_id):
-    line = proc.stdout.readline().split()
-    if line != ['PAUSED', build_id]:
-        proc.kill()
-        raise AssertionError('the build did not pause: %r\n%s'
-                             % (line, proc.stderr.read()))
-
-
-KILL_PHASES = ('prepare', 'boot', 'install', 'detach', 'snapshot', 'verify')
-
-
-@pytest.mark.parametrize('phase', KILL_PHASES)
+@pytest.mark.parametrize('phase', base.KILL_PHASES)
 def test_sigkill_then_delete_orphans(demo_conn, conf, isos, leak_check,
                                      phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
@@ -150,7 +139,7 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, leak_check,
     if phase == 'install':  # a real wait: the installer takes 25 s
         base.wait_phase(demo_conn, conf, build_id, 'install')
     else:
-        _paused(proc, build_id)
+        base.wait_paused(proc, build_id)
         if phase != 'prepare':
             base.wait_phase(demo_conn, conf, build_id, phase)
     if phase in ('prepare', 'boot', 'install'):

@@ -21,7 +21,9 @@ boots as the rescue CD-ROM, writes its system onto that volume and powers
 off; Cinder uploads the volume to Glance; the verify server boots a new
 volume made from the output image and prints the installed system's
 marker on its console. Every test checks that nothing is left: servers,
-images, volumes, snapshots and RBD images (``rbd ls``).
+images, volumes, snapshots and RBD images (``rbd ls``), also after an
+install timeout and after the client was killed (SIGKILL) in each phase
+and ``openstack iso build delete --orphans`` ran.
 """
 
 import json
@@ -29,6 +31,8 @@ import uuid
 
 import pytest
 
+from isoplugin import build as build_mod
+from isoplugin import exception
 from tests.functional import base
 
 pytestmark = pytest.mark.libvirt
@@ -83,4 +87,43 @@ def test_auto_on_a_0_gib_root_flavor(demo_conn, installer, bfv_flavor,
     demo_conn.image.delete_image(image['id'])
     assert 'backend nova-volume (auto: flavor %s has a 0 GiB root disk' % (
         bfv_flavor.name) in result.stderr
+    leak_check.assert_clean(timeout=300)
+
+
+# -- failures and interruptions, with a real guest on a Ceph volume -----------
+
+def test_install_timeout_leaves_nothing(demo_conn, conf, installer,
+                                        leak_check):
+    # the real installer runs for tens of seconds under TCG: 5 s is short
+    b = build_mod.Build(demo_conn, conf, build_mod.BuildRequest(
+        iso=installer['id'], name=PREFIX + 'timeout', flavor='m1.tiny',
+        install_timeout=5, verify=False, backend='nova-volume'))
+
+    with pytest.raises(exception.BuildTimeout) as e:
+        b.run()
+
+    assert e.value.kwargs['phase'] == 'install'
+    base.assert_no_leftovers(demo_conn, conf, b.id)
+    leak_check.assert_clean(timeout=300)
+
+
+@pytest.mark.parametrize('phase', base.KILL_PHASES)
+def test_sigkill_then_delete_orphans(demo_conn, conf, installer, leak_check,
+                                     phase):
+    name = PREFIX + uuid.uuid4().hex[:6]
+    proc, build_id = base.start_build_driver(installer['id'], name, phase,
+                                             backend='nova-volume')
+    base.wait_paused(proc, build_id)
+    if phase != 'prepare':  # prepare has no server yet
+        base.wait_phase(demo_conn, conf, build_id, phase)
+    proc.kill()
+    proc.wait()
+    assert build_mod.show_build(demo_conn, conf, build_id).status == \
+        'orphaned'
+
+    result = base.osc('iso', 'build', 'delete', '--orphans')
+
+    assert 'deleted %s' % build_id in result.stdout
+    base.assert_no_leftovers(demo_conn, conf, build_id)
+    assert demo_conn.image.find_image(name) is None
     leak_check.assert_clean(timeout=300)
