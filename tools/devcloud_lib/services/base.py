@@ -275,8 +275,11 @@ class Service:
         proc.wait_for(ok, 180, '%s at %s' % (name, url))
         common.log('%s answers at %s' % (name, url))
 
-    def write_gunicorn_conf(self, name, app, workers, raw_env):
-        """etc/<etc_dir>/gunicorn.conf.py of the API process ``name``."""
+    def write_gunicorn_conf(self, name, app, workers, raw_env, threads=8):
+        """etc/<etc_dir>/gunicorn.conf.py of the API process ``name``.
+
+        :param threads: requests each worker serves at once.
+        """
         api = self.apis[name]
         common.write(
             os.path.join(common.ETC, api.etc_dir, 'gunicorn.conf.py'),
@@ -284,7 +287,7 @@ class Service:
                 'wsgi_app': app,
                 'port': api.port,
                 'workers': workers,
-                'threads': 8,
+                'threads': threads,
                 'name': name,
                 'logs': common.LOGS,
                 'raw_env': raw_env,

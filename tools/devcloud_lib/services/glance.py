@@ -162,9 +162,12 @@ class Glance(base.Service):
                 default_backend='small' if size else 'fast',
             ),
         )
+        # an upload holds a thread for its whole length: ten nova-volume
+        # builds (Cinder uploading ten volumes) took all 8 and the builds'
+        # status requests timed out
         self.write_gunicorn_conf(
             'glance', 'glance.wsgi.api:application', 1,
-            ['OS_GLANCE_CONFIG_DIR=%s/glance' % common.ETC])
+            ['OS_GLANCE_CONFIG_DIR=%s/glance' % common.ETC], threads=32)
 
     def init(self, c):
         return self.schema_job(c, [[
