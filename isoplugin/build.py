@@ -43,9 +43,11 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import os
+import queue
 import re
 import signal
 import socket
@@ -61,6 +63,7 @@ from isoplugin import compute
 from isoplugin import exception
 from isoplugin import glance
 from isoplugin.i18n import _
+from isoplugin import presentation
 from isoplugin import records
 
 LOG = logging.getLogger(__name__)
@@ -111,6 +114,9 @@ POLL_ALLOWANCE = 30
 BUDGET_HORIZON = 90
 #: polls spread over the window around an expected end
 WINDOW_POLLS = 15
+#: earlier builds of an ISO looked at (one request) for the one that
+#: tells how long its install took
+ESTIMATE_LOOKUP = 5
 _QCOW2_OFFSET_MASK = 0x00fffffffffffe00
 
 # The build records, kept importable from here (the command line and the
@@ -287,7 +293,9 @@ class BuildRequest:
     :ivar install_estimate: seconds the install is expected to take (from
         the start of the install to the installer's power-off), or
         ``None``: the install wait polls most often around then (see
-        :class:`PollSchedule`).
+        :class:`PollSchedule`). Without it, an unattended build expects
+        what the install of this project's last build of the ISO took
+        (the ``<prefix>install_seconds`` of its output image).
     :ivar visibility: visibility of the output image.
     :ivar tags: tags of the output image.
     :ivar properties: extra properties of the output image.
@@ -352,7 +360,10 @@ class Build:
     :class:`~isoplugin.backends.base.BuildResources`), ``record_id`` (the
     record image), ``image_id`` and ``output`` (the output image),
     ``cancelled`` (a :class:`threading.Event`: set it to stop the build,
-    which then cleans up), ``waited`` (seconds spent sleeping).
+    which then cleans up), ``waited`` (seconds spent sleeping),
+    ``install_seconds`` (how long the install took, once the installer
+    powered the server off; the output image keeps it as
+    ``<prefix>install_seconds``).
     """
 
     def __init__(self, conn, conf, request, backend=None, progress=None,
@@ -379,6 +390,11 @@ class Build:
         self.stale_verify_ids = []
         self.cancelled = threading.Event()
         self.waited = 0.0
+        self.install_seconds = None
+        #: the elapsed time of the last wait that ended done
+        self._wait_elapsed = None
+        #: the install phase is resumed: it started earlier
+        self._install_resumed = False
         self._t0 = None
         self._deadline = None
         self._last_heartbeat = 0.0
@@ -572,8 +588,9 @@ class Build:
             done, status = probe()
             now = time.monotonic()
             if done:
+                self._wait_elapsed = round(now - start, 1)
                 self.event('waited', what=what, status=status,
-                           elapsed=round(now - start, 1))
+                           elapsed=self._wait_elapsed)
                 return status
             limit = min(end, self._deadline or end)
             if now >= limit:
@@ -622,6 +639,7 @@ class Build:
                  ('install', self._install), ('detach', self._detach),
                  ('snapshot', self._snapshot), ('verify', self._verify))
         self._t0 = time.monotonic()
+        self._install_resumed = start_phase == 'install'
         self._deadline = self._t0 + (self.request.timeout or
                                      opts.build_timeout)
         error = None
@@ -844,10 +862,12 @@ class Build:
     def _install(self):
         opts = self.conf.isoplugin
         ctx = self.context()
+        expected = self._install_estimate()
         with cloud.translate_errors():
             self.backend.start_install(ctx)
             if self.request.interactive:
                 self._show_console(ctx)
+        finished = []
 
         def probe():
             with cloud.translate_errors():
@@ -858,15 +878,89 @@ class Build:
             if state is base.InstallState.FAILED:
                 raise exception.BuildFailed(build_id=self.id,
                                             phase=self.phase, reason=detail)
-            return state is base.InstallState.FINISHED, detail
+            done = state is base.InstallState.FINISHED
+            if done:
+                finished.append(True)
+            return done, detail
 
         # ``expected`` only when there is one: a wrapper of the older
         # wait(probe, what, timeout) keeps working without an estimate
-        extra = ({'expected': self.request.install_estimate}
-                 if self.request.install_estimate else {})
+        extra = {'expected': expected} if expected else {}
+        self._wait_elapsed = None
         self.wait(probe, _('the installer to power the server off'),
                   self.request.install_timeout or opts.install_timeout,
                   **extra)
+        # what the next builds of the ISO expect: the installer's own
+        # time, from the start of an install this client saw begin
+        if finished and not self._install_resumed:
+            self.install_seconds = self._wait_elapsed
+
+    def _install_estimate(self):
+        """Seconds the install is expected to take, or ``None``.
+
+        ``BuildRequest.install_estimate`` (``--install-estimate``) when
+        given. Else, for an unattended install this client starts (not
+        an interactive one, where a person installs, nor a resumed one,
+        which started earlier), how long the install of this project's
+        newest build of the same ISO took: the ``<prefix>install_seconds``
+        of its output image (see :meth:`_last_install`). An ``estimate``
+        event says where the estimate comes from.
+
+        :returns: seconds, or ``None``.
+        """
+        req = self.request
+        if req.install_estimate:
+            seconds, source = req.install_estimate, '--install-estimate'
+        elif req.interactive or self._install_resumed:
+            return None
+        else:
+            seconds, image = self._last_install()
+            if seconds is None:
+                return None
+            source = _('the build of image %(id)s on %(date)s') % {
+                'id': image.get('id'),
+                'date': (image.get(self.prefix + 'build_time') or
+                         image.get('created_at'))}
+        self.event('estimate', expected=seconds, message=_(
+            'install expected to take about %(duration)s (%(source)s)') % {
+                'duration': presentation.format_duration(seconds),
+                'source': source})
+        return seconds
+
+    def _last_install(self):
+        """How long the install of the newest build of the ISO took.
+
+        One image query: this project's images made from the ISO
+        (``<prefix>source_iso_id``, a property Glance filters on), the
+        newest first, :data:`ESTIMATE_LOOKUP` of them; the first that has
+        a ``<prefix>install_seconds`` tells (Glance cannot filter on a
+        property being there). A failed query only means no estimate.
+
+        :returns: ``(seconds, image fields)``, or ``(None, None)``.
+        """
+        p = self.prefix
+        iso_id = self.iso.id
+        query = {p + 'source_iso_id': iso_id,
+                 'owner': self.conn.current_project_id,
+                 'sort': 'created_at:desc', 'limit': ESTIMATE_LOOKUP}
+        try:
+            for image in itertools.islice(glance.images(self.conn, **query),
+                                          ESTIMATE_LOOKUP):
+                fields = glance.flat(image)
+                if fields.get(p + 'source_iso_id') != iso_id:
+                    continue  # Glance filtered already; be sure
+                try:
+                    seconds = float(fields.get(p + 'install_seconds'))
+                except (TypeError, ValueError):
+                    continue
+                if math.isfinite(seconds) and seconds > 0:
+                    return seconds, fields
+        except Exception:  # an estimate must not fail the build
+            LOG.debug('Build %(id)s: could not look up how long the last '
+                      'install of ISO %(iso)s took', {'id': self.id,
+                                                      'iso': iso_id},
+                      exc_info=True)
+        return None, None
 
     def _show_console(self, ctx):
         try:
@@ -976,6 +1070,9 @@ class Build:
             p + 'build_time': _now_iso(),
             'min_disk': int(self.resources.disk_gb or 0),
         })
+        if self.install_seconds is not None:
+            # the next builds of the ISO expect as much
+            props[p + 'install_seconds'] = '%.1f' % self.install_seconds
         remove = list(UNWANTED_PROPERTIES)
         remove += list(self.backend.UNWANTED_PROPERTIES)
         remove += [p + s for s in UNWANTED_PREFIXED if s != 'role']
@@ -1166,6 +1263,11 @@ class SignalGuard(object):
     Out of the main thread, where Python cannot handle signals, it does
     nothing: the pool's guard in the main thread cancels such a build.
 
+    Python raises a handler's exception wherever the main thread happens
+    to be, in the middle of the standard library too: :meth:`held` marks
+    the code that must not be cut (the pool's bookkeeping of a new build),
+    where the first signal is held and raised when the block ends.
+
     :param note: callable ``note('notice', message=...)`` told of a
         signal ignored during the cleanup (a build's :meth:`Build.event`).
     """
@@ -1176,6 +1278,10 @@ class SignalGuard(object):
         self.note = note
         self.armed = True
         self.previous = {}
+        #: depth of the :meth:`held` blocks the main thread is in
+        self._held = 0
+        #: the first signal came during a held block
+        self._pending = False
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -1194,9 +1300,30 @@ class SignalGuard(object):
         """From now on a signal is reported and ignored."""
         self.armed = False
 
+    @contextlib.contextmanager
+    def held(self):
+        """A block no signal cuts: the first one is raised at its end.
+
+        For the main thread (where the handler runs). The
+        :class:`KeyboardInterrupt` of a signal that came during the block
+        is raised when it ends, even when it ends with an exception (which
+        becomes its context).
+        """
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if self._pending and not self._held:
+                self._pending = False
+                raise KeyboardInterrupt()
+
     def _handle(self, signum, frame):
         if self.armed:
             self.armed = False
+            if self._held:
+                self._pending = True  # raised at the end of the block
+                return
             raise KeyboardInterrupt()
         message = _('%s received: finishing the cleanup first') % (
             signal.Signals(signum).name)
@@ -1302,8 +1429,9 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
 
     ``requests`` may be any iterable (a generator): it is consumed as
     builds finish, so memory stays flat however many ISOs are given. On
-    Ctrl-C every running build is cancelled and cleans up before this
-    returns.
+    Ctrl-C or SIGTERM every running build is cancelled and cleans up
+    before this raises :class:`KeyboardInterrupt`; so it does when the
+    caller closes the generator.
 
     :param conn: an :class:`openstack.connection.Connection`.
     :param conf: the parsed isoplugin ConfigOpts.
@@ -1315,7 +1443,14 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
         of completion.
     """
     parallel = parallel or conf.isoplugin.parallel
+    # future -> (request, build): every build submitted and not yet
+    # handed to the caller
     running = {}
+    # the futures of finished builds, put by their done callbacks: the
+    # loop blocks in this queue's get() only, where a signal may raise
+    # (a signal raised in concurrent.futures.wait() could leave the
+    # futures' locks held)
+    finished = queue.SimpleQueue()
     iterator = iter(requests)
     guard = SignalGuard()
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool, guard:
@@ -1326,19 +1461,25 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
                         request = next(iterator)
                     except StopIteration:
                         break
-                    build = Build(conn, conf, request, backend=backend,
-                                  progress=progress)
-                    running[pool.submit(build.run)] = (request, build)
+                    # A signal during submit() (which starts a thread and
+                    # waits for it) would leave a build running that
+                    # nobody cancels, nor waits for: the pool does not
+                    # know its thread yet. It is raised once the build is
+                    # in ``running``.
+                    with guard.held():
+                        build = Build(conn, conf, request, backend=backend,
+                                      progress=progress)
+                        future = pool.submit(build.run)
+                        running[future] = (request, build)
+                        future.add_done_callback(finished.put)
                 if not running:
                     return
-                done, _pending = concurrent.futures.wait(
-                    running, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    request, _build = running.pop(future)
-                    try:
-                        yield request, future.result()
-                    except exception.IsopluginException as e:
-                        yield request, e
+                future = finished.get()
+                request, _build = running.pop(future)
+                try:
+                    yield request, future.result()
+                except exception.IsopluginException as e:
+                    yield request, e
         except (KeyboardInterrupt, GeneratorExit):
             guard.defer()  # the builds' cleanups run to their end
             for _request, build in running.values():

@@ -17,6 +17,7 @@ Glance is faked at the access module (isoplugin.glance, autospecced), the
 compute proxy with a spec.
 """
 
+import concurrent.futures
 import os
 import signal
 import socket
@@ -835,6 +836,85 @@ def test_a_signal_stops_a_pool_of_builds_which_clean_up(conn, conf,
     assert sorted(cleaned) == sorted(polled)
 
 
+@pytest.mark.parametrize('where', ['thread start', 'submit'])
+def test_a_signal_while_the_pool_starts_a_build_stops_it_too(
+        conn, conf, backend, cloud, where):
+    """A signal during submit(): that build is cancelled and awaited too.
+
+    Python raises the handler's KeyboardInterrupt wherever the main thread
+    is. In ThreadPoolExecutor.submit(), once the thread that takes the
+    build has started but before the pool records it (``thread start``),
+    or once submit() made the future (``submit``), the build was neither
+    cancelled nor waited for: it ran on after build_images gave up.
+    """
+    conf.set_override('install_polls', 10 ** 6, group='backend_unit_fake')
+    if where == 'submit':
+        owner, name = concurrent.futures.ThreadPoolExecutor, 'submit'
+    else:
+        owner, name = threading.Thread, 'start'
+    original = getattr(owner, name)
+    calls = []
+
+    def signal_in_the_second(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if where == 'submit' or self.name.startswith('ThreadPoolExecutor'):
+            calls.append(self)
+            if len(calls) == 2:
+                # handled here, at once, in the main thread
+                os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    events = []
+    # a build nobody cancels ends with its install timeout (not a hang)
+    requests = [build_mod.BuildRequest(iso='i%d' % i, name='n%d' % i,
+                                       install_timeout=60)
+                for i in range(2)]
+    with mock.patch.object(owner, name, signal_in_the_second), \
+            mock.patch.object(build_mod, 'resolve_iso',
+                              return_value=_iso()), \
+            mock.patch.object(records, '_sleep', return_value=False):
+        with pytest.raises(KeyboardInterrupt):
+            list(build_mod.build_images(conn, conf, requests, parallel=2,
+                                        progress=events.append,
+                                        backend=backend))
+
+    assert len(calls) == 2
+    started = {e['build_id'] for e in events if e['event'] == 'phase-start'}
+    assert len(started) == 2
+    failed = {e['build_id']: e['message'] for e in events
+              if e['event'] == 'failed'}
+    assert sorted(failed) == sorted(started)
+    assert all('(cancelled)' in m for m in failed.values()), failed
+    cleaned = [e['build_id'] for e in events
+               if e['phase'] == 'cleanup' and e['event'] == 'phase-end']
+    assert sorted(cleaned) == sorted(started)
+
+
+def test_signal_guard_holds_a_signal_until_the_block_ends():
+    notes = []
+
+    with build_mod.SignalGuard(lambda *a, **kw: notes.append(kw)) as guard:
+        with pytest.raises(KeyboardInterrupt):
+            with guard.held():
+                with guard.held():  # nested: raised at the outer end
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.01)  # not cut
+                    done = True
+                os.kill(os.getpid(), signal.SIGTERM)  # reported only
+        assert done
+        guard.armed = True
+        with pytest.raises(KeyboardInterrupt) as e:  # the block failed
+            with guard.held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                raise ValueError('x')
+        assert isinstance(e.value.__context__, ValueError)
+        with guard.held():  # nothing pending any more
+            pass
+
+    assert [n['message'] for n in notes] == [
+        'SIGTERM received: finishing the cleanup first']
+
+
 def test_keep_on_error_keeps_resources(conn, conf, backend, sleeps, cloud):
     b, events = _build(conn, conf, backend, keep_on_error=True)
 
@@ -1082,6 +1162,189 @@ def test_install_wait_expects_the_requests_estimate(conn, conf, backend,
     expectations = [c.args[1] for c in schedule.call_args_list]
     assert expectations.count(90) == 1
     assert set(expectations) == {None, 90}
+
+
+def _fake_clock():
+    """A clock that only the build's sleeps move: ``(clock, sleep)``."""
+    clock = [0.0]
+
+    def fake_sleep(event, seconds):
+        clock[0] += seconds
+        return False
+
+    return clock, fake_sleep
+
+
+def _lookups(cloud):
+    """The image queries of the install estimate (on the source ISO)."""
+    return [c for c in cloud.images.call_args_list
+            if 'isoplugin_source_iso_id' in c.kwargs]
+
+
+def _install_expectations(schedule):
+    """``expected`` of every wait's PollSchedule, in order."""
+    return [c.args[1] for c in schedule.call_args_list]
+
+
+def test_the_install_time_is_kept_on_the_output_image(conn, conf, backend,
+                                                      cloud):
+    b, _events = _build(conn, conf, backend, verify=False)
+    clock, fake_sleep = _fake_clock()
+
+    with mock.patch.object(build_mod, '_sleep', side_effect=fake_sleep), \
+            mock.patch.object(time, 'monotonic', lambda: clock[0]):
+        b.run()
+
+    # polls at 0, 1 and 2 s: powered off at the third
+    assert b.install_seconds == 2.0
+    first, last = cloud.patches('image-' + b.id)
+    assert first['isoplugin_install_seconds'] == '2.0'
+    assert first['isoplugin_source_iso_id'] == b.iso.id
+    assert 'isoplugin_install_seconds' not in last
+    # with the other properties: still two patches of the output
+    assert len([c for c in cloud.patch_image.call_args_list
+                if c.args[1] == 'image-' + b.id]) == 2
+
+
+def test_the_install_expects_the_last_install_of_the_iso(conn, conf,
+                                                         backend, sleeps,
+                                                         cloud):
+    b, events = _build(conn, conf, backend, verify=False)
+    conn.current_project_id = 'project-1'
+    mine = dict(isoplugin_source_iso_id=b.iso.id, status='active')
+    cloud.listed = {None: [
+        # Glance answers more than was asked: another ISO's build
+        _image_of(id='other-iso', isoplugin_source_iso_id='iso-x',
+                  isoplugin_install_seconds='7.0',
+                  created_at='2026-03-03T00:00:00Z'),
+        # built before the install time was kept, or finished by hand
+        _image_of(id='img-3', created_at='2026-03-02T00:00:00Z', **mine),
+        _image_of(id='img-2', isoplugin_install_seconds='25.3',
+                  isoplugin_build_time='2026-03-01T10:00:00Z',
+                  created_at='2026-03-01T10:05:00Z', **mine),
+        _image_of(id='img-1', isoplugin_install_seconds='40.0',
+                  created_at='2026-02-01T00:00:00Z', **mine)]}
+
+    with mock.patch.object(build_mod, 'PollSchedule',
+                           wraps=build_mod.PollSchedule) as schedule:
+        b.run()
+
+    # one query between the name checks and the cleanup's: the
+    # project's images of the ISO, newest first, one short page
+    queries = [c.kwargs for c in cloud.images.call_args_list]
+    assert queries == [
+        {'name': 'debian-12-image', 'owner': 'project-1'},
+        {'isoplugin_role': 'build-record',
+         'isoplugin_image_name': 'debian-12-image'},
+        {'isoplugin_source_iso_id': b.iso.id, 'owner': 'project-1',
+         'sort': 'created_at:desc', 'limit': 5},
+        {'isoplugin_build_id': b.id}]
+    assert _install_expectations(schedule).count(25.3) == 1
+    estimate, = [e for e in events if e['event'] == 'estimate']
+    assert estimate['phase'] == 'install'
+    assert estimate['expected'] == 25.3
+    assert estimate['message'] == (
+        'install expected to take about 25s (the build of image img-2 on '
+        '2026-03-01T10:00:00Z)')
+    # the install wait comes after it
+    waits = [e for e in events if e['event'] == 'waited']
+    assert events.index(estimate) < events.index(waits[-2])
+
+
+@pytest.mark.parametrize('error', [
+    exception.NotFound(what='Image list'),
+    exception.CloudError(reason='Glance is away'),
+])
+def test_a_failed_estimate_lookup_does_not_fail_the_build(
+        conn, conf, backend, sleeps, cloud, caplog, error):
+    b, events = _build(conn, conf, backend, verify=False)
+    images = cloud.images.side_effect
+
+    def failing(conn, **filters):
+        if 'isoplugin_source_iso_id' in filters:
+            raise error
+        return images(conn, **filters)
+
+    cloud.images.side_effect = failing
+    caplog.set_level('DEBUG', logger='isoplugin.build')
+    with mock.patch.object(build_mod, 'PollSchedule',
+                           wraps=build_mod.PollSchedule) as schedule:
+        assert b.run() is cloud.output
+
+    assert len(_lookups(cloud)) == 1
+    assert set(_install_expectations(schedule)) == {None}
+    assert 'estimate' not in [e['event'] for e in events]
+    lookup, = [r for r in caplog.records if 'install of ISO' in
+               r.getMessage()]
+    assert lookup.levelname == 'DEBUG'
+    assert str(error) in caplog.text
+
+
+def test_an_explicit_estimate_wins_without_a_lookup(conn, conf, backend,
+                                                    sleeps, cloud):
+    b, events = _build(conn, conf, backend, verify=False,
+                       install_estimate=90)
+    cloud.listed = {None: [_image_of(
+        id='img-1', isoplugin_source_iso_id=b.iso.id,
+        isoplugin_install_seconds='25.0', status='active')]}
+
+    with mock.patch.object(build_mod, 'PollSchedule',
+                           wraps=build_mod.PollSchedule) as schedule:
+        b.run()
+
+    assert _lookups(cloud) == []
+    assert _install_expectations(schedule).count(90) == 1
+    estimate, = [e for e in events if e['event'] == 'estimate']
+    assert estimate['message'] == ('install expected to take about 1m30s '
+                                   '(--install-estimate)')
+
+
+def test_an_install_finished_by_hand_keeps_no_install_time(conn, conf,
+                                                           backend, sleeps,
+                                                           cloud):
+    b, events = _build(conn, conf, backend, verify=False, interactive=True)
+    cloud.listed = {None: [_image_of(
+        id='img-1', isoplugin_source_iso_id=b.iso.id,
+        isoplugin_install_seconds='25.0', status='active')]}
+    record = _image_of(id='record-0', isoplugin_finish='requested')
+    cloud.get_image.side_effect = lambda conn, image_id, what=None: (
+        record if image_id == 'record-0' else cloud.output)
+
+    with mock.patch.object(type(backend), 'CAPABILITIES',
+                           base.Capabilities.INTERACTIVE_INSTALL), \
+            mock.patch.object(build_mod, 'PollSchedule',
+                              wraps=build_mod.PollSchedule) as schedule:
+        b.run()
+
+    install, = [e for e in events if e['event'] == 'waited' and
+                e['phase'] == 'install']
+    assert install['status'] == 'finish requested'
+    # a person installs: no estimate, and no install time for the next
+    assert _lookups(cloud) == []
+    assert set(_install_expectations(schedule)) == {None}
+    assert 'estimate' not in [e['event'] for e in events]
+    assert b.install_seconds is None
+    assert all('isoplugin_install_seconds' not in props
+               for props in cloud.patches('image-' + b.id))
+
+
+def test_a_resumed_install_neither_expects_nor_keeps_a_time(conn, conf,
+                                                            backend, sleeps,
+                                                            cloud):
+    """The install started before the resume: its time is unknown."""
+    b, events = _build(conn, conf, backend, verify=False)
+    b.record_id = 'record-1'
+    cloud.listed = {None: [_image_of(
+        id='img-1', isoplugin_source_iso_id=b.iso.id,
+        isoplugin_install_seconds='25.0', status='active')]}
+
+    b.run(start_phase='install')
+
+    assert _lookups(cloud) == []
+    assert 'estimate' not in [e['event'] for e in events]
+    assert b.install_seconds is None
+    assert 'isoplugin_install_seconds' not in cloud.patches(
+        'image-' + b.id)[0]
 
 
 def test_wait_stops_when_cancelled(conn, conf, backend, sleeps):
