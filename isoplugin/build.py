@@ -114,6 +114,10 @@ POLL_ALLOWANCE = 30
 BUDGET_HORIZON = 90
 #: polls spread over the window around an expected end
 WINDOW_POLLS = 15
+#: seconds between two looks for a signal while the pool of builds waits:
+#: the kernel may give a signal to a build's thread, whose C handler does
+#: not wake the main thread where Python runs the signal's handler
+SIGNAL_CHECK_INTERVAL = 0.5
 #: earlier builds of an ISO looked at (one request) for the one that
 #: tells how long its install took
 ESTIMATE_LOOKUP = 5
@@ -1474,10 +1478,15 @@ def build_images(conn, conf, requests, parallel=None, progress=None,
                         future.add_done_callback(finished.put)
                 if not running:
                     return
-                future = finished.get()
-                request, _build = running.pop(future)
+                done = None
+                while done is None:
+                    # not one long wait: a signal that a build's thread
+                    # took is handled once this thread runs again
+                    with contextlib.suppress(queue.Empty):
+                        done = finished.get(timeout=SIGNAL_CHECK_INTERVAL)
+                request, _build = running.pop(done)
                 try:
-                    yield request, future.result()
+                    yield request, done.result()
                 except exception.IsopluginException as e:
                     yield request, e
         except (KeyboardInterrupt, GeneratorExit):

@@ -890,6 +890,49 @@ def test_a_signal_while_the_pool_starts_a_build_stops_it_too(
     assert sorted(cleaned) == sorted(started)
 
 
+def test_a_signal_a_build_thread_takes_stops_the_pool(conn, conf,
+                                                      backend, cloud):
+    """The kernel may give a process's signal to any of its threads.
+
+    Python's C handler then runs in that thread and does not wake the
+    main thread, where the Python handler runs: a pool that waits without
+    end would see the signal only when a build ends.
+    """
+    conf.set_override('install_polls', 10 ** 6, group='backend_unit_fake')
+    polled = set()
+    signalled = []
+    lock = threading.Lock()
+
+    def install_state(ctx):
+        with lock:
+            polled.add(ctx.build_id)
+            if len(polled) == 2 and not signalled:
+                signalled.append(time.monotonic())
+                # to this build's thread only
+                signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        return base.InstallState.RUNNING, 'RESCUE'
+
+    events = []
+    # without a look for signals, the builds end with their install timeout
+    requests = [build_mod.BuildRequest(iso='i%d' % i, name='n%d' % i,
+                                       install_timeout=30)
+                for i in range(2)]
+    with mock.patch.object(backend, 'install_state',
+                           side_effect=install_state), \
+            mock.patch.object(build_mod, 'resolve_iso',
+                              return_value=_iso()), \
+            mock.patch.object(records, '_sleep', return_value=False):
+        with pytest.raises(KeyboardInterrupt):
+            list(build_mod.build_images(conn, conf, requests, parallel=2,
+                                        progress=events.append,
+                                        backend=backend))
+
+    failed = [e for e in events if e['event'] == 'failed']
+    assert sorted(e['build_id'] for e in failed) == sorted(polled)
+    assert all('interrupted in phase install (cancelled)' in e['message']
+               for e in failed), failed
+
+
 def test_signal_guard_holds_a_signal_until_the_block_ends():
     notes = []
 
