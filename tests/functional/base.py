@@ -413,6 +413,45 @@ def wait_paused(proc, build_id):
                              % (line, proc.stderr.read()))
 
 
+def assert_install_times_out(conn, conf, request):
+    """The build of ``request`` times out in its install, leaving nothing.
+
+    :param request: a :class:`isoplugin.build.BuildRequest` whose
+        ``install_timeout`` is shorter than its installer takes.
+    """
+    from isoplugin import build
+    from isoplugin import exception
+
+    b = build.Build(conn, conf, request)
+    try:
+        b.run()
+    except exception.BuildTimeout as e:
+        assert e.kwargs['phase'] == 'install', e
+    else:
+        raise AssertionError('build %s did not time out' % b.id)
+    assert_no_leftovers(conn, conf, b.id)
+
+
+def kill_build_driver(conn, conf, proc, build_id):
+    """SIGKILL the build driver; its build is then orphaned."""
+    from isoplugin import records
+
+    proc.kill()
+    proc.wait()
+    assert records.show_build(conn, conf, build_id).status == 'orphaned'
+
+
+def delete_orphans(conn, conf, build_id, name):
+    """``openstack iso build delete --orphans`` takes all of ``build_id``.
+
+    :param name: the name of the build's output image: none is left.
+    """
+    result = osc('iso', 'build', 'delete', '--orphans')
+    assert 'deleted %s' % build_id in result.stdout
+    assert_no_leftovers(conn, conf, build_id)
+    assert conn.image.find_image(name) is None
+
+
 def wait_phase(conn, conf, build_id, phase, timeout=120):
     """Wait until the build record of ``build_id`` shows ``phase``."""
     from isoplugin import records

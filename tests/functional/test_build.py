@@ -224,10 +224,7 @@ def _kill_in(conn, conf, iso, phase):
         base.wait_paused(proc, build_id)
         if phase != 'prepare':  # prepare has no server yet: images only
             base.wait_phase(conn, conf, build_id, phase)
-    proc.kill()
-    proc.wait()
-    info = build_mod.show_build(conn, conf, build_id)
-    assert info.status == 'orphaned'
+    base.kill_build_driver(conn, conf, proc, build_id)
     return build_id, name
 
 
@@ -236,11 +233,7 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, phase):
     iso = isos['slow'] if phase == 'install' else isos['install']
     build_id, name = _kill_in(demo_conn, conf, iso, phase)
 
-    result = base.osc('iso', 'build', 'delete', '--orphans')
-
-    assert 'deleted %s' % build_id in result.stdout
-    base.assert_no_leftovers(demo_conn, conf, build_id)
-    assert demo_conn.image.find_image(name) is None
+    base.delete_orphans(demo_conn, conf, build_id, name)
 
 
 @pytest.mark.parametrize('phase', base.KILL_PHASES)

@@ -31,7 +31,6 @@ import pytest
 import yaml
 
 from isoplugin import build as build_mod
-from isoplugin import exception
 from tests.functional import base
 
 PREFIX = 'volft-%s-' % uuid.uuid4().hex[:6]
@@ -112,15 +111,10 @@ def test_auto_picks_nova_volume_for_a_0_gib_root_flavor(
 # -- failures and interruptions ----------------------------------------------
 
 def test_install_timeout_leaves_nothing(demo_conn, conf, isos, leak_check):
-    b = build_mod.Build(demo_conn, conf, build_mod.BuildRequest(
+    base.assert_install_times_out(demo_conn, conf, build_mod.BuildRequest(
         iso=isos['hang'], name=PREFIX + 'timeout', flavor='m1.tiny',
         install_timeout=6, verify=False, backend='nova-volume'))
 
-    with pytest.raises(exception.BuildTimeout) as e:
-        b.run()
-
-    assert e.value.kwargs['phase'] == 'install'
-    base.assert_no_leftovers(demo_conn, conf, b.id)
     leak_check.assert_clean()
 
 
@@ -147,16 +141,10 @@ def test_sigkill_then_delete_orphans(demo_conn, conf, isos, leak_check,
         kinds = {r.kind for r in build_mod.find_resources(demo_conn, conf,
                                                           build_id)}
         assert 'volume' in kinds
-    proc.kill()
-    proc.wait()
-    assert build_mod.show_build(demo_conn, conf, build_id).status == \
-        'orphaned'
+    base.kill_build_driver(demo_conn, conf, proc, build_id)
 
-    result = base.osc('iso', 'build', 'delete', '--orphans')
+    base.delete_orphans(demo_conn, conf, build_id, name)
 
-    assert 'deleted %s' % build_id in result.stdout
-    base.assert_no_leftovers(demo_conn, conf, build_id)
-    assert demo_conn.image.find_image(name) is None
     leak_check.assert_clean()
 
 
