@@ -395,8 +395,6 @@ class Build:
         self.cancelled = threading.Event()
         self.waited = 0.0
         self.install_seconds = None
-        #: the elapsed time of the last wait that ended done
-        self._wait_elapsed = None
         #: the install phase is resumed: it started earlier
         self._install_resumed = False
         self._t0 = None
@@ -592,9 +590,8 @@ class Build:
             done, status = probe()
             now = time.monotonic()
             if done:
-                self._wait_elapsed = round(now - start, 1)
                 self.event('waited', what=what, status=status,
-                           elapsed=self._wait_elapsed)
+                           elapsed=round(now - start, 1))
                 return status
             limit = min(end, self._deadline or end)
             if now >= limit:
@@ -890,14 +887,14 @@ class Build:
         # ``expected`` only when there is one: a wrapper of the older
         # wait(probe, what, timeout) keeps working without an estimate
         extra = {'expected': expected} if expected else {}
-        self._wait_elapsed = None
+        start = time.monotonic()
         self.wait(probe, _('the installer to power the server off'),
                   self.request.install_timeout or opts.install_timeout,
                   **extra)
         # what the next builds of the ISO expect: the installer's own
         # time, from the start of an install this client saw begin
         if finished and not self._install_resumed:
-            self.install_seconds = self._wait_elapsed
+            self.install_seconds = round(time.monotonic() - start, 1)
 
     def _install_estimate(self):
         """Seconds the install is expected to take, or ``None``.
