@@ -795,21 +795,33 @@ def test_sigterm_during_a_build_cleans_up(conn, conf, backend, sleeps,
         ev.get('message') for ev in events]
 
 
-def test_a_signal_stops_a_pool_of_builds_which_clean_up(conn, conf,
-                                                        backend, cloud):
+def _signal_at_the_second_install(conf, send):
+    """A backend install_state that signals once two builds poll it.
+
+    :param send: called once, in the thread of the second build to poll.
+    :returns: ``(install_state, the ids of the builds that polled)``.
+    """
     conf.set_override('install_polls', 10 ** 6, group='backend_unit_fake')
     polled = set()
-    signalled = []
+    sent = []
     lock = threading.Lock()
 
     def install_state(ctx):
         with lock:
             polled.add(ctx.build_id)
-            if len(polled) == 2 and not signalled:
-                signalled.append(True)
-                # from a pool thread: Python handles it in the main thread
-                os.kill(os.getpid(), signal.SIGTERM)
+            if len(polled) == 2 and not sent:
+                sent.append(True)
+                send()
         return base.InstallState.RUNNING, 'RESCUE'
+
+    return install_state, polled
+
+
+def test_a_signal_stops_a_pool_of_builds_which_clean_up(conn, conf,
+                                                        backend, cloud):
+    # from a pool thread: Python handles it in the main thread
+    install_state, polled = _signal_at_the_second_install(
+        conf, lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     events = []
     requests = [build_mod.BuildRequest(iso='i%d' % i, name='n%d' % i)
@@ -898,19 +910,10 @@ def test_a_signal_a_build_thread_takes_stops_the_pool(conn, conf,
     main thread, where the Python handler runs: a pool that waits without
     end would see the signal only when a build ends.
     """
-    conf.set_override('install_polls', 10 ** 6, group='backend_unit_fake')
-    polled = set()
-    signalled = []
-    lock = threading.Lock()
-
-    def install_state(ctx):
-        with lock:
-            polled.add(ctx.build_id)
-            if len(polled) == 2 and not signalled:
-                signalled.append(time.monotonic())
-                # to this build's thread only
-                signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
-        return base.InstallState.RUNNING, 'RESCUE'
+    # to this build's thread only
+    install_state, polled = _signal_at_the_second_install(
+        conf, lambda: signal.pthread_kill(threading.get_ident(),
+                                          signal.SIGTERM))
 
     events = []
     # without a look for signals, the builds end with their install timeout
